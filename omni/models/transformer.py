@@ -1,0 +1,394 @@
+"""OmniTransformer: one diffusion transformer over video, image and audio tokens.
+
+Each block keeps per-modality weights (the modality experts: adaLN modulation, norms, QKV/out projections,
+FFN) and runs ONE self-attention over the concatenation of every video, image and audio token, then each
+expert cross-attends to the text states. The video expert is laid out like diffusers'
+`WanTransformerBlock`, so Wan 2.1/2.2 weights initialise it (`omni.models.convert_wan`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention import FeedForward
+from diffusers.models.embeddings import PixArtAlphaTextProjection, TimestepEmbedding, Timesteps
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.normalization import FP32LayerNorm
+from einops import rearrange
+from torch import Tensor, nn
+
+from omni.models.streams import EXPERTS, LatentStream
+from omni.ops.attention import attention, use_attention_backend
+from omni.ops.rope import rope_frequencies
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """x (B, L, D) * (1 + scale) + shift, with shift/scale (B, G, D) shared by G equal groups of tokens."""
+    batch, length, dim = x.shape
+    groups = shift.shape[1]
+    x = x.view(batch, groups, length // groups, dim)
+    return (x * (1 + scale[:, :, None]) + shift[:, :, None]).view(batch, length, dim)
+
+
+def gated(x: Tensor, gate: Tensor) -> Tensor:
+    """x (B, L, D) * gate (B, G, D), one gate per group of tokens."""
+    batch, length, dim = x.shape
+    groups = gate.shape[1]
+    return (x.view(batch, groups, length // groups, dim) * gate[:, :, None]).view(batch, length, dim)
+
+
+class Attention(nn.Module):
+    """Wan-layout projections (to_q/k/v, RMS q/k norms across heads, to_out) around `omni.ops.attention`."""
+
+    def __init__(self, dim: int, heads: int, eps: float):
+        super().__init__()
+        self.heads = heads
+        self.to_q = nn.Linear(dim, dim)
+        self.to_k = nn.Linear(dim, dim)
+        self.to_v = nn.Linear(dim, dim)
+        self.to_out = nn.ModuleList([nn.Linear(dim, dim), nn.Dropout(0.0)])
+        self.norm_q = nn.RMSNorm(dim, eps=eps)
+        self.norm_k = nn.RMSNorm(dim, eps=eps)
+
+    def project(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries from x (B, L, D); keys/values from context (self-attention when None). Each (B, L, H, Dh)."""
+        context = x if context is None else context
+        q = self.norm_q(self.to_q(x)).unflatten(-1, (self.heads, -1))
+        k = self.norm_k(self.to_k(context)).unflatten(-1, (self.heads, -1))
+        v = self.to_v(context).unflatten(-1, (self.heads, -1))
+        return q, k, v
+
+    def output(self, out: Tensor, like: Tensor) -> Tensor:
+        """(B, L, H, Dh) attention output -> (B, L, D) projected."""
+        return self.to_out[0](out.flatten(2).type_as(like))
+
+    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        """Cross-attention from x (B, L, D) to context (B, Lc, D)."""
+        q, k, v = self.project(x, context)
+        return self.output(attention(q, k, v, key_padding_mask=context_mask), q)
+
+
+class ExpertLayer(nn.Module):
+    """One modality expert's weights inside a block (the layout of diffusers' `WanTransformerBlock`)."""
+
+    def __init__(self, dim: int, ffn_dim: int, heads: int, cross_attn_norm: bool, eps: float):
+        super().__init__()
+        self.norm1 = FP32LayerNorm(dim, eps, elementwise_affine=False)
+        self.attn1 = Attention(dim, heads, eps)
+        self.attn2 = Attention(dim, heads, eps)
+        self.norm2 = FP32LayerNorm(dim, eps, elementwise_affine=True) if cross_attn_norm else nn.Identity()
+        self.ffn = FeedForward(dim, inner_dim=ffn_dim, activation_fn="gelu-approximate")
+        self.norm3 = FP32LayerNorm(dim, eps, elementwise_affine=False)
+        self.scale_shift_table = nn.Parameter(torch.zeros(1, 6, dim))
+
+
+class OmniBlock(nn.Module):
+    """Joint self-attention over all experts' tokens, then per-expert text cross-attention and FFN."""
+
+    def __init__(self, dim: int, ffn_dims: dict[str, int], heads: int, cross_attn_norm: bool, eps: float):
+        super().__init__()
+        self.experts = nn.ModuleDict(
+            {name: ExpertLayer(dim, ffn_dims[name], heads, cross_attn_norm, eps) for name in EXPERTS}
+        )
+
+    def forward(
+        self,
+        hidden: list[Tensor],
+        experts: list[str],
+        modulation: list[Tensor],
+        rope: tuple[Tensor, Tensor],
+        text: Tensor,
+        text_mask: Tensor | None,
+        key_padding_mask: Tensor | None,
+    ) -> list[Tensor]:
+        """hidden[i]: (B, L_i, D) tokens of expert experts[i]; modulation[i]: (B, G_i, 6, D) fp32."""
+        layers = [self.experts[name] for name in experts]
+        mods = [
+            (layer.scale_shift_table[:, None] + mod.float()).unbind(2)
+            for layer, mod in zip(layers, modulation)
+        ]
+
+        # 1. Joint self-attention: per-expert projections, one attention over every token.
+        qkv = []
+        for layer, x, (shift, scale, *_) in zip(layers, hidden, mods):
+            normed = modulate(layer.norm1(x.float()), shift, scale).type_as(x)
+            qkv.append(layer.attn1.project(normed))
+        q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
+        out = attention(q, k, v, key_padding_mask=key_padding_mask, rope=rope).split(
+            [x.shape[1] for x in hidden], 1
+        )
+
+        result = []
+        for layer, x, o, (_, _, gate, c_shift, c_scale, c_gate) in zip(layers, hidden, out, mods):
+            x = (x.float() + gated(layer.attn1.output(o, x).float(), gate)).type_as(x)
+            # 2. Cross-attention to the text states.
+            x = x + layer.attn2(layer.norm2(x.float()).type_as(x), text, text_mask)
+            # 3. Feed-forward.
+            normed = modulate(layer.norm3(x.float()), c_shift, c_scale).type_as(x)
+            x = (x.float() + gated(layer.ffn(normed).float(), c_gate)).type_as(x)
+            result.append(x)
+        return result
+
+
+class ExpertIO(nn.Module):
+    """Per-expert token embedding, time embedding and output head."""
+
+    def __init__(self, expert: str, dim: int, freq_dim: int, in_channels: int, out_channels: int, patch, eps):
+        super().__init__()
+        if expert == "video":
+            self.patch_embedding = nn.Conv3d(in_channels, dim, kernel_size=patch, stride=patch)
+            out_features = out_channels * math.prod(patch)
+        else:
+            self.patch_embedding = nn.Linear(in_channels, dim)
+            out_features = out_channels
+        self.time_embedder = TimestepEmbedding(in_channels=freq_dim, time_embed_dim=dim)
+        self.time_proj = nn.Linear(dim, 6 * dim)
+        self.norm_out = FP32LayerNorm(dim, eps, elementwise_affine=False)
+        self.proj_out = nn.Linear(dim, out_features)
+        self.scale_shift_table = nn.Parameter(torch.zeros(1, 2, dim))
+
+
+class OmniTransformer(ModelMixin, ConfigMixin):
+    """Denoises video, image and audio latents jointly, each token at its own noise level.
+
+    Args:
+        patch_size: (t, h, w) patch of the video expert.
+        num_attention_heads, attention_head_dim: joint attention shape; hidden size is their product.
+        in_channels, out_channels: video latent channels.
+        audio_in_channels: audio latent channels x latent mel bins (one token per audio latent frame).
+        text_dim: width of the text encoder states.
+        freq_dim: sinusoidal timestep embedding width.
+        ffn_dim, audio_ffn_dim: FFN widths of the video and audio experts (audio defaults to ffn_dim).
+        num_layers: number of `OmniBlock`s.
+        cross_attn_norm, qk_norm, eps: as in Wan.
+        rope_theta: RoPE base.
+        rope_time_scale: RoPE time units per second. 4.0 puts video latent frame i of a 16 fps clip
+            (4x temporal compression) at position i, exactly where Wan puts it.
+    """
+
+    _supports_gradient_checkpointing = True
+    _no_split_modules = ["OmniBlock"]
+    _keep_in_fp32_modules = ["time_embedder", "time_proj", "scale_shift_table", "norm1", "norm2", "norm3"]
+    _skip_layerwise_casting_patterns = ["patch_embedding", "text_embedder", "norm"]
+
+    @register_to_config
+    def __init__(
+        self,
+        patch_size: tuple[int, int, int] = (1, 2, 2),
+        num_attention_heads: int = 12,
+        attention_head_dim: int = 128,
+        in_channels: int = 16,
+        out_channels: int = 16,
+        audio_in_channels: int = 128,
+        text_dim: int = 4096,
+        freq_dim: int = 256,
+        ffn_dim: int = 8960,
+        audio_ffn_dim: int | None = None,
+        num_layers: int = 30,
+        cross_attn_norm: bool = True,
+        qk_norm: str = "rms_norm_across_heads",
+        eps: float = 1e-6,
+        rope_theta: float = 10000.0,
+        rope_time_scale: float = 4.0,
+    ):
+        super().__init__()
+        if qk_norm != "rms_norm_across_heads":
+            raise ValueError(f"qk_norm {qk_norm!r} is not supported; omni uses 'rms_norm_across_heads'")
+        dim = num_attention_heads * attention_head_dim
+        patch = tuple(patch_size)
+        self.timesteps_proj = Timesteps(num_channels=freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.text_embedder = PixArtAlphaTextProjection(text_dim, dim, act_fn="gelu_tanh")
+        self.image_embedding = nn.Parameter(torch.zeros(dim))
+        self.experts = nn.ModuleDict(
+            {
+                "video": ExpertIO("video", dim, freq_dim, in_channels, out_channels, patch, eps),
+                "audio": ExpertIO("audio", dim, freq_dim, audio_in_channels, audio_in_channels, patch, eps),
+            }
+        )
+        ffn_dims = {"video": ffn_dim, "audio": audio_ffn_dim or ffn_dim}
+        self.blocks = nn.ModuleList(
+            [OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps) for _ in range(num_layers)]
+        )
+        self.gradient_checkpointing = False
+        self.attention_backend: str | None = None
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """Xavier linears; adaLN-zero: every modulation, the text cross-attention output and the heads start at 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        for io in self.experts.values():
+            weight = io.patch_embedding.weight
+            nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
+            nn.init.zeros_(io.patch_embedding.bias)
+            nn.init.normal_(io.time_embedder.linear_1.weight, std=0.02)
+            nn.init.normal_(io.time_embedder.linear_2.weight, std=0.02)
+            for param in (io.time_proj.weight, io.time_proj.bias, io.proj_out.weight, io.proj_out.bias):
+                nn.init.zeros_(param)
+            nn.init.zeros_(io.scale_shift_table)
+        for block in self.blocks:
+            for layer in block.experts.values():
+                nn.init.zeros_(layer.scale_shift_table)
+                nn.init.zeros_(layer.attn2.to_out[0].weight)
+        nn.init.normal_(self.text_embedder.linear_1.weight, std=0.02)
+        nn.init.normal_(self.text_embedder.linear_2.weight, std=0.02)
+
+    def set_attention_backend(self, backend: str | None) -> None:
+        """Use attention backend `backend` (a name from `omni.ops.available_backends()`) in this model."""
+        if backend is not None:
+            from omni.ops.attention import get_backend
+
+            get_backend(backend)
+        self.attention_backend = backend
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.num_attention_heads * self.config.attention_head_dim
+
+    def forward(
+        self, streams: Sequence[LatentStream], text_states: Tensor, text_mask: Tensor | None = None
+    ) -> list[Tensor]:
+        """Predict the flow velocity (noise - data) for every stream.
+
+        Args:
+            streams: the latent streams to denoise together (any mix of video, image and audio).
+            text_states: (B, Lt, text_dim) text encoder states.
+            text_mask: optional (B, Lt) bool, True for real text tokens.
+
+        Returns:
+            One velocity tensor per stream, shaped like its latents.
+        """
+        if not streams:
+            raise ValueError("OmniTransformer needs at least one latent stream")
+        with use_attention_backend(self.attention_backend):
+            return self._forward(list(streams), text_states, text_mask)
+
+    def _forward(
+        self, streams: list[LatentStream], text_states: Tensor, text_mask: Tensor | None
+    ) -> list[Tensor]:
+        patch = tuple(self.config.patch_size)
+        experts = [name for name in EXPERTS if any(s.expert == name for s in streams)]
+        by_expert = {name: [s for s in streams if s.expert == name] for name in experts}
+
+        hidden, modulation, temb = [], [], []
+        for name in experts:
+            io = self.experts[name]
+            hidden.append(torch.cat([self._embed(io, s) for s in by_expert[name]], dim=1))  # (B, L_e, D)
+            t, _ = self._expert_timesteps(by_expert[name], patch)  # (B, G)
+            emb = self._time_embedding(io, t)  # (B, G, D) fp32
+            temb.append(emb)
+            modulation.append(io.time_proj(nn.functional.silu(emb)).unflatten(-1, (6, -1)))  # (B, G, 6, D)
+
+        ordered = [s for name in experts for s in by_expert[name]]
+        positions = torch.cat([s.token_positions(patch, self.config.rope_time_scale) for s in ordered])
+        cos, sin = rope_frequencies(
+            positions.to(text_states.device), self.config.attention_head_dim, self.config.rope_theta
+        )
+        rope = (cos[None, :, None], sin[None, :, None])  # (1, L, 1, Dh/2)
+        key_padding_mask = self._key_padding_mask(ordered, patch)
+        text = self.text_embedder(text_states)
+
+        for block in self.blocks:
+            args = (hidden, experts, modulation, rope, text, text_mask, key_padding_mask)
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                hidden = self._gradient_checkpointing_func(block, *args)
+            else:
+                hidden = block(*args)
+
+        outputs = []
+        for name, x, emb in zip(experts, hidden, temb):
+            io = self.experts[name]
+            shift, scale = (io.scale_shift_table[:, None] + emb[:, :, None]).unbind(2)  # (B, G, D)
+            x = io.proj_out(modulate(io.norm_out(x.float()), shift, scale).type_as(x))
+            lengths = [math.prod(s.token_grid(patch)) for s in by_expert[name]]
+            outputs += [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
+        index = {id(s): i for i, s in enumerate(ordered)}
+        return [outputs[index[id(s)]] for s in streams]
+
+    def _embed(self, io: ExpertIO, stream: LatentStream) -> Tensor:
+        """Latents -> (B, L, D) tokens."""
+        latents = stream.latents.to(io.patch_embedding.weight.dtype)
+        if stream.modality == "audio":
+            return io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)"))
+        tokens = io.patch_embedding(latents).flatten(2).transpose(1, 2).contiguous()  # (B, F*H*W, D)
+        if stream.modality == "image":
+            tokens = tokens + self.image_embedding.to(tokens.dtype)
+        return tokens
+
+    def _unembed(self, stream: LatentStream, tokens: Tensor) -> Tensor:
+        """(B, L, out) head output -> a tensor shaped like the stream's latents."""
+        if stream.modality == "audio":
+            return rearrange(tokens, "b t (c m) -> b c t m", m=stream.latents.shape[-1])
+        f, h, w = stream.token_grid(tuple(self.config.patch_size))
+        pt, ph, pw = self.config.patch_size
+        return rearrange(
+            tokens, "b (f h w) (pf ph pw c) -> b c (f pf) (h ph) (w pw)", f=f, h=h, w=w, pf=pt, ph=ph, pw=pw
+        )
+
+    @staticmethod
+    def _expert_timesteps(streams: list[LatentStream], patch) -> tuple[Tensor, int]:
+        """Timesteps of one expert's tokens as (B, G) for G equal groups of `group_size` tokens.
+
+        Per-sample and per-frame timesteps keep one group per latent frame, so modulation broadcasts over
+        the tokens of a frame instead of being materialised per token.
+        """
+        grids = [s.token_grid(patch) for s in streams]
+        per_frame = all(s.timesteps.ndim <= 2 for s in streams) and len({g[1] * g[2] for g in grids}) == 1
+        if per_frame:
+            frames = [
+                s.timesteps[:, None].expand(-1, g[0]) if s.timesteps.ndim == 1 else s.timesteps
+                for s, g in zip(streams, grids)
+            ]
+            return torch.cat(frames, dim=1), grids[0][1] * grids[0][2]
+        return torch.cat([s.per_token(s.timesteps, patch) for s in streams], dim=1), 1
+
+    def _time_embedding(self, io: ExpertIO, timesteps: Tensor) -> Tensor:
+        """(B, G) timesteps -> (B, G, D) fp32 embeddings."""
+        freqs = self.timesteps_proj(timesteps.flatten().float())  # (B*G, freq_dim)
+        return (
+            io.time_embedder(freqs.to(io.time_embedder.linear_1.weight.dtype))
+            .float()
+            .unflatten(0, timesteps.shape)
+        )
+
+    @staticmethod
+    def _key_padding_mask(streams: list[LatentStream], patch) -> Tensor | None:
+        if all(s.token_mask is None for s in streams):
+            return None
+        parts = []
+        for s in streams:
+            mask = (
+                s.token_mask if s.token_mask is not None else torch.ones_like(s.timesteps, dtype=torch.bool)
+            )
+            parts.append(s.per_token(mask.bool(), patch))
+        return torch.cat(parts, dim=1)
+
+    def num_tokens(self, streams: Sequence[LatentStream]) -> int:
+        """Tokens per sample over all streams."""
+        return sum(math.prod(s.token_grid(tuple(self.config.patch_size))) for s in streams)
+
+    def forward_flops(self, tokens_per_expert: dict[str, int], text_len: int) -> int:
+        """Matmul FLOPs of one forward pass for one sample (multiply-add = 2 FLOPs); training is ~3x this."""
+        cfg = self.config
+        dim = self.hidden_size
+        ffn = {"video": cfg.ffn_dim, "audio": cfg.audio_ffn_dim or cfg.ffn_dim}
+        total_tokens = sum(tokens_per_expert.values())
+        per_layer = 0
+        for name, tokens in tokens_per_expert.items():
+            if tokens == 0:
+                continue
+            per_layer += 2 * tokens * (6 * dim * dim + 2 * dim * ffn[name])  # qkv+out, cross q+out, ffn
+            per_layer += 2 * text_len * 2 * dim * dim  # cross-attention k, v of the text
+            per_layer += 4 * tokens * text_len * dim  # cross-attention scores and values
+        per_layer += 4 * total_tokens * total_tokens * dim  # joint self-attention scores and values
+        heads = 0
+        for name, tokens in tokens_per_expert.items():
+            io = self.experts[name]
+            heads += 2 * tokens * (io.proj_out.in_features * io.proj_out.out_features)
+            heads += 2 * tokens * io.patch_embedding.weight[0].numel() * dim
+        return cfg.num_layers * per_layer + heads
