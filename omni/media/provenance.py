@@ -333,8 +333,8 @@ def _result_from_store(
                 f"signature and hashes intact, but the signer is not trusted: {_describe(credential, state)}"
             )
     elif state == "Trusted":
-        anchors = "c2pa's built-in trust list" if trust_anchors is None else Path(trust_anchors).name
-        status, reason = "valid", f"signature and hashes intact; signer chains to {anchors}"
+        anchors = "c2pa's built-in trust list" if trust_anchors is None else trust_anchors
+        status, reason = "valid", f"signature and hashes intact; signer chains to a trust anchor in {anchors}"
     else:
         status, reason = "untrusted", f"signature and hashes intact, but c2pa reports the state {state!r}"
 
