@@ -21,7 +21,7 @@ _PLUGGED_COMMANDS = (
 
 
 class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
+    """A user-facing error: printed as one line, exit status 2. Commands return None or an exit status."""
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -207,14 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.run(args)
+        status = args.run(args)
     except (CLIError, ConfigError, ValueError, FileNotFoundError) as error:
         print(f"omni {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"omni {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ _DESCRIPTION = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `verify` command to the `omni` CLI; `args.func(args)` then runs it and returns the exit status."""
+    """Add the `verify` command to the `omni` CLI; `args.run(args)` then runs it and returns the exit status."""
     parser = subparsers.add_parser(
         "verify", help="check the content credentials of outputs", description=_DESCRIPTION
     )
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m omni.media.verify_cli", description=_DESCRIPTION)
     _add_arguments(parser)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.run(args)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="root certificate(s) to trust; without them no file can be valid, only untrusted",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
-    parser.set_defaults(func=run)
+    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -465,7 +465,7 @@ def test_register_adds_verify_to_a_parent_cli(tmp_path, ca, signer, record, caps
 
     args = parser.parse_args(["verify", str(good), "--trust-anchors", str(ca.root_cert)])
 
-    assert args.func(args) == 0
+    assert args.run(args) == 0
     assert ": valid - " in capsys.readouterr().out
 
 
