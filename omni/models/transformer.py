@@ -93,6 +93,8 @@ class OmniBlock(nn.Module):
         self.experts = nn.ModuleDict(
             {name: ExpertLayer(dim, ffn_dims[name], heads, cross_attn_norm, eps) for name in EXPERTS}
         )
+        # The joint self-attention; sequence parallelism swaps in a sharded version from outside.
+        self.joint_attention = attention
 
     def forward(
         self,
@@ -117,7 +119,7 @@ class OmniBlock(nn.Module):
             normed = modulate(layer.norm1(x.float()), shift, scale).type_as(x)
             qkv.append(layer.attn1.project(normed))
         q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
-        out = attention(q, k, v, key_padding_mask=key_padding_mask, rope=rope).split(
+        out = self.joint_attention(q, k, v, key_padding_mask=key_padding_mask, rope=rope).split(
             [x.shape[1] for x in hidden], 1
         )
 
