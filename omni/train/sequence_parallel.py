@@ -19,7 +19,9 @@ from omni.ops.rope import apply_rope
 
 
 def _all_to_all(x: Tensor, group) -> Tensor:
-    return dist_fn.all_to_all_single(torch.empty_like(x), x.contiguous(), group=group)
+    """Exchange equal chunks of dim 0 with every rank (chunk p goes to rank p), with autograd."""
+    x = x.contiguous()
+    return dist_fn.all_to_all_single(torch.empty_like(x), x, group=group)
 
 
 def sequence_to_heads(x: Tensor, group) -> Tensor:
