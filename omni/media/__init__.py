@@ -3,5 +3,7 @@
 from omni.media.atomic import atomic_output
 from omni.media.clip import Clip
 from omni.media.errors import MediaError
+from omni.media.mp4 import write_mp4
+from omni.media.video import read_video
 
-__all__ = ["Clip", "MediaError", "atomic_output"]
+__all__ = ["Clip", "MediaError", "atomic_output", "read_video", "write_mp4"]
