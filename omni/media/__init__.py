@@ -4,6 +4,7 @@ from omni.media.atomic import atomic_output
 from omni.media.audio import read_audio, write_wav
 from omni.media.clip import Clip
 from omni.media.errors import MediaError
+from omni.media.image import read_image, write_png
 from omni.media.mp4 import write_mp4
 from omni.media.resample import resample_audio
 from omni.media.video import read_video
@@ -13,8 +14,10 @@ __all__ = [
     "MediaError",
     "atomic_output",
     "read_audio",
+    "read_image",
     "read_video",
     "resample_audio",
     "write_mp4",
+    "write_png",
     "write_wav",
 ]
