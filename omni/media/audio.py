@@ -74,4 +74,6 @@ def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
             decoded = decode_audio_frames(stream, container.demux(stream))
         except av.FFmpegError as error:
             raise MediaError(f"{path}: corrupt or truncated audio: {error}") from error
+    if decoded is None:
+        raise MediaError(f"{path}: the audio track holds no decodable audio")
     return decoded.samples, decoded.sample_rate

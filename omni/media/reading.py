@@ -58,26 +58,29 @@ class DecodedAudio:
         return DecodedAudio(np.ascontiguousarray(samples), self.sample_rate, start_seconds)
 
 
-def decode_audio_frames(stream: av.AudioStream, packets: Iterable[av.Packet]) -> DecodedAudio:
+def decode_audio_frames(stream: av.AudioStream, packets: Iterable[av.Packet]) -> DecodedAudio | None:
     """Decode `packets` of `stream` (as `demux` yields them, flush packet last) into planar float32.
 
     The decoder honours the edit list's leading skip (AAC priming) but returns whole codec frames
     at the end; ffmpeg drops the padding past the last packet's duration, and so does this.
+    None when no audio could be decoded.
     """
-    to_planar = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.sample_rate)
+    to_planar = av.AudioResampler(format="fltp")  # layout and rate: those of the decoded frames
     chunks: list[np.ndarray] = []
-    start: float | None = None
+    first: av.AudioFrame | None = None
     end: float | None = None
     for packet in packets:
         if packet.pts is not None and packet.duration:
             packet_end = float((packet.pts + packet.duration) * packet.time_base)
             end = packet_end if end is None else max(end, packet_end)
         for frame in packet.decode():
-            start = (frame.time or 0.0) if start is None else start
+            first = first or frame
             chunks.extend(planar.to_ndarray() for planar in to_planar.resample(frame))
+    if first is None:
+        return None
     chunks.extend(planar.to_ndarray() for planar in to_planar.resample(None))
-    samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((stream.channels, 0), np.float32)
-    start = start or 0.0
+    samples = np.concatenate(chunks, axis=1)
+    start = first.time or 0.0
     if end is not None:
-        samples = samples[:, : max(0, round((end - start) * stream.sample_rate))]
-    return DecodedAudio(np.clip(samples, -1.0, 1.0), stream.sample_rate, start)
+        samples = samples[:, : max(0, round((end - start) * first.sample_rate))]
+    return DecodedAudio(np.clip(samples, -1.0, 1.0), first.sample_rate, start)

@@ -45,6 +45,8 @@ def read_video(path: str | os.PathLike[str], *, max_frames: int | None = None) -
         fps = None if video_stream is None else _frame_rate(video_stream, path)
     if video_stream is not None and not frames:
         raise MediaError(f"{path}: the video stream holds no decodable frames")
+    if audio_stream is not None and sound is None:
+        raise MediaError(f"{path}: the audio stream holds no decodable audio")
     if sound is not None and video_stream is not None:
         sound = sound.aligned_to(frame_times[0], len(frames) / fps if video_cut else None)
     return Clip(
@@ -66,12 +68,15 @@ def _decode(
     frame_times: list[float] = []
     audio_packets: list[av.Packet] = []
     video_cut = False
+    audio_past_cut = 0
     for packet in container.demux([s for s in (video_stream, audio_stream) if s is not None]):
         video_done = max_frames is not None and len(frames) >= max_frames
         if packet.stream.type == "audio":
             audio_packets.append(packet)
             if video_done and _seconds(packet) > frame_times[-1] + AUDIO_READ_AHEAD_SECONDS:
-                break
+                audio_past_cut += 1
+                if audio_past_cut == 2:  # not 1: a track's first packet can be all priming
+                    break
         elif video_done:
             # The flush packet (size 0) may still release frames the decoder held back.
             video_cut = video_cut or packet.size > 0 or bool(packet.decode())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from omni.media import MediaError, read_video, write_mp4
+from omni.media import MediaError, read_audio, read_video, write_mp4
 from omni.media import mp4 as mp4_module
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -168,18 +168,57 @@ def test_max_frames_reads_the_first_frames_and_their_audio(tmp_path):
     np.testing.assert_array_equal(clip.frames, read_video(path).frames[:8])
 
 
-def test_audio_starting_late_is_padded_to_the_video_clock(tmp_path):
+def mux_with_audio_delay(tmp_path: Path, delay_seconds: float) -> Path:
+    """The beep clip remuxed by ffmpeg with its audio starting `delay_seconds` after the video."""
     frames, audio = beep_clip(16, 16000, 1)
     video = write_mp4(tmp_path / "v.mp4", frames, 16)
     sound = write_mp4(tmp_path / "a.m4a", audio=audio, sample_rate=16000)
     muxed = tmp_path / "late.mp4"
     subprocess.run(
-        [FFMPEG, "-v", "error", "-i", str(video), "-itsoffset", "0.25", "-i", str(sound)]
+        [FFMPEG, "-v", "error", "-i", str(video), "-itsoffset", str(delay_seconds), "-i", str(sound)]
         + ["-map", "0:v", "-map", "1:a", "-c", "copy", str(muxed)],
         check=True,
     )
-    clip = read_video(muxed)
+    return muxed
+
+
+def test_audio_starting_late_is_padded_to_the_video_clock(tmp_path):
+    clip = read_video(mux_with_audio_delay(tmp_path, 0.25))
     assert abs(onset_seconds(clip.audio, 16000) - 1.25) <= SYNC_TOLERANCE_SECONDS
+
+
+def test_max_frames_before_late_audio_starts_gives_silence(tmp_path):
+    clip = read_video(mux_with_audio_delay(tmp_path, 1.5), max_frames=4)
+    assert clip.num_frames == 4 and clip.audio.shape == (1, 4000)
+    assert not clip.audio.any()
+
+
+def test_audio_track_without_a_known_codec_raises_media_error(tmp_path):
+    frames, audio = beep_clip(16, 16000, 1)
+    data = write_mp4(tmp_path / "good.mp4", frames, 16, audio, 16000).read_bytes()
+    audio_minf = data.index(b"minf", data.index(b"soun"))  # the audio track's media information box
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(data[:audio_minf] + b"linf" + data[audio_minf + 4 :])
+    for read in (read_video, read_audio):
+        with pytest.raises(MediaError, match="damaged.mp4"):
+            read(damaged)
+
+
+def test_damaged_files_give_a_clip_or_media_error_never_another_exception(tmp_path):
+    frames, audio = beep_clip(16, 16000, 2)
+    good = write_mp4(tmp_path / "good.mp4", frames, 16, audio, 16000).read_bytes()
+    rng = np.random.default_rng(7)
+    damaged = tmp_path / "damaged.mp4"
+    for _ in range(60):
+        data = bytearray(good)
+        start = int(rng.integers(0, len(data)))
+        data[start : start + int(rng.integers(1, 64))] = rng.bytes(int(rng.integers(1, 64)))
+        damaged.write_bytes(bytes(data))
+        try:
+            clip = read_video(damaged)
+        except MediaError:
+            continue
+        assert clip.has_video or clip.has_audio
 
 
 @pytest.mark.parametrize(
