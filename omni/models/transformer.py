@@ -399,7 +399,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
 
 def cast_keeping_fp32(model: ModelMixin, dtype: torch.dtype) -> ModelMixin:
     """Cast `model` to `dtype`, keeping its `_keep_in_fp32_modules` (norms, time embedding, modulation) in fp32."""
-    model.to(dtype)
+    nn.Module.to(model, dtype)  # plain nn.Module.to: the fp32 exceptions are handled here
     keep = getattr(model, "_keep_in_fp32_modules", None) or []
     if dtype != torch.float32:
         for name, module in model.named_modules():

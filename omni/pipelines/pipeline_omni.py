@@ -236,8 +236,12 @@ class OmniPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def encode_audio(self, audio: np.ndarray) -> Tensor:
-        """(C, N) float32 at the audio VAE's sample rate -> normalised latents (1, C', T, M)."""
-        waveform = torch.from_numpy(audio)[None].to(self._execution_device)
+        """(C, N) float32 at the audio VAE's sample rate -> normalised latents (1, C', L, M),
+        L = `audio_latent_frames(N)`: the audio is padded with silence to whole latent frames."""
+        frames = self.audio_latent_frames(audio.shape[-1])
+        samples = (1 + self.audio_vae.temporal_compression_ratio * (frames - 1)) * self.mel_config.hop_length
+        waveform = torch.from_numpy(np.ascontiguousarray(audio))[None].to(self._execution_device)
+        waveform = torch.nn.functional.pad(waveform, (0, max(0, samples - waveform.shape[-1])))
         mel = self.mel(waveform).to(self.audio_vae.dtype)
         latents = self.audio_vae.encode(mel).latent_dist.mode().float()
         mean, std = self._audio_stats(latents)
@@ -485,10 +489,7 @@ class OmniPipeline(DiffusionPipeline):
             shape = (channels // mel_bins, frames, mel_bins)
             plan = StreamPlan("audio", shape, frame_seconds=self.audio_frame_seconds)
             if task == "a2v":
-                track = audio_track[:, :num_samples]
-                clean = self.encode_audio(track)[0][:, :frames]
-                if clean.shape[1] < frames:
-                    clean = torch.nn.functional.pad(clean, (0, 0, 0, frames - clean.shape[1]))
+                clean = self.encode_audio(audio_track[:, :num_samples])[0]
                 plan = StreamPlan(
                     "audio",
                     shape,
