@@ -18,6 +18,7 @@ import torch
 from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLWan, DiffusionPipeline
 from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 from diffusers.utils import BaseOutput
+from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 from torch import Tensor
 
@@ -97,7 +98,7 @@ class OmniPipeline(DiffusionPipeline):
         self.register_to_config(
             text_encoder_source=text_encoder_source,
             max_text_tokens=max_text_tokens,
-            default_fps=default_fps,
+            default_fps=float(default_fps),
             default_height=default_height,
             default_width=default_width,
             default_seconds=default_seconds,
@@ -126,7 +127,11 @@ class OmniPipeline(DiffusionPipeline):
             kwargs["text_encoder"], kwargs["tokenizer"] = load_text_encoder(source)
         kwargs.setdefault("use_safetensors", True)
         kwargs.setdefault("local_files_only", True)
-        return super().from_pretrained(str(folder), **kwargs)
+        diffusers_logging.disable_progress_bar()  # a handful of small local components: no bar needed
+        try:
+            return super().from_pretrained(str(folder), **kwargs)
+        finally:
+            diffusers_logging.enable_progress_bar()
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
         """Save every component in safetensors; a text encoder with a recorded source is referenced, not copied."""

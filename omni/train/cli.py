@@ -43,3 +43,36 @@ def register(subparsers) -> None:
     add_arguments(
         subparsers.add_parser("train", help="train omni on prepared latent shards (one process or torchrun)")
     )
+    register_codecs(subparsers)
+
+
+def run_codecs(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
+    from omni.train.codecs import CodecTraining, train_codecs
+
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in fields(CodecTraining)
+        if getattr(args, f.name, None) is not None
+    }
+    report = train_codecs(args.preset, args.out, CodecTraining(**overrides))
+    print(
+        f"codecs in {args.out}: video PSNR {report['video_psnr_db']:.2f} dB, audio VAE mel L1 "
+        f"{report['audio_vae_mel_l1']:.3f}, vocoder mel L1 {report['vocoder_mel_l1']:.3f} (held-out toy clips)"
+    )
+
+
+def register_codecs(subparsers) -> None:
+    from dataclasses import fields
+
+    from omni.train.codecs import CodecTraining
+
+    p = subparsers.add_parser(
+        "codecs", help="train a preset's video VAE, audio VAE and vocoder on the toy world"
+    )
+    p.add_argument("--preset", default="toy")
+    p.add_argument("--out", required=True, help="pipeline folder to write (finished stages are reused)")
+    for f in fields(CodecTraining):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), help=f"default {f.default}")
+    p.set_defaults(run=run_codecs)
