@@ -1,4 +1,4 @@
-"""Conforming a decoded clip to the prepared format: one frame rate, one size, a duration bucket, one audio rate.
+"""Conforming a decoded clip to the prepared format: one frame rate, size, duration bucket and audio rate.
 
 Every prepared sample of a bucket has the same latent shape, so the trainer can batch them without padding:
 frames are retimed to the target fps (nearest frame), scaled so the short side fits and center-cropped (the
@@ -92,7 +92,7 @@ class SourceClip:
         clip_id: a name unique within its source (a manifest line, a toy-world seed).
         frames: (F, H, W, 3) uint8 RGB at `fps`.
         fps: frames per second.
-        audio: (C, N) float32 in [-1, 1] at `sample_rate`, starting with frame 0; None when the clip is silent.
+        audio: (C, N) float32 in [-1, 1] at `sample_rate`, starting with frame 0; None for a silent clip.
         sample_rate: audio samples per second; None exactly when `audio` is.
         caption: the clip's text.
         origin: where it came from (file paths), recorded with the sample.

@@ -308,7 +308,7 @@ def _settings(source: ClipSource, config: PrepareConfig, encoder: SampleEncoder,
 
 
 def _resume(out: Path, settings: dict[str, Any]) -> list[ShardRecord]:
-    """The finished shards of an earlier run into `out` (files present and recorded), checking its settings."""
+    """The finished shards of an earlier run into `out` (recorded, files present), checking its settings."""
     progress_path = out / PROGRESS_FILE
     if not progress_path.is_file():
         if out.exists() and any(out.iterdir()):
@@ -352,7 +352,7 @@ def _finish_shard(
     settings: dict[str, Any],
     config: PrepareConfig,
 ) -> ShardRecord:
-    """Write shard number len(shards) and its sidecar, then record it in the progress file (the commit point)."""
+    """Write shard number len(shards) and its sidecar, then record it in the progress file (commit point)."""
     number = len(shards)
     dtype = STORAGE_DTYPES[config.storage_dtype]
     tensors = {}

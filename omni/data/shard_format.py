@@ -25,9 +25,9 @@ VERSION = 1
 INDEX_FILE = "index.json"
 PROGRESS_FILE = "progress.json"
 EMPTY_TEXT_FILE = "empty_text.safetensors"
-# Per-sample tensors: video (C, f, h, w), audio (C', T, M), reference (C, 1, h, w), text (Lt, D), text_mask (Lt,).
+# Per sample: video (C, f, h, w), audio (C', T, M), reference (C, 1, h, w), text (Lt, D), text_mask (Lt,).
 TENSORS = ("video", "audio", "reference", "text", "text_mask")
-# One key only: safetensors writes its metadata map in no fixed order, and prepared files should be reproducible.
+# One key only: safetensors writes its metadata map in no fixed order; prepared files should be reproducible.
 SAFETENSORS_METADATA = {"format": f"{FORMAT}/{VERSION}"}
 STORAGE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -1,4 +1,4 @@
-"""Where `omni prepare` takes clips from: a manifest of files, any iterable of decoded clips, or a named source.
+"""Where `omni prepare` takes clips from: a manifest of files, an iterable of decoded clips, a named source.
 
 A source yields `PendingClip`s in a fixed order; each is decoded only when `load()` is called, so a resumed
 run passes over the clips of finished shards without decoding them again. `load()` raises `ClipRejected`

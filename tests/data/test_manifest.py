@@ -1,4 +1,4 @@
-"""JSONL manifests: paths resolved against the manifest's folder, strict errors that name the line and the key."""
+"""JSONL manifests: paths relative to the manifest's folder, strict errors that name the line and the key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`omni prepare`: latents equal the pipeline's encoders, bad clips are skipped and counted, a killed run resumes."""
+"""`omni prepare`: latents equal the pipeline's encoders, bad clips are skipped and counted, runs resume."""
 
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def test_cli_errors_name_the_problem(clip_files, codecs, tmp_path, capsys, monke
 def test_toyworld_plugs_in_through_its_prepare_clips_hook(
     tiny_pipeline, codecs, prepare_config, tmp_path, monkeypatch
 ):
-    """The toy world is built elsewhere; any module with `prepare_clips(count, seed, **format)` feeds prepare."""
+    """The toy world is built elsewhere: a module with `prepare_clips(count, seed, **format)` feeds it."""
     calls = []
 
     def prepare_clips(count, seed, *, fps, height, width, num_frames, sample_rate):
