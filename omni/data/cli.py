@@ -51,7 +51,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--toyworld", action="store_true", help="render toy-world clips (with --count, --seed)"
     )
     p.add_argument("--count", type=_positive_int, help="toy-world clips to render")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first toy-world clip (default 0)")
+    p.add_argument("--seed", type=int, help="seed of the first toy-world clip (default 0)")
     p.add_argument(
         "--model", type=Path, required=True, help="OmniPipeline folder whose codecs encode the clips"
     )
@@ -77,8 +77,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     from omni.pipelines.loading import resolve_device
     from omni.pipelines.pipeline_omni import OmniPipeline
 
-    if not args.toyworld and args.count is not None:
-        raise ValueError("--count applies to --toyworld only; a manifest prepares all of its clips")
+    if not args.toyworld and (args.count is not None or args.seed is not None):
+        raise ValueError("--count and --seed apply to --toyworld only; a manifest prepares all of its clips")
     if args.toyworld and args.count is None:
         raise ValueError("--toyworld needs --count N (how many clips to render)")
     device = resolve_device(args.device)
@@ -88,7 +88,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     height, width = args.size if args.size else (None, None)
     fmt = default_format(pipe, fps=args.fps, height=height, width=width, frames=args.frames)
     if args.toyworld:
-        source = build_source("toyworld", fmt, count=args.count, seed=args.seed)
+        source = build_source("toyworld", fmt, count=args.count, seed=args.seed or 0)
     else:
         source = build_source("manifest", fmt, path=args.manifest)
     config = PrepareConfig(

@@ -185,7 +185,7 @@ def test_cli_errors_name_the_problem(clip_files, codecs, tmp_path, capsys, monke
         "the toy world (omni.data.no_such_world) is not part of this installation" in capsys.readouterr().err
     )
     assert main([*base, "--manifest", str(clip_files.manifest), "--count", "3"]) == 2
-    assert "--count applies to --toyworld only" in capsys.readouterr().err
+    assert "--count and --seed apply to --toyworld only" in capsys.readouterr().err
     assert main([*base, "--manifest", str(clip_files.manifest), "--frames", "10"]) == 2
     assert "num_frames=10 breaks the video VAE's 1 + 4k rule" in capsys.readouterr().err
 
