@@ -6,7 +6,7 @@ from omni.media.clip import Clip
 from omni.media.errors import MediaError
 from omni.media.image import read_image, write_png
 from omni.media.mp4 import write_mp4
-from omni.media.resample import resample_audio
+from omni.media.resampling import resample
 from omni.media.video import read_video
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "read_audio",
     "read_image",
     "read_video",
-    "resample_audio",
+    "resample",
     "write_mp4",
     "write_png",
     "write_wav",

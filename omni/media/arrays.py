@@ -58,7 +58,7 @@ def pixels_to_uint8(pixels: np.ndarray, what: str) -> np.ndarray:
     return np.round(pixels * 255).astype(np.uint8)
 
 
-def audio_to_float32(audio: np.ndarray, what: str = "audio") -> np.ndarray:
+def audio_to_float32(audio: np.ndarray, what: str) -> np.ndarray:
     """(N,) or (C, N) floating-point audio in [-1, 1] as contiguous (C, N) float32, C <= 2; else raise."""
     if not np.issubdtype(audio.dtype, np.floating):
         raise MediaError(

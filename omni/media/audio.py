@@ -14,7 +14,7 @@ from omni.media.arrays import audio_to_float32, to_numpy
 from omni.media.atomic import atomic_output
 from omni.media.errors import MediaError
 from omni.media.reading import check_readable, decode_audio_frames, open_container
-from omni.media.resample import resample_audio
+from omni.media.resampling import resample
 
 
 def write_wav(path: str | os.PathLike[str], audio: Any, sample_rate: int) -> Path:
@@ -40,7 +40,7 @@ def read_audio(
     """Read an audio file (wav, flac, ogg, mp3, or the first audio track of mp4, m4a, mkv, webm...).
 
     Returns (C, N) float32 and its sample rate: `sample_rate` when given (band-limited resampling,
-    see `resample_audio`), else the file's. `mono=True` averages the channels into one. Lossless
+    see `resample`), else the file's. `mono=True` averages the channels into one. Lossless
     files come back as stored; lossy decodes are clipped to [-1, 1].
 
     Raises:
@@ -60,7 +60,7 @@ def read_audio(
     if mono:
         audio = audio.mean(axis=0, keepdims=True)
     if sample_rate is not None:
-        audio, rate = resample_audio(audio, rate, int(sample_rate)), int(sample_rate)
+        audio, rate = resample(audio, rate, int(sample_rate)), int(sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32), rate
 
 

@@ -1,12 +1,13 @@
 """mp4 writing (H.264 + AAC through PyAV) with sample-exact audio-video sync.
 
 AAC priming: the encoder emits about 1024 samples of priming before the first real sample. PyAV's
-AAC encoder reports them as negative timestamps (the first packet has pts -1024) when the input
-frames carry pts starting at 0; the mp4 muxer then writes an edit list whose media time skips the
-priming, and the last packet's duration marks the padding of the final 1024-sample frame. Decoders
-that honour them (ffmpeg, PyAV, browsers, QuickTime) play audio sample 0 at the time of video
-frame 0 and stop after exactly N samples. Frames without pts would make the priming part of the
-timeline and shift all audio late by 1024 samples (64 ms at 16 kHz), so pts are always set.
+AAC encoder gives them negative timestamps (the first packet has pts -1024) when the input frames
+carry pts starting at 0; the mp4 muxer then writes an edit list whose media time skips the
+priming, and the last packet's duration marks the padding of the final 1024-sample frame. ffmpeg
+and PyAV (tested) honour the edit list, so audio sample 0 plays with video frame 0; ffmpeg and
+`read_video` also stop after exactly N samples (PyAV's bare decoder returns the last frame whole).
+Frames without pts would put the priming on the timeline and shift all audio 1024 samples late
+(64 ms at 16 kHz), so pts are always set.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def write_mp4(
         crf: x264 constant rate factor, 0 (lossless) .. 51; 18 is visually lossless.
         audio_bitrate: AAC bits per second.
 
-    Audio sample 0 plays at the time of frame 0 and decoders that honour mp4 edit lists and sample
-    durations (ffmpeg, PyAV, `read_video`) read back exactly N samples (see the module docstring).
+    Audio sample 0 plays at the time of frame 0, and ffmpeg and `read_video` read back exactly N
+    samples (see the module docstring).
     Float frames are checked and converted one at a time, so a NaN in frame 10 fails the write
     midway; nothing is left at `path` then.
     """

@@ -45,8 +45,10 @@ class DecodedAudio:
     start_seconds: float
 
     def aligned_to(self, start_seconds: float, duration_seconds: float | None = None) -> DecodedAudio:
-        """The track re-based so sample 0 is at `start_seconds` (padding with silence or dropping
-        leading samples), optionally cut to `duration_seconds`."""
+        """The track re-based so sample 0 plays at `start_seconds`, optionally cut to `duration_seconds`.
+
+        Audio that starts later is padded with silence; audio that starts earlier loses its lead.
+        """
         shift = round((self.start_seconds - start_seconds) * self.sample_rate)
         samples = self.samples
         if shift > 0:
@@ -74,7 +76,8 @@ def decode_audio_frames(stream: av.AudioStream, packets: Iterable[av.Packet]) ->
             packet_end = float((packet.pts + packet.duration) * packet.time_base)
             end = packet_end if end is None else max(end, packet_end)
         for frame in packet.decode():
-            first = first or frame
+            if first is None:
+                first = frame
             chunks.extend(planar.to_ndarray() for planar in to_planar.resample(frame))
     if first is None:
         return None

@@ -9,7 +9,7 @@ import pytest
 import soundfile
 import torch
 
-from omni.media import MediaError, read_audio, resample_audio, write_mp4, write_wav
+from omni.media import MediaError, read_audio, resample, write_mp4, write_wav
 
 
 def tone(frequency: float, sample_rate: int, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
@@ -55,14 +55,14 @@ def test_resampling_48k_to_16k_keeps_pitch_level_and_duration(tmp_path):
 
 def test_resampling_removes_content_above_the_new_nyquist_rate_instead_of_aliasing_it():
     # 12 kHz cannot exist at 16 kHz; a naive decimation folds it onto 4 kHz at full level.
-    resampled = resample_audio(tone(12000, 48000), 48000, 16000)
+    resampled = resample(tone(12000, 48000), 48000, 16000)
     assert np.sqrt(np.mean(resampled**2)) < 1e-3
 
 
 @pytest.mark.parametrize(("orig_rate", "new_rate"), [(16000, 48000), (44100, 16000), (22050, 24000)])
 def test_resampled_length_scales_with_the_rate_ratio(orig_rate, new_rate):
     audio = tone(440, orig_rate, seconds=0.5)[None, :-3]  # an awkward length
-    resampled = resample_audio(audio, orig_rate, new_rate)
+    resampled = resample(audio, orig_rate, new_rate)
     assert resampled.shape == (1, int(np.ceil(audio.shape[1] * new_rate / orig_rate)))
     assert resampled.dtype == np.float32
     assert peak_frequency(resampled[0], new_rate) == pytest.approx(440, abs=3)
@@ -70,9 +70,16 @@ def test_resampled_length_scales_with_the_rate_ratio(orig_rate, new_rate):
 
 def test_resample_keeps_tensors_as_tensors():
     audio = torch.from_numpy(tone(440, 48000, seconds=0.1))[None].repeat(2, 1)
-    resampled = resample_audio(audio, 48000, 16000)
+    resampled = resample(audio, 48000, 16000)
     assert isinstance(resampled, torch.Tensor) and resampled.shape == (2, 1600)
     assert resampled.dtype == torch.float32
+
+
+def test_resample_refuses_integer_audio_and_bad_rates():
+    with pytest.raises(MediaError, match="floating point"):
+        resample(np.zeros(8, np.int16), 16000, 8000)
+    with pytest.raises(MediaError, match="new_rate"):
+        resample(np.zeros(8, np.float32), 16000, 0)
 
 
 def test_mono_downmix_averages_channels(tmp_path):

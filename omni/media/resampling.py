@@ -12,13 +12,13 @@ from torch import Tensor
 from omni.media.errors import MediaError
 
 # Zero crossings of the sinc on each side, cutoff as a fraction of the lower Nyquist rate, and the
-# Kaiser beta: librosa / torchaudio's "kaiser_best" settings (about -100 dB stop band).
+# Kaiser beta: librosa / torchaudio's "kaiser_best" settings (stop band below -100 dB).
 SINC_ZERO_CROSSINGS = 64
 ROLLOFF = 0.9475937167399596
 KAISER_BETA = 14.769656459379492
 
 
-def resample_audio(audio: np.ndarray | Tensor, orig_rate: int, new_rate: int) -> np.ndarray | Tensor:
+def resample(audio: np.ndarray | Tensor, orig_rate: int, new_rate: int) -> np.ndarray | Tensor:
     """(..., N) audio at `orig_rate` as (..., ceil(N * new_rate / orig_rate)) at `new_rate`.
 
     Sample 0 keeps its time (zero-delay filter); content above the lower of the two Nyquist rates
@@ -27,10 +27,12 @@ def resample_audio(audio: np.ndarray | Tensor, orig_rate: int, new_rate: int) ->
     for name, rate in (("orig_rate", orig_rate), ("new_rate", new_rate)):
         if not isinstance(rate, int | np.integer) or rate <= 0:
             raise MediaError(f"{name} must be a positive integer number of samples per second, got {rate!r}")
+    if isinstance(audio, np.ndarray):
+        return resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate, new_rate).numpy()
+    if not audio.is_floating_point():
+        raise MediaError(f"audio to resample must be floating point, got {audio.dtype}")
     if orig_rate == new_rate:
         return audio
-    if isinstance(audio, np.ndarray):
-        return resample_audio(torch.from_numpy(audio), orig_rate, new_rate).numpy()
     divisor = math.gcd(orig_rate, new_rate)
     orig, new = orig_rate // divisor, new_rate // divisor
     kernels, width = _sinc_kernels(orig, new)
