@@ -84,7 +84,6 @@ def run_prepare(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     start = time.perf_counter()
     pipe = OmniPipeline.from_pretrained(args.model).to(device)
-    pipe.set_progress_bar_config(disable=True)
     height, width = args.size if args.size else (None, None)
     fmt = default_format(pipe, fps=args.fps, height=height, width=width, frames=args.frames)
     if args.toyworld:

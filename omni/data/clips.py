@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from omni.media import Clip, MediaError, resample_audio
+from omni.media import Clip, MediaError, resample
 from omni.media.reading import check_readable, open_container
 from omni.pipelines.inputs import audio_to_array, check_fps, check_num_frames, check_size, resample_frames
 
@@ -163,7 +163,7 @@ def conform(clip: SourceClip, fmt: ClipFormat) -> ConformedClip:
     if clip.audio is None:
         return ConformedClip(frames, np.zeros((fmt.audio_channels, num_samples), np.float32), True, 0)
     audio = audio_to_array(clip.audio, fmt.audio_channels)
-    audio = resample_audio(audio, clip.sample_rate, fmt.sample_rate)[:, :num_samples]
+    audio = resample(audio, clip.sample_rate, fmt.sample_rate)[:, :num_samples]
     padding = num_samples - audio.shape[1]
     audio = np.pad(audio, ((0, 0), (0, padding)))
     return ConformedClip(frames, np.ascontiguousarray(audio, dtype=np.float32), False, padding)

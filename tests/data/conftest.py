@@ -32,7 +32,6 @@ def codecs(tiny_pipeline, tmp_path_factory) -> Path:
     """The tiny random pipeline saved as a folder, as `omni prepare --model` takes it."""
     folder = tmp_path_factory.mktemp("codecs")
     tiny_pipeline.save_pretrained(folder)
-    tiny_pipeline.set_progress_bar_config(disable=True)
     return folder
 
 
