@@ -125,9 +125,9 @@ def load_entry(entry: ManifestEntry, fmt: ClipFormat, manifest_name: str = "mani
 # ------------------------------------------------------------------------------------ decoded clips
 
 
-ClipTuple = (
-    tuple  # (clip_id, frames (F, H, W, 3) uint8, fps, audio (C, N) float32 | None, sample_rate, caption)
-)
+# A clip as a plain tuple:
+# (clip_id, frames (F, H, W, 3) uint8, fps, audio (C, N) float32 or None, sample_rate or None, caption).
+ClipTuple = tuple
 
 
 def iterable_source(
