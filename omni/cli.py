@@ -15,6 +15,7 @@ _PLUGGED_COMMANDS = (
     "omni.train.cli",
     "omni.eval.cli",
     "omni.data.toyworld.cli",
+    "omni.data.cli",
     "omni.media.verify_cli",
     "omni.conditioning.project_cli",
 )

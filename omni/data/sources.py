@@ -5,13 +5,12 @@ run passes over the clips of finished shards without decoding them again. `load(
 for a clip that cannot be used (missing, corrupt, too short); `prepare` then skips and counts it.
 
 Named sources are built by factories registered with `register_source(name, factory)`. The toy world plugs
-in here: `toyworld_source` renders clips straight to arrays through `omni.data.toyworld.prepare_clips`.
+in here: `toyworld_source` renders toy-world clips straight to arrays.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -190,28 +189,12 @@ def build_source(name: str, fmt: ClipFormat, **options: Any) -> ClipSource:
     return _SOURCES[name](fmt, **options)
 
 
-# The toy world (`omni.data.toyworld`) is a separate package. It plugs in by providing this function:
-#   prepare_clips(count: int, seed: int, *, fps: float, height: int, width: int, num_frames: int,
-#                 sample_rate: int) -> Iterable[(clip_id, frames, fps, audio, sample_rate, caption)]
-# rendering `count` clips from `seed` in the given format (frames (F, H, W, 3) uint8, audio (C, N) float32).
-TOYWORLD_MODULE, TOYWORLD_FUNCTION = "omni.data.toyworld", "prepare_clips"
-
-
 def toyworld_source(fmt: ClipFormat, *, count: int, seed: int) -> ClipSource:
     """`count` toy-world clips rendered from `seed` at the format's fps, size and longest frame count."""
+    from omni.data.toyworld import prepare_clips
+
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
-    try:
-        module = importlib.import_module(TOYWORLD_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name and TOYWORLD_MODULE.startswith(error.name):
-            raise ValueError(f"the toy world ({TOYWORLD_MODULE}) is not part of this installation") from error
-        raise
-    render = getattr(module, TOYWORLD_FUNCTION, None)
-    if render is None:
-        raise ValueError(
-            f"{TOYWORLD_MODULE} has no {TOYWORLD_FUNCTION}(); this toy world cannot feed prepare"
-        )
     options = dict(
         fps=fmt.fps,
         height=fmt.height,
@@ -220,7 +203,7 @@ def toyworld_source(fmt: ClipFormat, *, count: int, seed: int) -> ClipSource:
         sample_rate=fmt.sample_rate,
     )
     identity = {"kind": "toyworld", "count": count, "seed": seed, **options}
-    return iterable_source(lambda: render(count, seed, **options), identity, count)
+    return iterable_source(lambda: prepare_clips(count, seed, **options), identity, count)
 
 
 register_source("manifest", _manifest_factory)

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
 
 from omni.conditioning.text import encode_text
-from omni.data import sources
 from omni.data.cli import main
 from omni.data.prepare import prepare
 from omni.data.sources import build_source, manifest_source
@@ -169,7 +165,6 @@ def test_cli_prepares_the_same_folder_as_the_api(prepared, clip_files, codecs, t
 
 
 def test_cli_errors_name_the_problem(clip_files, codecs, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(sources, "TOYWORLD_MODULE", "omni.data.no_such_world")
     base = [
         "prepare",
         "--model",
@@ -180,38 +175,21 @@ def test_cli_errors_name_the_problem(clip_files, codecs, tmp_path, capsys, monke
         "--device",
         "cpu",
     ]
-    assert main([*base, "--toyworld", "--count", "2"]) == 2
-    assert (
-        "the toy world (omni.data.no_such_world) is not part of this installation" in capsys.readouterr().err
-    )
+    assert main([*base, "--toyworld"]) == 2
+    assert "--toyworld needs --count N" in capsys.readouterr().err
     assert main([*base, "--manifest", str(clip_files.manifest), "--count", "3"]) == 2
     assert "--count and --seed apply to --toyworld only" in capsys.readouterr().err
     assert main([*base, "--manifest", str(clip_files.manifest), "--frames", "10"]) == 2
     assert "num_frames=10 breaks the video VAE's 1 + 4k rule" in capsys.readouterr().err
 
 
-def test_toyworld_plugs_in_through_its_prepare_clips_hook(
-    tiny_pipeline, codecs, prepare_config, tmp_path, monkeypatch
-):
-    """The toy world is built elsewhere: a module with `prepare_clips(count, seed, **format)` feeds it."""
-    calls = []
+def test_toyworld_clips_are_rendered_straight_into_shards(tiny_pipeline, codecs, prepare_config, tmp_path):
+    """`--toyworld` renders clips from seeds in the requested format, without writing any mp4."""
+    from omni.data.toyworld import COLORS
 
-    def prepare_clips(count, seed, *, fps, height, width, num_frames, sample_rate):
-        calls.append((count, seed, fps, height, width, num_frames, sample_rate))
-        rng = np.random.default_rng(seed)
-        for i in range(count):
-            frames = rng.integers(0, 256, (num_frames, height, width, 3), dtype=np.uint8)
-            audio = np.zeros((1, round(num_frames / fps * sample_rate)), np.float32)
-            yield f"toy_{seed + i}", frames, fps, audio, sample_rate, f"toy clip {seed + i}"
-
-    module = types.ModuleType("fake_toyworld")
-    module.prepare_clips = prepare_clips
-    monkeypatch.setitem(sys.modules, "fake_toyworld", module)
-    monkeypatch.setattr(sources, "TOYWORLD_MODULE", "fake_toyworld")
     source = build_source("toyworld", prepare_config.format, count=3, seed=5)
     summary = prepare(source, tiny_pipeline, tmp_path, prepare_config, codecs=codecs, progress=False)
 
-    assert calls == [(3, 5, 8.0, 32, 32, 17, 16000)]
     index = read_index(tmp_path)
     assert summary.samples == index["samples"] == 3 and index["skipped"] == []
     assert index["source"] == {
@@ -224,6 +202,7 @@ def test_toyworld_plugs_in_through_its_prepare_clips_hook(
         "num_frames": 17,
         "sample_rate": 16000,
     }
+    assert not list(tmp_path.glob("*.mp4"))
     sidecar = json.loads((tmp_path / "shard_00000.json").read_text())
     assert [r["clip"] for r in sidecar["samples"]] == ["toy_5", "toy_6"]
-    assert [r["caption"] for r in sidecar["samples"]] == ["toy clip 5", "toy clip 6"]
+    assert all(any(c in r["caption"] for c in COLORS) for r in sidecar["samples"])

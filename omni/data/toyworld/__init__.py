@@ -6,7 +6,7 @@ ground truth, and `render_to_files` writes `<stem>.mp4` + `<stem>.json`.
 """
 
 from omni.data.toyworld.captions import canonical_caption, caption
-from omni.data.toyworld.clip import ToyClip, render, render_to_files
+from omni.data.toyworld.clip import ToyClip, prepare_clips, render, render_to_files
 from omni.data.toyworld.groundtruth import GroundTruth, ObjectTruth
 from omni.data.toyworld.motion import Bounce, bounces, camera_offsets, frame_times, view_positions
 from omni.data.toyworld.render import object_masks
@@ -49,6 +49,7 @@ __all__ = [
     "ObjectTruth",
     "SceneSpec",
     "ToyClip",
+    "prepare_clips",
     "bounces",
     "camera_offsets",
     "canonical_caption",

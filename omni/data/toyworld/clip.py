@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 from omni.data.toyworld.captions import canonical_caption, caption
 from omni.data.toyworld.groundtruth import GroundTruth, build_ground_truth
 from omni.data.toyworld.render import composite, scene_coverage
+from omni.data.toyworld.sampling import sample_scene
 from omni.data.toyworld.sound import render_audio
 from omni.data.toyworld.spec import SceneSpec
 
@@ -77,3 +79,16 @@ def render_to_files(scene: SceneSpec, out_dir: str | Path, stem: str) -> tuple[P
     with atomic_output(record_path) as tmp:
         tmp.write_text(json.dumps(clip_record(clip), indent=1) + "\n", encoding="utf-8")
     return video_path, record_path
+
+
+def prepare_clips(
+    count: int, seed: int, *, fps: float, height: int, width: int, num_frames: int, sample_rate: int
+) -> Iterator[tuple[str, np.ndarray, float, np.ndarray, int, str]]:
+    """`count` random clips from seeds `seed`, `seed + 1`, ... as (clip id, frames (F, H, W, 3) uint8, fps,
+    audio (1, N) float32, sample rate, caption): the clip source `omni prepare --toyworld` encodes."""
+    for index in range(count):
+        scene = sample_scene(
+            seed + index, fps=fps, height=height, width=width, num_frames=num_frames, sample_rate=sample_rate
+        )
+        clip = render(scene)
+        yield f"toy_{seed + index}", clip.frames, clip.fps, clip.audio[None], clip.sample_rate, clip.caption
