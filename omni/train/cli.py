@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import yaml
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
 
     config = load_train_config(args.config, dict(args.overrides))
     result = train(config, resume=not args.no_resume)
-    if result.export is not None:
+    if result.export is not None and int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {result.steps} steps, last loss {result.last_loss:.4f}; exported {result.export}")
 
 

@@ -104,15 +104,17 @@ def _stack(masks: list[Tensor | None], frames: int) -> tuple[Tensor, Tensor]:
     return clean, present
 
 
-def _streams(batch: LatentBatch, masks: list[SampleMask]) -> list[_Stream]:
+def _streams(batch: LatentBatch, masks: list[SampleMask], every_stream: bool) -> list[_Stream]:
+    """The batch's streams; with `every_stream`, also those no sample uses (all masked), so that every
+    process of a sharded run touches the same parameters."""
     streams = []
-    if batch.video is not None and any(m.video is not None for m in masks):
+    if batch.video is not None and (every_stream or any(m.video is not None for m in masks)):
         clean, present = _stack([m.video for m in masks], batch.video.shape[2])
         streams.append(_Stream("video", batch.video, clean, present, "image", batch.video_frame_seconds))
-    if batch.audio is not None and any(m.audio is not None for m in masks):
+    if batch.audio is not None and (every_stream or any(m.audio is not None for m in masks)):
         clean, present = _stack([m.audio for m in masks], batch.audio.shape[2])
         streams.append(_Stream("audio", batch.audio, clean, present, "audio", batch.audio_frame_seconds))
-    if any(m.image is not None for m in masks):
+    if batch.video is not None and (every_stream or any(m.image is not None for m in masks)):
         # Text-to-image targets the clip's first latent frame (an image latent of a causal VAE); a reference
         # uses the clip's standalone reference image, placed one second before the clip starts.
         first = batch.video[:, :, :1]
@@ -131,8 +133,13 @@ def flow_matching_loss(
     empty_text_mask: Tensor,
     config: ObjectiveConfig,
     generator: torch.Generator,
+    every_stream: bool = False,
 ) -> LossOutput:
-    """One training loss over a batch: tasks, timesteps, noise and dropout all drawn from `generator` (CPU)."""
+    """One training loss over a batch: tasks, timesteps, noise and dropout all drawn from `generator` (CPU).
+
+    `every_stream` (set for sharded runs) keeps streams no sample uses in the forward pass, fully masked and
+    with zero loss weight, so all processes produce gradients for the same parameters (FSDP requires it).
+    """
     size = batch.batch_size
     device = batch.text.device
     video_frames = batch.video.shape[2] if batch.video is not None else 1
@@ -155,7 +162,7 @@ def flow_matching_loss(
     }
 
     streams, targets, loss_masks = [], [], []
-    for s in _streams(batch, masks):
+    for s in _streams(batch, masks, every_stream):
         noise = torch.randn(s.x0.shape, generator=generator).to(device, s.x0.dtype)
         view = (-1, 1, s.x0.shape[2]) + (1,) * (s.x0.ndim - 3)
         clean = s.clean.to(device)
@@ -180,6 +187,7 @@ def flow_matching_loss(
         weight = config.loss_weights.get(stream.modality, 1.0)
         count = mask.sum()
         if count == 0:
+            total = total + 0.0 * v.sum()  # keeps this stream's parameters in the graph (zero gradient)
             continue
         stream_loss = (error * mask).sum() / count
         total = total + weight * stream_loss

@@ -77,7 +77,9 @@ class Trainer:
         self.config = config
         self.dist = dist_info or init_distributed(config.parallel.sequence_parallel)
         self.shards = LatentShards(config.data.shards)
-        model = build_model(config).to(self.dist.device).train()
+        model = build_model(config)
+        self.shards.check_transformer(model.config)
+        model = model.to(self.dist.device).train()
         self.model = parallelize(model, config.parallel, self.dist)
         optim = config.optim
         self.optimizer = torch.optim.AdamW(
@@ -124,6 +126,7 @@ class Trainer:
                 self.shards.empty_text_mask,
                 cfg.objective,
                 generator,
+                every_stream=self.dist.world_size > 1,
             )
         out.loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
@@ -135,10 +138,14 @@ class Trainer:
         if self.dist.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        loss = out.loss.detach()
+        if self.dist.world_size > 1:  # log the mean over processes, not rank 0's share
+            torch.distributed.all_reduce(loss)
+            loss = loss / self.dist.world_size
         flops = 3 * batch.batch_size * self.model.forward_flops(_per_sample(out.streams), batch.text.shape[1])
         record = {
             "step": self.step + 1,
-            "loss": float(out.loss.detach()),
+            "loss": float(loss),
             **{f"loss/{k}": v for k, v in out.per_modality.items()},
             **{f"task/{k}": v for k, v in out.per_task.items()},
             "grad_norm": float(grad_norm),
