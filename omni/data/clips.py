@@ -97,6 +97,9 @@ class SourceClip:
         caption: the clip's text.
         origin: where it came from (file paths), recorded with the sample.
         audio_origin: "track" (the video's own), "file" (a separate file) or "none".
+        reference: optional (H', W', 3) uint8 image of the clip's subject (default: its middle frame).
+        trajectory: optional (F, 2) subject centre (x, y) in pixels per frame, NaN where unknown.
+        camera: optional (F, 3) camera offset dx, dy in pixels and zoom per frame.
     """
 
     clip_id: str
@@ -107,6 +110,9 @@ class SourceClip:
     caption: str
     origin: str = ""
     audio_origin: str = "track"
+    reference: np.ndarray | None = None
+    trajectory: np.ndarray | None = None
+    camera: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.clip_id, str) or not self.clip_id:
@@ -129,17 +135,17 @@ class ConformedClip:
         audio: (audio_channels, format.num_samples(F)) float32 at the format's sample rate.
         silent: the clip had no audio at all; `audio` is silence.
         audio_padding: samples of silence appended because the audio ended before the video.
+        reference_frame: (height, width, 3) uint8 image of the subject.
+        motion: (F, 5) float32 subject centre x, y and camera dx, dy, zoom per frame, in the format's
+            pixels (NaN where unknown).
     """
 
     frames: np.ndarray
     audio: np.ndarray
     silent: bool
     audio_padding: int
-
-    @property
-    def reference_frame(self) -> np.ndarray:
-        """(H, W, 3) the middle frame: the clip's subject reference image."""
-        return self.frames[len(self.frames) // 2]
+    reference_frame: np.ndarray
+    motion: np.ndarray
 
 
 def conform(clip: SourceClip, fmt: ClipFormat) -> ConformedClip:
@@ -150,6 +156,7 @@ def conform(clip: SourceClip, fmt: ClipFormat) -> ConformedClip:
     """
     height, width = clip.frames.shape[1:3]
     frames = resample_frames(clip.frames, clip.fps, fmt.fps, height, width)  # retime only
+    picks = retime_index(len(clip.frames), clip.fps, fmt.fps)
     bucket = fmt.bucket(len(frames))
     if bucket is None:
         raise ClipRejected(
@@ -158,15 +165,51 @@ def conform(clip: SourceClip, fmt: ClipFormat) -> ConformedClip:
             f"shorter than the shortest allowed {fmt.frames[0]} frames",
         )
     frames = np.stack([resize_cover(frame, fmt.height, fmt.width) for frame in frames[:bucket]])
+    reference = (
+        frames[len(frames) // 2]
+        if clip.reference is None
+        else resize_cover(clip.reference, fmt.height, fmt.width)
+    )
+    motion = _conform_motion(clip, picks[:bucket], fmt)
 
     num_samples = fmt.num_samples(bucket)
     if clip.audio is None:
-        return ConformedClip(frames, np.zeros((fmt.audio_channels, num_samples), np.float32), True, 0)
+        silence = np.zeros((fmt.audio_channels, num_samples), np.float32)
+        return ConformedClip(frames, silence, True, 0, reference, motion)
     audio = audio_to_array(clip.audio, fmt.audio_channels)
     audio = resample(audio, clip.sample_rate, fmt.sample_rate)[:, :num_samples]
     padding = num_samples - audio.shape[1]
     audio = np.pad(audio, ((0, 0), (0, padding)))
-    return ConformedClip(frames, np.ascontiguousarray(audio, dtype=np.float32), False, padding)
+    return ConformedClip(
+        frames, np.ascontiguousarray(audio, dtype=np.float32), False, padding, reference, motion
+    )
+
+
+def retime_index(count: int, fps: float, target_fps: float) -> np.ndarray:
+    """Source frame shown at each frame of the retimed clip (nearest frame, as `resample_frames` picks)."""
+    frames = max(1, math.floor(count / fps * target_fps + 1e-6))
+    return np.minimum(np.round(np.arange(frames) * fps / target_fps).astype(int), count - 1)
+
+
+def cover_transform(
+    height: int, width: int, target_height: int, target_width: int
+) -> tuple[float, float, float]:
+    """(scale, left, top) of `resize_cover`: a source point p maps to (p - (left, top)) * scale."""
+    scale = max(target_height / height, target_width / width)
+    return scale, (width - target_width / scale) / 2, (height - target_height / scale) / 2
+
+
+def _conform_motion(clip: SourceClip, picks: np.ndarray, fmt: ClipFormat) -> np.ndarray:
+    """The clip's trajectory and camera in the conformed clip's frames and pixels: (F, 5), NaN if unknown."""
+    motion = np.full((len(picks), 5), np.nan, np.float32)
+    scale, left, top = cover_transform(*clip.frames.shape[1:3], fmt.height, fmt.width)
+    if clip.trajectory is not None:
+        motion[:, 0] = (clip.trajectory[picks, 0] - left) * scale
+        motion[:, 1] = (clip.trajectory[picks, 1] - top) * scale
+    if clip.camera is not None:
+        motion[:, 2:4] = clip.camera[picks, :2] * scale
+        motion[:, 4] = clip.camera[picks, 2]
+    return motion
 
 
 def resize_cover(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -174,10 +217,8 @@ def resize_cover(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     source_height, source_width = frame.shape[:2]
     if (source_height, source_width) == (height, width):
         return frame
-    scale = max(height / source_height, width / source_width)
-    crop_width, crop_height = width / scale, height / scale  # the target's extent in source pixels
-    left, top = (source_width - crop_width) / 2, (source_height - crop_height) / 2
-    box = (left, top, left + crop_width, top + crop_height)
+    scale, left, top = cover_transform(source_height, source_width, height, width)
+    box = (left, top, left + width / scale, top + height / scale)
     image = Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC, box=box)
     return np.asarray(image)
 

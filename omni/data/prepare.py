@@ -30,6 +30,7 @@ from omni.data.clips import SKIP_REASONS, ClipFormat, ClipRejected, ConformedCli
 from omni.data.shard_format import (
     EMPTY_TEXT_FILE,
     FORMAT,
+    FULL_PRECISION,
     INDEX_FILE,
     PROGRESS_FILE,
     SAFETENSORS_METADATA,
@@ -146,6 +147,7 @@ class SampleEncoder:
             "reference": pipe.encode_video(conformed.reference_frame[None])[0].cpu(),
             "text": text[0],
             "text_mask": text_mask[0],
+            "motion": torch.from_numpy(conformed.motion),
         }
         record = {
             "clip": clip.clip_id,
@@ -358,7 +360,7 @@ def _finish_shard(
     tensors = {}
     for i, sample in enumerate(samples):
         for name, tensor in sample.tensors.items():
-            stored = tensor if tensor.dtype == torch.bool else tensor.to(dtype)
+            stored = tensor if tensor.dtype == torch.bool or name in FULL_PRECISION else tensor.to(dtype)
             tensors[tensor_key(i, name)] = stored.contiguous()
     with atomic_output(out / shard_file(number)) as tmp:
         save_file(tensors, str(tmp), metadata=SAFETENSORS_METADATA)

@@ -4,7 +4,7 @@ index.json                  written last: samples, shards, buckets, skipped clip
 progress.json               the shards finished so far and the settings they were made with (resuming)
 empty_text.safetensors      "text" (1, Lt, D) and "text_mask" (1, Lt): the encoded empty prompt
 shard_00000.safetensors     sample i of the shard under "{i}.video", "{i}.audio", "{i}.reference",
-                            "{i}.text" (bf16 or fp16) and "{i}.text_mask" (bool)
+                            "{i}.text" (bf16 or fp16), "{i}.text_mask" (bool) and "{i}.motion" (fp32)
 shard_00000.json            per sample: clip id, caption, source files, bucket, tensor shapes
 """
 
@@ -21,12 +21,14 @@ import torch
 from omni.media import atomic_output
 
 FORMAT = "omni-latent-shards"
-VERSION = 1
+VERSION = 2
 INDEX_FILE = "index.json"
 PROGRESS_FILE = "progress.json"
 EMPTY_TEXT_FILE = "empty_text.safetensors"
-# Per sample: video (C, f, h, w), audio (C', T, M), reference (C, 1, h, w), text (Lt, D), text_mask (Lt,).
-TENSORS = ("video", "audio", "reference", "text", "text_mask")
+# Per sample: video (C, f, h, w), audio (C', T, M), reference (C, 1, h, w), text (Lt, D), text_mask (Lt,),
+# motion (F, 5): per video frame the subject's centre x, y and the camera's dx, dy, zoom (NaN where unknown).
+TENSORS = ("video", "audio", "reference", "text", "text_mask", "motion")
+FULL_PRECISION = ("motion",)  # pixel coordinates keep float32
 # One key only: safetensors writes its metadata map in no fixed order; prepared files should be reproducible.
 SAFETENSORS_METADATA = {"format": f"{FORMAT}/{VERSION}"}
 STORAGE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -224,11 +224,13 @@ class LatentShards:
             video_frame_seconds=self.video_frame_seconds,
             audio_frame_seconds=self.audio_frame_seconds,
             reference=stacked["reference"],
+            motion=stacked["motion"],
+            frame_size=(int(self.index["height"]), int(self.index["width"])),
         )
 
     def sample(self, index: int) -> dict[str, Tensor]:
         """Sample `index`'s tensors: video (C, f, h, w), audio (C', T, M), reference (C, 1, h, w),
-        text (Lt, D) as float32 and text_mask (Lt,) bool."""
+        text (Lt, D), motion (F, 5) as float32 and text_mask (Lt,) bool."""
         location = self._location(index)
         with self._lock:
             file = self._shard(location.shard)

@@ -28,6 +28,8 @@ class LatentStream:
             audio: temporal compression * hop / sample rate). Ignored for single-frame streams.
         token_mask: optional bool with the granularity of `timesteps`; False removes those tokens from
             attention (how a dropped condition or a padded sample is expressed).
+        control: optional (B, Cc, F, H, W) motion-control maps on a video stream's latent grid
+            (`omni.conditioning.motion.control_maps`), added to its tokens by the video expert.
     """
 
     modality: str
@@ -36,6 +38,7 @@ class LatentStream:
     start_seconds: float = 0.0
     frame_seconds: float = 0.25
     token_mask: Tensor | None = None
+    control: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -48,6 +51,15 @@ class LatentStream:
             )
         if self.modality == "image" and self.latents.shape[2] != 1:
             raise ValueError(f"image latents must have one frame, got {self.latents.shape[2]}")
+        if self.control is not None and (
+            self.modality != "video"
+            or self.control.ndim != 5
+            or self.control.shape[2:] != self.latents.shape[2:]
+        ):
+            raise ValueError(
+                f"control maps go with video latents of the same grid: got {tuple(self.control.shape)} for "
+                f"{self.modality} latents {tuple(self.latents.shape)}"
+            )
         if self.timesteps.shape[0] != self.latents.shape[0]:
             raise ValueError(
                 f"{self.modality} timesteps batch {self.timesteps.shape[0]} != latents batch {self.latents.shape[0]}"

@@ -138,11 +138,23 @@ class OmniBlock(nn.Module):
 class ExpertIO(nn.Module):
     """Per-expert token embedding, time embedding and output head."""
 
-    def __init__(self, expert: str, dim: int, freq_dim: int, in_channels: int, out_channels: int, patch, eps):
+    def __init__(
+        self,
+        expert: str,
+        dim: int,
+        freq_dim: int,
+        in_channels: int,
+        out_channels: int,
+        patch,
+        eps,
+        control: int = 0,
+    ):
         super().__init__()
         if expert == "video":
             self.patch_embedding = nn.Conv3d(in_channels, dim, kernel_size=patch, stride=patch)
             out_features = out_channels * math.prod(patch)
+            if control:  # motion-control maps, patchified like the latents
+                self.control_embedding = nn.Conv3d(control, dim, kernel_size=patch, stride=patch)
         else:
             self.patch_embedding = nn.Linear(in_channels, dim)
             out_features = out_channels
@@ -169,6 +181,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         rope_theta: RoPE base.
         rope_time_scale: RoPE time units per second. 4.0 puts video latent frame i of a 16 fps clip
             (4x temporal compression) at position i, exactly where Wan puts it.
+        control_channels: channels of the motion-control maps added to video tokens (0: no motion control).
     """
 
     _supports_gradient_checkpointing = True
@@ -195,6 +208,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         eps: float = 1e-6,
         rope_theta: float = 10000.0,
         rope_time_scale: float = 4.0,
+        control_channels: int = 0,
     ):
         super().__init__()
         if qk_norm != "rms_norm_across_heads":
@@ -206,7 +220,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         self.image_embedding = nn.Parameter(torch.zeros(dim))
         self.experts = nn.ModuleDict(
             {
-                "video": ExpertIO("video", dim, freq_dim, in_channels, out_channels, patch, eps),
+                "video": ExpertIO(
+                    "video", dim, freq_dim, in_channels, out_channels, patch, eps, control_channels
+                ),
                 "audio": ExpertIO("audio", dim, freq_dim, audio_in_channels, audio_in_channels, patch, eps),
             }
         )
@@ -232,6 +248,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             nn.init.normal_(io.time_embedder.linear_2.weight, std=0.02)
             for param in (io.time_proj.weight, io.time_proj.bias, io.proj_out.weight, io.proj_out.bias):
                 nn.init.zeros_(param)
+            if hasattr(io, "control_embedding"):  # no control until trained: starts as an exact no-op
+                nn.init.zeros_(io.control_embedding.weight)
+                nn.init.zeros_(io.control_embedding.bias)
             nn.init.zeros_(io.scale_shift_table)
         for block in self.blocks:
             for layer in block.experts.values():
@@ -317,7 +336,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         latents = stream.latents.to(io.patch_embedding.weight.dtype)
         if stream.modality == "audio":
             return io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)"))
-        tokens = io.patch_embedding(latents).flatten(2).transpose(1, 2).contiguous()  # (B, F*H*W, D)
+        tokens = io.patch_embedding(latents)  # (B, D, F, H, W)
+        if stream.control is not None:
+            if not hasattr(io, "control_embedding"):
+                raise ValueError(
+                    "this model has no motion control (control_channels = 0); drop the control maps"
+                )
+            tokens = tokens + io.control_embedding(stream.control.to(tokens.dtype))
+        tokens = tokens.flatten(2).transpose(1, 2).contiguous()  # (B, F*H*W, D)
         if stream.modality == "image":
             tokens = tokens + self.image_embedding.to(tokens.dtype)
         return tokens

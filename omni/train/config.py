@@ -81,6 +81,8 @@ class TrainConfig:
     dropout: dict[str, float] = field(default_factory=lambda: {"text": 0.1, "image": 0.1, "audio": 0.1})
     loss_weights: dict[str, float] = field(default_factory=lambda: {"video": 1.0, "image": 1.0, "audio": 1.0})
     timesteps: TimestepSampler = field(default_factory=TimestepSampler)
+    # probability of conditioning on a clip's known subject trajectory / camera path (motion control)
+    control: dict[str, float] = field(default_factory=lambda: {"trajectory": 0.5, "camera": 0.5})
     optim: OptimSection = field(default_factory=OptimSection)
     parallel: ParallelSection = field(default_factory=ParallelSection)
     ema: EMASection = field(default_factory=EMASection)
@@ -103,9 +105,16 @@ class TrainConfig:
         bad = sorted(set(self.loss_weights) - {"video", "image", "audio"})
         if bad:
             raise ConfigError(f"loss_weights: unknown modality {bad}; allowed: ['audio', 'image', 'video']")
-        for name, p in self.dropout.items():
+        bad = sorted(set(self.control) - {"trajectory", "camera"})
+        if bad:
+            raise ConfigError(f"control: unknown kind(s) {bad}; allowed: ['camera', 'trajectory']")
+        probabilities = {
+            **{f"dropout.{k}": v for k, v in self.dropout.items()},
+            **{f"control.{k}": v for k, v in self.control.items()},
+        }
+        for name, p in probabilities.items():
             if not 0.0 <= p <= 1.0:
-                raise ConfigError(f"dropout.{name}: {p} is not a probability in [0, 1]")
+                raise ConfigError(f"{name}: {p} is not a probability in [0, 1]")
         if self.steps < 1 or self.data.batch_size < 1:
             raise ConfigError(
                 f"steps and data.batch_size must be positive, got {self.steps} and {self.data.batch_size}"
@@ -120,6 +129,8 @@ class TrainConfig:
             dropout_audio=self.dropout.get("audio", 0.0),
             loss_weights=dict(self.loss_weights),
             timesteps=self.timesteps,
+            trajectory_probability=self.control.get("trajectory", 0.0),
+            camera_probability=self.control.get("camera", 0.0),
         )
 
 

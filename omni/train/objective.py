@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from omni.conditioning.masks import SampleMask, sample_task_mask, sample_tasks
+from omni.conditioning.motion import CameraPath, Trajectory, control_maps
 from omni.models.streams import LatentStream
 
 
@@ -40,6 +42,8 @@ class ObjectiveConfig:
     dropout_audio: float = 0.1
     loss_weights: dict[str, float] = field(default_factory=lambda: {"video": 1.0, "image": 1.0, "audio": 1.0})
     timesteps: TimestepSampler = field(default_factory=TimestepSampler)
+    trajectory_probability: float = 0.5  # of conditioning on a known subject trajectory (motion control)
+    camera_probability: float = 0.5  # of conditioning on a known camera path
 
 
 @dataclass
@@ -47,7 +51,9 @@ class LatentBatch:
     """Pre-encoded training samples sharing one shape (a bucket).
 
     video (B, C, F, H, W) and audio (B, C, T, M) normalised latents; reference (B, C, 1, H, W) a standalone
-    image latent of each clip (used for references), text (B, Lt, Dt) encoder states with mask (B, Lt).
+    image latent of each clip (used for references), text (B, Lt, Dt) encoder states with mask (B, Lt);
+    motion (B, Fp, 5) per pixel frame the subject's centre x, y and the camera's dx, dy, zoom (NaN where
+    unknown), in pixels of frames of `frame_size` (height, width).
     """
 
     video: Tensor | None
@@ -57,6 +63,8 @@ class LatentBatch:
     video_frame_seconds: float
     audio_frame_seconds: float
     reference: Tensor | None = None
+    motion: Tensor | None = None
+    frame_size: tuple[int, int] | None = None
 
     @property
     def batch_size(self) -> int:
@@ -72,6 +80,8 @@ class LatentBatch:
             self.video_frame_seconds,
             self.audio_frame_seconds,
             move(self.reference),
+            self.motion,  # stays on the CPU: control maps are built from it there
+            self.frame_size,
         )
 
 
@@ -161,6 +171,7 @@ def flow_matching_loss(
         )
     }
 
+    control = _control(model, batch, config, generator)
     streams, targets, loss_masks = [], [], []
     for s in _streams(batch, masks, every_stream):
         noise = torch.randn(s.x0.shape, generator=generator).to(device, s.x0.dtype)
@@ -171,7 +182,10 @@ def flow_matching_loss(
         keep = s.present[:, None] & (~s.clean | ~drop[s.condition][:, None])  # dropped conditions leave
         token_mask = None if bool(keep.all()) else keep.to(device)
         timesteps = torch.where(clean, 0.0, t[:, None].to(device) * 1000)
-        streams.append(LatentStream(s.modality, xt, timesteps, s.start_seconds, s.frame_seconds, token_mask))
+        maps = control.to(device, xt.dtype) if control is not None and s.modality == "video" else None
+        streams.append(
+            LatentStream(s.modality, xt, timesteps, s.start_seconds, s.frame_seconds, token_mask, maps)
+        )
         targets.append(noise - s.x0)
         loss_masks.append((s.present[:, None] & ~s.clean).to(device))
 
@@ -198,6 +212,29 @@ def flow_matching_loss(
         per_task[task].append(value)
     tokens = sum(int(_active_tokens(model, s)) for s in streams)
     return LossOutput(total, per_modality, {k: sum(v) / len(v) for k, v in per_task.items()}, tokens, streams)
+
+
+def _control(model, batch: LatentBatch, config: ObjectiveConfig, generator: torch.Generator) -> Tensor | None:
+    """(B, Cc, F, h, w) motion-control maps: each known trajectory / camera path kept with its probability."""
+    if (
+        not getattr(getattr(model, "config", None), "control_channels", 0)
+        or batch.motion is None
+        or batch.video is None
+    ):
+        return None
+    motion = batch.motion.cpu().double().numpy()
+    keep_trajectory = torch.rand(batch.batch_size, generator=generator) < config.trajectory_probability
+    keep_camera = torch.rand(batch.batch_size, generator=generator) < config.camera_probability
+    grid = tuple(batch.video.shape[2:])
+    maps = []
+    for i, sample in enumerate(motion):
+        trajectory = camera = None
+        if keep_trajectory[i] and not np.isnan(sample[:, :2]).all():
+            trajectory = Trajectory(sample[:, :2])
+        if keep_camera[i] and not np.isnan(sample[:, 2:]).any():
+            camera = CameraPath(sample[:, 2:4], sample[:, 4])
+        maps.append(control_maps(grid, batch.frame_size, camera, trajectory))
+    return torch.stack(maps)
 
 
 def _active_tokens(model, stream: LatentStream) -> int:

@@ -161,5 +161,5 @@ def test_missing_unfinished_or_foreign_folders_are_explained(folder, tmp_path):
         LatentShards(copy)
     index = json.loads((copy / "index.old").read_text())
     (copy / "index.json").write_text(json.dumps({**index, "version": 99}))
-    with pytest.raises(ValueError, match="version 99; this omni reads 'omni-latent-shards' version 1"):
+    with pytest.raises(ValueError, match="version 99; this omni reads 'omni-latent-shards' version 2"):
         LatentShards(copy)

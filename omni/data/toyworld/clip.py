@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,7 +15,10 @@ from omni.data.toyworld.groundtruth import GroundTruth, build_ground_truth
 from omni.data.toyworld.render import composite, scene_coverage
 from omni.data.toyworld.sampling import sample_scene
 from omni.data.toyworld.sound import render_audio
-from omni.data.toyworld.spec import SceneSpec
+from omni.data.toyworld.spec import ROOMS, SceneSpec
+
+if TYPE_CHECKING:
+    import omni.data.clips
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,14 +85,53 @@ def render_to_files(scene: SceneSpec, out_dir: str | Path, stem: str) -> tuple[P
     return video_path, record_path
 
 
+def subject_reference(scene: SceneSpec, seed: int) -> np.ndarray:
+    """(H, W, 3) uint8 still image of the scene's objects (same shapes, colours, sizes) somewhere else in
+    another room: what a user hands over as the subject's reference."""
+    rng = np.random.default_rng(seed)
+    room = str(rng.choice([r for r in ROOMS if r != scene.room]))
+    still = sample_scene(
+        seed,
+        num_objects=len(scene.objects),
+        shape=tuple(o.shape for o in scene.objects),
+        color=tuple(o.color for o in scene.objects),
+        size=tuple(o.size for o in scene.objects),
+        motion=("still",) * len(scene.objects),
+        room=room,
+        pan=False,
+        width=scene.width,
+        height=scene.height,
+        fps=scene.fps,
+        num_frames=1,
+        sample_rate=scene.sample_rate,
+    )
+    return render(still).frames[0]
+
+
 def prepare_clips(
     count: int, seed: int, *, fps: float, height: int, width: int, num_frames: int, sample_rate: int
-) -> Iterator[tuple[str, np.ndarray, float, np.ndarray, int, str]]:
-    """`count` random clips from seeds `seed`, `seed + 1`, ... as (clip id, frames (F, H, W, 3) uint8, fps,
-    audio (1, N) float32, sample rate, caption): the clip source `omni prepare --toyworld` encodes."""
+) -> Iterator[omni.data.clips.SourceClip]:
+    """`count` random clips from seeds `seed`, `seed + 1`, ...: the clip source `omni prepare --toyworld`
+    encodes, with a subject reference image, the camera path and (one object only) the subject trajectory."""
+    from omni.data.clips import SourceClip  # the data package builds on the toy world, not the reverse
+
     for index in range(count):
         scene = sample_scene(
             seed + index, fps=fps, height=height, width=width, num_frames=num_frames, sample_rate=sample_rate
         )
         clip = render(scene)
-        yield f"toy_{seed + index}", clip.frames, clip.fps, clip.audio[None], clip.sample_rate, clip.caption
+        truth = clip.ground_truth
+        camera = np.concatenate([truth.camera_offsets, np.ones((scene.num_frames, 1))], axis=1)
+        trajectory = truth.objects[0].centers if len(truth.objects) == 1 else None
+        yield SourceClip(
+            f"toy_{seed + index}",
+            clip.frames,
+            clip.fps,
+            clip.audio[None],
+            clip.sample_rate,
+            clip.caption,
+            origin="toyworld",
+            reference=subject_reference(scene, 1_000_000_007 + seed + index),
+            trajectory=trajectory,
+            camera=camera,
+        )
