@@ -12,7 +12,8 @@ from tests.helpers import TINY_TRANSFORMER, randomize
 
 
 def test_trajectory_bump_peaks_where_the_subject_is():
-    points = np.stack([np.linspace(4, 60, 9), np.full(9, 44.0)], axis=1)  # left to right through cell centres
+    xs = np.interp(np.arange(9), [0, 4, 8], [4.0, 36.0, 60.0])  # through cell centres at frames 0, 4, 8
+    points = np.stack([xs, np.full(9, 44.0)], axis=1)
     maps = control_maps((3, 8, 8), (64, 64), trajectory=Trajectory(points))
     for i, frame in enumerate((0, 4, 8)):  # latent frame i uses pixel frame 4i
         row, col = divmod(int(maps[8, i].argmax()), 8)
