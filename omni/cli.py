@@ -50,7 +50,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _register_generate(subparsers) -> None:
-    from omni.pipelines.inputs import TASKS
+    from omni.pipelines.tasks import TASKS
 
     p = subparsers.add_parser(
         "generate", help="generate video, audio or an image from a prompt and conditions"

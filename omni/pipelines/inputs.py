@@ -9,13 +9,12 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-TASKS = ("t2v", "t2i", "t2a", "t2av", "i2v", "v2a", "a2v")
 MAX_SECONDS = 120.0
 
 
-def check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+def check_task(task: str, tasks: tuple[str, ...]) -> str:
+    if task not in tasks:
+        raise ValueError(f"unknown task {task!r}; choose one of {list(tasks)}")
     return task
 
 
@@ -98,11 +97,18 @@ def image_to_array(image: np.ndarray | Image.Image | Tensor) -> np.ndarray:
     raise ValueError(f"image dtype must be uint8 or float, got {array.dtype}")
 
 
-def fit_image(image: np.ndarray, height: int, width: int, tolerance: float = 0.01) -> np.ndarray:
-    """Resize an (H, W, 3) uint8 image to (height, width); refuse a different aspect ratio instead of distorting it."""
+def fit_image(
+    image: np.ndarray, height: int, width: int, tolerance: float = 0.01, crop: bool = False
+) -> np.ndarray:
+    """Resize an (H, W, 3) uint8 image to (height, width). A different aspect ratio is refused (a key frame
+    must not be distorted or cut) unless `crop`, which scales to cover and crops the centre (references)."""
     h, w = image.shape[:2]
     if (h, w) == (height, width):
         return image
+    if crop:
+        from omni.data.clips import resize_cover
+
+        return resize_cover(image, height, width)
     if abs((w / h) / (width / height) - 1) > tolerance:
         raise ValueError(
             f"image is {w}x{h} (aspect {w / h:.3f}) but the output is {width}x{height} (aspect {width / height:.3f}); "

@@ -23,14 +23,14 @@ from PIL import Image
 from torch import Tensor
 
 from omni.audio.mel import MelConfig, MelSpectrogram
+from omni.conditioning.motion import CameraPath, Trajectory
 from omni.conditioning.text import DEFAULT_TEXT_ENCODER, encode_text, load_text_encoder
 from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_safetensors_only
-from omni.pipelines import inputs
-from omni.pipelines.sampling import Guidance, StreamPlan, TextConditioning, denoise
+from omni.pipelines import inputs, tasks
+from omni.pipelines.sampling import Guidance, TextConditioning, denoise
 
-VIDEO_TASKS = ("t2v", "t2av", "i2v", "a2v", "v2a")
-AUDIO_TASKS = ("t2a", "t2av", "i2v", "a2v", "v2a")
+ImageInput = np.ndarray | Image.Image | Tensor
 
 
 @dataclass
@@ -269,11 +269,19 @@ class OmniPipeline(DiffusionPipeline):
         prompt: str,
         task: str = "t2av",
         *,
-        image: np.ndarray | Image.Image | Tensor | None = None,
+        image: ImageInput | None = None,
+        last_image: ImageInput | None = None,
+        key_frames: list[tuple[float, ImageInput]] | None = None,
+        references: list[ImageInput] | None = None,
         audio: np.ndarray | Tensor | None = None,
         audio_sample_rate: int | None = None,
         video: np.ndarray | None = None,
         video_fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        modality: str = "both",
+        trajectory: Trajectory | None = None,
+        camera: CameraPath | str | None = None,
         seconds: float | None = None,
         num_frames: int | None = None,
         fps: float | None = None,
@@ -286,26 +294,31 @@ class OmniPipeline(DiffusionPipeline):
         negative_prompt: str = "",
         seed: int | None = 0,
         generator: torch.Generator | None = None,
+        chunk_seconds: float | None = None,
         progress: bool = True,
     ) -> OmniPipelineOutput:
-        """Generate media for `task` (one of t2v t2i t2a t2av i2v v2a a2v).
+        """Generate media for `task`: t2v t2i t2a t2av i2v v2a a2v extend retake.
 
         Args:
             prompt: what to generate.
-            image: the key frame for i2v: (H, W, 3) uint8 array, PIL image or float tensor in [0, 1].
-            audio, audio_sample_rate: the driving track for a2v: (N,) or (C, N) float in [-1, 1].
-            video, video_fps: the clip to add sound to for v2a: (F, H, W, 3) uint8.
-            seconds: duration; the output has round(seconds * fps) frames and seconds * sample_rate samples.
+            image: the first frame (i2v). last_image: the last frame. key_frames: (seconds, image) pairs the
+                video must pass through. Images are (H, W, 3) uint8 arrays, PIL images or float tensors.
+            references: images of the subject (subject memory), kept as clean tokens outside the clip.
+            audio, audio_sample_rate: the driving track (a2v), or the soundtrack of `video` (extend, retake).
+            video, video_fps: (F, H, W, 3) uint8: the clip to add sound to (v2a), continue (extend) or fix
+                (retake).
+            start, end, modality: retake regenerates [start, end] seconds of "video", "audio" or "both" and
+                keeps everything else exactly as given.
+            trajectory / camera: motion control: the subject's path, the camera's path or a preset name.
+            seconds: duration (extend: seconds to add); the output has round(seconds * fps) frames.
             num_frames: exact frame count instead of seconds; must be 1 + 4k.
-            guidance_scale, image_guidance_scale, audio_guidance_scale: classifier-free guidance per condition.
+            guidance_scale, image_guidance_scale, audio_guidance_scale: guidance per condition.
             seed / generator: the noise; the same seed and inputs give the same output.
+            chunk_seconds: extend: longest piece generated at once (default: the model's default length).
         """
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-
         # 1. Check inputs.
-        task = inputs.check_task(task)
         cfg = self.config
+        task = inputs.check_task(task, tasks.TASKS)
         fps = inputs.check_fps(fps if fps is not None else cfg.default_fps)
         height, width = inputs.check_size(
             cfg.default_height if height is None else height,
@@ -320,62 +333,107 @@ class OmniPipeline(DiffusionPipeline):
             image=image_guidance_scale,
             audio=audio_guidance_scale,
         )
-        self._check_conditions(task, image, audio, audio_sample_rate, video, video_fps)
+        given = dict(
+            image=image,
+            last_image=last_image,
+            key_frames=key_frames,
+            references=references,
+            audio=audio,
+            video=video,
+            start=start,
+            trajectory=trajectory,
+            camera=camera,
+        )
+        self._check_conditions(task, given, audio_sample_rate, video_fps, end, modality)
         if generator is None:
             generator = torch.Generator("cpu").manual_seed(0 if seed is None else int(seed))
-
-        video_frames = None
-        if video is not None:
-            video_frames = inputs.resample_frames(np.asarray(video), video_fps, fps, height, width)
-        audio_track = None
-        if audio is not None:
-            audio_track = self._resample_audio(
-                inputs.audio_to_array(audio, self.audio_channels), audio_sample_rate
-            )
-
-        out_frames = self._output_frames(task, seconds, num_frames, fps, video_frames, audio_track)
-        num_samples = round(out_frames / fps * self.sample_rate) if task != "t2i" else 0
-        if task == "t2a" and seconds is not None:
-            num_samples = round(inputs.check_seconds(seconds, fps) * self.sample_rate)
+        request = self._request(
+            task, fps, height, width, seconds, num_frames, given, audio_sample_rate, video_fps, end, modality
+        )
 
         # 2. Encode the prompt.
+        start_time = time.perf_counter()
         text = self.encode_prompt(prompt, negative_prompt)
-
-        # 3-4. Encode the conditions and plan the streams.
-        plans = self._plan(
-            task, out_frames, num_samples, fps, height, width, image, video_frames, audio_track
+        timings = {"encode": time.perf_counter() - start_time}
+        run = dict(
+            text=text, steps=steps, guidance=guidance, generator=generator, progress=progress, timings=timings
         )
-        timings["encode"] = time.perf_counter() - start
 
-        # 5. Denoise every stream together.
+        # 3-6. Encode the conditions, plan the streams, denoise, decode; extension goes chunk by chunk.
+        if task == "extend":
+            frames, audio_out = self._extend(request, seconds, chunk_seconds, **run)
+            return OmniPipelineOutput(frames[None], None, audio_out[None], fps, self.sample_rate, timings)
+        frames, images, audio_out = self._generate(request, **run)
+        frames, audio_out = tasks.assemble(request, frames, audio_out)
+        return OmniPipelineOutput(
+            None if frames is None else frames[None],
+            images,
+            None if audio_out is None else audio_out[None],
+            fps,
+            self.sample_rate if self.vocoder is not None else 0,
+            timings,
+        )
+
+    def _generate(self, request: tasks.Request, text, steps, guidance, generator, progress, timings):
+        """One chunk: (frames (F, H, W, 3) | None, images (1, H, W, 3) | None, audio (C, N) | None)."""
+        start = time.perf_counter()
+        plans = tasks.plan(self, request)
+        _add(timings, "encode", time.perf_counter() - start)
         start = time.perf_counter()
         latents = denoise(
             self.transformer, plans, text, self.scheduler, steps, guidance, generator, progress=progress
         )
-        timings["denoise"] = time.perf_counter() - start
-
-        # 6. Decode.
+        _add(timings, "denoise", time.perf_counter() - start)
         start = time.perf_counter()
-        frames = images = waveform = None
+        frames = images = audio = None
         for plan, x in zip(plans, latents):
             if not plan.output:
                 continue
             if plan.modality == "video":
-                frames = self.decode_video(x)[:, :out_frames]
+                frames = self.decode_video(x)[0, : request.frames]
             elif plan.modality == "image":
                 images = self.decode_video(x)[:, 0]
             else:
-                waveform = self.decode_audio(x, num_samples)
-        if task == "v2a":
-            frames = video_frames[None, :out_frames]
-        if task == "a2v":
-            waveform = audio_track[None, :, :num_samples]
-            if waveform.shape[-1] < num_samples:
-                waveform = np.pad(waveform, ((0, 0), (0, 0), (0, num_samples - waveform.shape[-1])))
-        timings["decode"] = time.perf_counter() - start
-        return OmniPipelineOutput(
-            frames, images, waveform, fps, self.sample_rate if self.vocoder else 0, timings
+                audio = self.decode_audio(x, request.num_samples)[0]
+        _add(timings, "decode", time.perf_counter() - start)
+        return frames, images, audio
+
+    def _extend(self, request: tasks.Request, seconds, chunk_seconds, **run) -> tuple[np.ndarray, np.ndarray]:
+        """Continue the given clip by `seconds`, chunk by chunk: each chunk sees the current clip's last
+        latent frames (and their audio) as clean context and adds up to `chunk_seconds`. Given and earlier
+        frames are never re-decoded, so nothing drifts; audio joins are crossfaded."""
+        fps, rate = request.fps, request.sample_rate
+        total = round(
+            inputs.check_seconds(seconds if seconds is not None else self.config.default_seconds, fps) * fps
         )
+        chunk = round(inputs.check_seconds(chunk_seconds or self.config.default_seconds, fps) * fps)
+        frames, audio = request.video, request.audio
+        context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
+        context = 1 + self.vae_temporal * ((context - 1) // self.vae_temporal)  # whole latent frames
+        added = 0
+        while added < total:
+            new = min(chunk, total - added)
+            context_samples = round(context / fps * rate)
+            piece = tasks.Request(
+                "extend",
+                fps,
+                request.height,
+                request.width,
+                context + new,
+                round((context + new) / fps * rate),
+                rate,
+                references=request.references,
+                video=frames[-context:],
+                audio=tasks.fit_length(audio[:, -context_samples:], context_samples),
+                context_seconds=(context - 1) / fps,
+                trajectory=None,
+                camera=None,
+            )
+            chunk_frames, _, chunk_audio = self._generate(piece, **run)
+            frames = np.concatenate([frames, chunk_frames[context:]])
+            audio = join_audio(audio, chunk_audio, context_samples, rate)
+            added += new
+        return frames, tasks.fit_length(audio, round(len(frames) / fps * rate))
 
     # --------------------------------------------------------------------------------------- helpers
 
@@ -383,26 +441,43 @@ class OmniPipeline(DiffusionPipeline):
     def audio_channels(self) -> int:
         return self.audio_vae.config.in_channels
 
-    def _check_conditions(self, task, image, audio, audio_sample_rate, video, video_fps) -> None:
-        needs = {"i2v": "image", "a2v": "audio", "v2a": "video"}
-        given = {"image": image is not None, "audio": audio is not None, "video": video is not None}
-        for name, present in given.items():
-            if present and needs.get(task) != name:
-                raise ValueError(
-                    f"task {task!r} takes no {name} input (i2v takes an image, a2v audio, v2a a video)"
-                )
-        if task in needs and not given[needs[task]]:
-            raise ValueError(f"task {task!r} needs a {needs[task]} input")
-        if audio is not None and (not isinstance(audio_sample_rate, int) or audio_sample_rate <= 0):
+    def _check_conditions(self, task, given, audio_sample_rate, video_fps, end, modality) -> None:
+        allowed = {
+            "image": ("i2v",),
+            "last_image": ("t2v", "t2av", "i2v"),
+            "key_frames": ("t2v", "t2av", "i2v"),
+            "references": ("t2v", "t2av", "i2v", "a2v", "t2i", "extend"),
+            "audio": ("a2v", "extend", "retake"),
+            "video": ("v2a", "extend", "retake"),
+            "start": ("retake",),
+            "trajectory": ("t2v", "t2av", "i2v", "a2v"),
+            "camera": ("t2v", "t2av", "i2v", "a2v"),
+        }
+        required = {
+            "i2v": ("image",),
+            "a2v": ("audio",),
+            "v2a": ("video",),
+            "extend": ("video",),
+            "retake": ("video", "start"),
+        }
+        for name, value in given.items():
+            if value is not None and task not in allowed[name]:
+                raise ValueError(f"task {task!r} takes no {name} (tasks that do: {', '.join(allowed[name])})")
+        for name in required.get(task, ()):
+            if given[name] is None:
+                raise ValueError(f"task {task!r} needs {'a ' + name if name != 'start' else 'start and end'}")
+        if given["audio"] is not None and (not isinstance(audio_sample_rate, int) or audio_sample_rate <= 0):
             raise ValueError(f"audio_sample_rate must be a positive integer, got {audio_sample_rate!r}")
-        if video is not None and (video_fps is None or not video_fps > 0):
+        if given["video"] is not None and (video_fps is None or not video_fps > 0):
             raise ValueError(f"video_fps must be positive, got {video_fps!r}")
-        missing = [
-            n
-            for n, c in (("vae", "video"), ("audio_vae", "audio"), ("vocoder", "audio"))
-            if getattr(self, n) is None
-            and ((c == "video" and task in (*VIDEO_TASKS, "t2i")) or (c == "audio" and task in AUDIO_TASKS))
-        ]
+        if task == "retake":
+            if end is None or not (0 <= given["start"] < end):
+                raise ValueError(f"retake needs 0 <= start < end, got start={given['start']!r}, end={end!r}")
+            if modality not in ("video", "audio", "both"):
+                raise ValueError(f"modality must be 'video', 'audio' or 'both', got {modality!r}")
+        components = [("vae", task in tasks.VIDEO_TASKS or task == "t2i")]
+        components += [(name, task in tasks.AUDIO_TASKS) for name in ("audio_vae", "vocoder")]
+        missing = [name for name, needed in components if needed and getattr(self, name) is None]
         if missing:
             raise ValueError(f"task {task!r} needs pipeline components {missing}, which this pipeline lacks")
 
@@ -414,10 +489,82 @@ class OmniPipeline(DiffusionPipeline):
 
         return resample(audio, sample_rate, target)
 
+    def _request(
+        self, task, fps, height, width, seconds, num_frames, given, audio_rate, video_fps, end, modality
+    ):
+        """Turn checked arguments into a `tasks.Request` in the output's format."""
+        rate = self.sample_rate if self.vocoder is not None else self.mel_config.sample_rate
+        video = None
+        if given["video"] is not None:
+            video = inputs.resample_frames(np.asarray(given["video"]), video_fps, fps, height, width)
+        audio = None
+        if given["audio"] is not None:
+            audio = self._resample_audio(
+                inputs.audio_to_array(given["audio"], self.audio_channels), audio_rate
+            )
+        if task in ("extend", "retake") and audio is None:
+            audio = np.zeros((self.audio_channels, round(len(video) / fps * rate)), np.float32)
+        if task == "extend":
+            frames, samples = len(video), audio.shape[-1]  # the chunk sizes are set per chunk
+        else:
+            frames = self._output_frames(task, seconds, num_frames, fps, video, audio)
+            samples = round(frames / fps * rate)
+            if task == "t2a" and seconds is not None:
+                samples = round(inputs.check_seconds(seconds, fps) * rate)
+        key_frames = []
+        for name, at in (("image", 0), ("last_image", frames - 1)):
+            if given[name] is not None:
+                key_frames.append((at, inputs.fit_image(inputs.image_to_array(given[name]), height, width)))
+        for at_seconds, image in given["key_frames"] or []:
+            index = round(at_seconds * fps)
+            if not 0 <= index < frames:
+                raise ValueError(
+                    f"key frame at {at_seconds:g} s is outside the clip (0 to {(frames - 1) / fps:g} s)"
+                )
+            key_frames.append((index, inputs.fit_image(inputs.image_to_array(image), height, width)))
+        references = [
+            inputs.fit_image(inputs.image_to_array(r), height, width, crop=True)
+            for r in given["references"] or []
+        ]
+        camera = given["camera"]
+        if isinstance(camera, str):
+            camera = CameraPath.preset(camera, frames, width)
+        for name, path in (("trajectory", given["trajectory"]), ("camera", camera)):
+            length = (
+                len(path.points)
+                if name == "trajectory" and path is not None
+                else len(path.zoom)
+                if path is not None
+                else frames
+            )
+            if length != frames:
+                raise ValueError(f"the {name} covers {length} frames but the video has {frames}")
+        retake = (float(given["start"]), float(end), modality) if task == "retake" else None
+        return tasks.Request(
+            task,
+            fps,
+            height,
+            width,
+            frames,
+            samples,
+            rate,
+            key_frames,
+            references,
+            video,
+            audio,
+            retake=retake,
+            trajectory=given["trajectory"],
+            camera=camera,
+        )
+
     def _output_frames(self, task, seconds, num_frames, fps, video_frames, audio_track) -> int:
         """Frames of the output video (its audio spans the same time)."""
         if task == "t2i":
             return 1
+        if task == "retake":
+            if seconds is not None or num_frames is not None:
+                raise ValueError("retake keeps the given clip's length; drop seconds / num_frames")
+            return len(video_frames)
         if num_frames is not None:
             if seconds is not None:
                 raise ValueError("give seconds or num_frames, not both")
@@ -437,71 +584,18 @@ class OmniPipeline(DiffusionPipeline):
             )
         return frames
 
-    def _plan(self, task, out_frames, num_samples, fps, height, width, image, video_frames, audio_track):
-        """The latent streams of `task`, with their clean parts encoded."""
-        temporal = self.vae_temporal
-        latent_frames = math.ceil((out_frames - 1) / temporal) + 1
-        vae_frames = 1 + temporal * (latent_frames - 1)
-        spatial = self.vae.config.scale_factor_spatial if self.vae is not None else 8
-        video_shape = (
-            self.transformer.config.in_channels,
-            latent_frames,
-            height // spatial,
-            width // spatial,
-        )
-        plans = []
-        if task == "t2i":
-            return [StreamPlan("image", (video_shape[0], 1, *video_shape[2:]))]
-        if task in VIDEO_TASKS:
-            plan = StreamPlan("video", video_shape, frame_seconds=temporal / fps)
-            if task == "i2v":
-                key = inputs.fit_image(inputs.image_to_array(image), height, width)
-                first = self.encode_video(key[None])[0]  # (C, 1, h, w)
-                clean = torch.zeros(video_shape, device=first.device)
-                clean[:, :1] = first
-                mask = torch.zeros(latent_frames, dtype=torch.bool)
-                mask[0] = True
-                plan = StreamPlan(
-                    "video",
-                    video_shape,
-                    frame_seconds=temporal / fps,
-                    clean=clean,
-                    clean_mask=mask,
-                    condition="image",
-                )
-            if task == "v2a":
-                padded = (
-                    np.concatenate(
-                        [video_frames, np.repeat(video_frames[-1:], vae_frames - len(video_frames), 0)]
-                    )
-                    if len(video_frames) < vae_frames
-                    else video_frames[:vae_frames]
-                )
-                clean = self.encode_video(padded)[0]
-                plan = StreamPlan(
-                    "video",
-                    video_shape,
-                    frame_seconds=temporal / fps,
-                    clean=clean,
-                    clean_mask=torch.ones(latent_frames, dtype=torch.bool),
-                    condition="image",
-                )
-            plans.append(plan)
-        if task in AUDIO_TASKS:
-            channels = self.transformer.config.audio_in_channels
-            mel_bins = self.audio_vae.config.mel_bins // self.audio_vae.mel_compression_ratio
-            frames = self.audio_latent_frames(num_samples)
-            shape = (channels // mel_bins, frames, mel_bins)
-            plan = StreamPlan("audio", shape, frame_seconds=self.audio_frame_seconds)
-            if task == "a2v":
-                clean = self.encode_audio(audio_track[:, :num_samples])[0]
-                plan = StreamPlan(
-                    "audio",
-                    shape,
-                    frame_seconds=self.audio_frame_seconds,
-                    clean=clean,
-                    clean_mask=torch.ones(frames, dtype=torch.bool),
-                    condition="audio",
-                )
-            plans.append(plan)
-        return plans
+
+CONTEXT_LATENT_FRAMES = 2  # latent frames of the previous clip an extension sees (5 frames at 4x)
+
+
+def join_audio(audio: np.ndarray, chunk: np.ndarray, context_samples: int, sample_rate: int) -> np.ndarray:
+    """Append what `chunk` adds after its first `context_samples` (a copy of `audio`'s tail), crossfading
+    from the given audio into the chunk just before the join so the seam is continuous."""
+    width = min(context_samples, max(1, round(tasks.CROSSFADE_SECONDS * sample_rate)))
+    ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)
+    tail = audio[:, -width:] * (1 - ramp) + chunk[:, context_samples - width : context_samples] * ramp
+    return np.concatenate([audio[:, :-width], tail, chunk[:, context_samples:]], axis=1)
+
+
+def _add(timings: dict[str, float], key: str, seconds: float) -> None:
+    timings[key] = timings.get(key, 0.0) + seconds

@@ -41,6 +41,7 @@ class StreamPlan:
         clean_mask: (F,) per latent frame or (F, H/ph, W/pw) per token, True where given; None = all noisy.
         condition: guidance group of the clean tokens ("image" or "audio"); None = never dropped.
         output: False for streams that only condition the others (reference images).
+        control: optional (Cc, F, H, W) motion-control maps of a video stream (kept in every guidance row).
     """
 
     modality: str
@@ -51,6 +52,7 @@ class StreamPlan:
     clean_mask: Tensor | None = None
     condition: str | None = None
     output: bool = True
+    control: Tensor | None = None
 
     def __post_init__(self) -> None:
         if (self.clean is None) != (self.clean_mask is None):
@@ -151,6 +153,11 @@ def build_streams(
         if plan.condition is not None and plan.has_clean and any(plan.condition not in r for r in rows.rows):
             keep = [~mask if plan.condition not in r else torch.ones_like(mask) for r in rows.rows]
             token_mask = torch.cat([k[None].expand(batch, *mask.shape) for k in keep])
+        control = None
+        if plan.control is not None:
+            control = plan.control.to(device, x.dtype)[None].expand(
+                batch * len(rows.rows), *plan.control.shape
+            )
         streams.append(
             LatentStream(
                 plan.modality,
@@ -159,6 +166,7 @@ def build_streams(
                 plan.start_seconds,
                 plan.frame_seconds,
                 token_mask,
+                control,
             )
         )
     return streams
