@@ -685,6 +685,11 @@ def _seq_bucket(length: int) -> int:
     return triton.next_power_of_2(max(length, 16))
 
 
+def _block_d(head_dim: int) -> int:
+    """Head dim padded to a power of two, at least 16 (the smallest `tl.dot` operand)."""
+    return max(16, triton.next_power_of_2(head_dim))
+
+
 def _strides(x: Tensor) -> tuple[int, int, int]:
     return x.stride(0), x.stride(1), x.stride(2)
 
@@ -742,7 +747,7 @@ def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     grid = (triton.cdiv(length, block_l), batch * heads)
     _rope_kernel[grid](
         x, out, cos, sin, *_strides(x), *_strides(out), *_angle_strides(cos), heads, length,
-        HEAD_DIM=head_dim, BLOCK_D=triton.next_power_of_2(head_dim), BLOCK_L=block_l,
+        HEAD_DIM=head_dim, BLOCK_D=_block_d(head_dim), BLOCK_L=block_l,
     )  # fmt: skip
     return out
 
@@ -776,7 +781,7 @@ def _forward(
         *_strides(q), *_strides(k_rot), *_strides(v), *_strides(out),
         0 if mask is None else mask.stride(0), *_angle_strides(cos),
         heads, lq, lk, _seq_bucket(max(lq, lk)),
-        HEAD_DIM=head_dim, BLOCK_D=triton.next_power_of_2(head_dim),
+        HEAD_DIM=head_dim, BLOCK_D=_block_d(head_dim),
         HAS_MASK=mask is not None, VARLEN=lengths_q is not None, ROPE=rope, STORE_QROT=store_qrot,
         DOT_PRECISION=dot_precision(q.dtype),
     )  # fmt: skip
@@ -799,14 +804,14 @@ def _backward(
 ) -> tuple[Tensor, Tensor, Tensor]:
     batch, lq, heads, head_dim = q.shape
     lk = k.shape[1]
-    block_d = triton.next_power_of_2(head_dim)
+    block_d = _block_d(head_dim)
     if dout.stride(-1) != 1:
         dout = dout.contiguous()
     lengths_q, lengths_k = _lengths(batch, lq, lk, key_padding_mask, seqlens_q, seqlens_k, q.device)
     mask = _mask_bytes(key_padding_mask)
 
     delta = torch.empty_like(lse)
-    block_m = 16 if INTERPRET else 128
+    block_m = 16 if INTERPRET else 64
     _bwd_preprocess_kernel[(triton.cdiv(lq, block_m), batch * heads)](
         out, dout, delta, *_strides(out), *_strides(dout), heads, lq,
         HEAD_DIM=head_dim, BLOCK_D=block_d, BLOCK_M=block_m,

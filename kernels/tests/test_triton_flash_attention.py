@@ -108,6 +108,13 @@ def test_varlen_equals_attention_on_the_trimmed_sample():
     torch.testing.assert_close(padded[1:, :40], alone, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_head_dim_below_the_smallest_matmul_tile(dtype):
+    """D=8 pads to 16 channels, the smallest tl.dot operand, with RoPE on the 4 real pairs."""
+    (q, k, v), dout = _inputs(2, 40, 40, 2, 8, dtype, seed=13)
+    _check_against_reference(q, k, v, dout, rope=_rope(40, 8))
+
+
 def test_sample_with_no_keys_gives_zeros_not_nan():
     (q, k, v), dout = _inputs(2, 40, 40, 2, 16, torch.float32, seed=6)
     mask = torch.ones(2, 40, dtype=torch.bool, device=DEVICE)
