@@ -37,12 +37,13 @@ def _check_against_reference(q, k, v, dout, **kwargs):
     """Run ours, PyTorch in q's dtype and fp32 PyTorch; compare outputs and dq, dk, dv by the 2x rule."""
     out = flash_attention(q, k, v, **kwargs)
     out_low = attention_ref(q, k, v, upcast=False, **kwargs)
-    out_ref = attention_ref(q, k, v, upcast=True, **kwargs)
+    ref_inputs = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    out_ref = attention_ref(*ref_inputs, **kwargs)
     assert out.shape == q.shape and out.dtype == q.dtype
     assert_within_reference("out", out, out_low, out_ref)
     grads = torch.autograd.grad(out, (q, k, v), dout)
     grads_low = torch.autograd.grad(out_low, (q, k, v), dout)
-    grads_ref = torch.autograd.grad(out_ref, (q, k, v), dout.float())
+    grads_ref = torch.autograd.grad(out_ref, ref_inputs, dout.float())
     for name, ours, low, ref in zip(("dq", "dk", "dv"), grads, grads_low, grads_ref):
         assert ours.dtype == q.dtype
         assert_within_reference(name, ours, low, ref)
@@ -134,11 +135,12 @@ def test_dispatch_backend_matches_sdpa_with_mask_and_rope():
     rope = _rope(70, 32)
     ours = attention(q, k, v, key_padding_mask=mask, rope=rope, backend="triton")
     sdpa = attention(q, k, v, key_padding_mask=mask, rope=rope, backend="sdpa")
-    ref = attention(q.float(), k.float(), v.float(), key_padding_mask=mask, rope=rope, backend="sdpa")
+    ref_inputs = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    ref = attention(*ref_inputs, key_padding_mask=mask, rope=rope, backend="sdpa")
     assert_within_reference("out", ours, sdpa, ref)
     grads = torch.autograd.grad(ours, (q, k, v), dout)
     grads_sdpa = torch.autograd.grad(sdpa, (q, k, v), dout)
-    grads_ref = torch.autograd.grad(ref, (q, k, v), dout.float())
+    grads_ref = torch.autograd.grad(ref, ref_inputs, dout.float())
     for name, a, b, c in zip(("dq", "dk", "dv"), grads, grads_sdpa, grads_ref):
         assert_within_reference(name, a, b, c)
 
