@@ -6,7 +6,7 @@ importing to run the kernels on CPU tensors.
 """
 
 from omni_kernels._triton import INTERPRET
-from omni_kernels.flash_attention import MAX_HEAD_DIM, flash_attention
+from omni_kernels.attention import MAX_HEAD_DIM, flash_attention
 from omni_kernels.norms import gated_residual, layer_norm_modulate, rms_norm_rope
 
 __all__ = [

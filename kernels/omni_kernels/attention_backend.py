@@ -11,7 +11,7 @@ from torch import Tensor
 
 from omni.ops.attention import AttentionBackend, register_backend
 from omni_kernels._triton import INTERPRET
-from omni_kernels.flash_attention import MAX_HEAD_DIM, flash_attention
+from omni_kernels.attention import MAX_HEAD_DIM, flash_attention
 
 
 def triton_attention(

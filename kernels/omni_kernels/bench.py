@@ -231,7 +231,7 @@ def _print_attention_goals(results: list[AttentionTiming], print_fn) -> None:
 
 
 def _print_tuned_configs(print_fn) -> None:
-    from omni_kernels import flash_attention as fa
+    from omni_kernels import attention as fa
 
     for name, kernel in (
         ("fwd", fa._attn_fwd),

@@ -116,6 +116,23 @@ def test_head_dim_below_the_smallest_matmul_tile(dtype):
     _check_against_reference(q, k, v, dout, rope=_rope(40, 8))
 
 
+def test_masked_kernels_visit_only_key_blocks_with_keys():
+    """The plan the masked kernels walk: live blocks first in order, the length at the last allowed key."""
+    from omni_kernels.attention import MASK_BLOCK_N, _key_plan
+
+    n = MASK_BLOCK_N
+    mask = torch.ones(3, 4 * n, dtype=torch.bool, device=DEVICE)
+    mask[0, n : 2 * n] = False  # block 1 dead
+    mask[1, 3 * n - 5 :] = False  # ends inside block 2
+    mask[2] = False
+    seqlens_k = torch.tensor([4 * n, n + 3, 4 * n], device=DEVICE)
+    plan = _key_plan(3, 4 * n, 4 * n, mask, None, seqlens_k, DEVICE)
+    assert plan.live_counts.tolist() == [3, 2, 0]
+    assert plan.live_blocks[0, :3].tolist() == [0, 2, 3] and plan.live_blocks[1, :2].tolist() == [0, 1]
+    assert plan.lengths_k.tolist() == [4 * n, n + 3, 0]  # sample 1: seqlens_k cuts before the mask does
+    assert plan.mask[1, n + 3 :].sum() == 0  # the lengths are folded into the mask the kernels read
+
+
 def test_sample_with_no_keys_gives_zeros_not_nan():
     (q, k, v), dout = _inputs(2, 40, 40, 2, 16, torch.float32, seed=6)
     mask = torch.ones(2, 40, dtype=torch.bool, device=DEVICE)

@@ -25,6 +25,7 @@ and `omni_kernels::flash_attn_backward` (with fake implementations for torch.com
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -43,11 +44,16 @@ from omni_kernels._triton import (
 
 MAX_HEAD_DIM = 256
 LOG2E = 1.4426950408889634
+# The key block of the masked kernels (forward, dQ), which walk a per-sample list of blocks of this size.
+MASK_BLOCK_N = 64
+_MASK_BLOCK_N = tl.constexpr(MASK_BLOCK_N)
 
 # --------------------------------------------------------------------------------------------------------------
-# Autotune configs. Hopper (H100/H200) likes 128-row query tiles with 8 warps for the forward and the
-# asymmetric 32x128 / 128x32 tiles of Triton's fused-attention tutorial for the backward kernels. Under the
-# interpreter there is nothing to tune: one small config, so short test sequences span several blocks.
+# Autotune configs for Hopper (H100/H200), checked by compiling for sm_90a: no config here spills registers at
+# d=128 except the 4-warp ones kept for narrower heads. The forward likes 128-row query tiles with 8 warps; the
+# backward kernels the asymmetric tiles of Triton's fused-attention tutorial (32x128 for dK/dV, 128x32 for dQ),
+# with 8 warps at d=128 because dK and dV both accumulate in registers. Under the interpreter there is nothing
+# to tune: one small config each, so short test sequences span several blocks.
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -58,51 +64,66 @@ def _config(block_m: int, block_n: int, warps: int, stages: int) -> triton.Confi
 _FWD_CONFIGS = [
     _config(128, 128, 8, 2),
     _config(128, 128, 8, 3),
-    _config(128, 64, 4, 3),
-    _config(128, 64, 4, 4),
+    _config(128, 64, 8, 2),
     _config(128, 64, 8, 3),
+    _config(128, 64, 4, 3),
     _config(64, 128, 4, 3),
     _config(64, 64, 4, 3),
     _config(64, 64, 4, 4),
     _config(64, 32, 4, 2),
+    _config(32, 64, 8, 2),  # fp32
 ]
 _DKDV_CONFIGS = [
+    _config(32, 128, 8, 3),
+    _config(32, 128, 8, 4),
     _config(32, 128, 4, 3),
-    _config(32, 128, 4, 5),
+    _config(64, 128, 8, 2),
     _config(64, 128, 8, 3),
-    _config(64, 64, 4, 3),
+    _config(64, 64, 8, 3),
     _config(32, 64, 4, 3),
     _config(16, 64, 4, 2),
+    _config(16, 64, 8, 2),  # fp32
+    _config(16, 32, 8, 2),  # fp32
 ]
 _DQ_CONFIGS = [
+    _config(128, 32, 8, 3),
     _config(128, 32, 4, 3),
-    _config(128, 32, 4, 5),
+    _config(128, 64, 8, 2),
     _config(128, 64, 8, 3),
     _config(64, 64, 4, 3),
     _config(64, 32, 4, 3),
     _config(64, 16, 4, 2),
+    _config(32, 64, 8, 2),  # fp32
 ]
 _INTERPRETER_CONFIGS = {
-    "fwd": [_config(64, 32, 4, 1)],
-    "dkdv": [_config(32, 64, 4, 1)],
-    "dq": [_config(64, 32, 4, 1)],
+    "fwd": [_config(32, MASK_BLOCK_N, 4, 1)],
+    "dkdv": [_config(64, 32, 4, 1)],
+    "dq": [_config(128, MASK_BLOCK_N, 4, 1)],
 }
 
 
 def _prune(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
-    """Drop configs that cannot fit (wide heads, fp32 tiles) or leave most of the tile empty (short sequences)."""
+    """Drop configs that cannot fit (wide heads, fp32 tiles), leave most of a tile empty (short sequences) or,
+    in the masked forward and dQ kernels, use another key block than the live-block list's."""
     block_d = kwargs["BLOCK_D"]
     fp32 = named_args["Q"].dtype == torch.float32
     seq = max(named_args["Lq"], named_args["Lk"])
+    walks_live_blocks = kwargs["HAS_MASK"] and "LiveBlocks" in named_args
     kept = []
     for config in configs:
         block_m, block_n = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
-        if (block_d > 128 or fp32) and (block_m * block_n > 64 * 64 or config.num_stages > 3):
+        if block_d > 128 and (block_m * block_n > 64 * 64 or config.num_stages > 3):
+            continue
+        # Exact fp32 matmuls run on the CUDA cores and hold their tiles in registers: small tiles, 8 warps.
+        if fp32 and (block_m * block_n > 32 * 64 or config.num_warps != 8 or config.num_stages > 2):
             continue
         if block_m > max(seq, 64) or block_n > max(seq, 64):
             continue
+        if walks_live_blocks and block_n != MASK_BLOCK_N:
+            continue
         kept.append(config)
-    return kept or configs[-1:]
+    assert kept, "every config list keeps a 64 x 64 config and an fp32 one"
+    return kept
 
 
 def _autotune(name: str, configs: list[triton.Config]):
@@ -213,14 +234,6 @@ def _fwd_block(
 
 
 @triton.jit
-def _block_has_keys(Mask, start_n, k_len, BLOCK_N: tl.constexpr):
-    """Whether keys [start_n, start_n + BLOCK_N) hold at least one that the key-padding mask lets through."""
-    offs_n = start_n + tl.arange(0, BLOCK_N)
-    allowed = tl.load(Mask + offs_n, mask=offs_n < k_len, other=0)
-    return tl.max(allowed.to(tl.int32), 0) > 0
-
-
-@triton.jit
 def _attn_fwd_kernel(
     Q,
     K,
@@ -229,6 +242,8 @@ def _attn_fwd_kernel(
     Lse,
     QRot,
     Mask,
+    LiveBlocks,
+    LiveCounts,
     SeqlensQ,
     SeqlensK,
     Cos,
@@ -247,6 +262,7 @@ def _attn_fwd_kernel(
     stride_ol,
     stride_oh,
     stride_mb,
+    stride_lb,
     stride_cb,
     stride_cl,
     H,
@@ -296,13 +312,17 @@ def _attn_fwd_kernel(
     K += b * stride_kb + h * stride_kh
     V += b * stride_vb + h * stride_vh
     if HAS_MASK:
+        tl.static_assert(BLOCK_N == _MASK_BLOCK_N, "the masked path walks blocks of MASK_BLOCK_N keys")
+        # Only the key blocks the mask leaves something in, from a per-sample list (see `_live_blocks`): a
+        # plain loop over them, which Triton software-pipelines, unlike a loop that branches per block.
         Mask += b * stride_mb
-        for start_n in range(0, k_hi, BLOCK_N):
-            if _block_has_keys(Mask, start_n, k_hi, BLOCK_N):
-                acc, l_i, m_i = _fwd_block(
-                    acc, l_i, m_i, q, K, V, Mask, start_n, k_hi, stride_kl, stride_vl, qk_scale,
-                    HEAD_DIM, BLOCK_D, BLOCK_N, True, True, DOT_PRECISION,
-                )  # fmt: skip
+        n_live = tl.where(start_m < q_len, tl.load(LiveCounts + b), 0)
+        for i in range(0, n_live):
+            start_n = tl.load(LiveBlocks + b * stride_lb + i) * BLOCK_N
+            acc, l_i, m_i = _fwd_block(
+                acc, l_i, m_i, q, K, V, Mask, start_n, k_hi, stride_kl, stride_vl, qk_scale,
+                HEAD_DIM, BLOCK_D, BLOCK_N, True, True, DOT_PRECISION,
+            )  # fmt: skip
     else:
         k_full = k_hi // BLOCK_N * BLOCK_N
         for start_n in range(0, k_full, BLOCK_N):
@@ -573,6 +593,8 @@ def _attn_bwd_dq_kernel(
     Delta,
     DQ,
     Mask,
+    LiveBlocks,
+    LiveCounts,
     SeqlensQ,
     SeqlensK,
     Cos,
@@ -595,6 +617,7 @@ def _attn_bwd_dq_kernel(
     stride_gl,
     stride_gh,
     stride_mb,
+    stride_lb,
     stride_cb,
     stride_cl,
     H,
@@ -641,13 +664,15 @@ def _attn_bwd_dq_kernel(
     K += b * stride_kb + h * stride_kh
     V += b * stride_vb + h * stride_vh
     if HAS_MASK:
+        tl.static_assert(BLOCK_N == _MASK_BLOCK_N, "the masked path walks blocks of MASK_BLOCK_N keys")
         Mask += b * stride_mb
-        for start_n in range(0, k_hi, BLOCK_N):
-            if _block_has_keys(Mask, start_n, k_hi, BLOCK_N):
-                dq = _dq_block(
-                    dq, q, do, lse, delta, K, V, Mask, start_n, k_hi, stride_kl, stride_vl, qk_scale,
-                    HEAD_DIM, BLOCK_D, BLOCK_N, True, True, DOT_PRECISION,
-                )  # fmt: skip
+        n_live = tl.where(start_m < q_len, tl.load(LiveCounts + b), 0)
+        for i in range(0, n_live):
+            start_n = tl.load(LiveBlocks + b * stride_lb + i) * BLOCK_N
+            dq = _dq_block(
+                dq, q, do, lse, delta, K, V, Mask, start_n, k_hi, stride_kl, stride_vl, qk_scale,
+                HEAD_DIM, BLOCK_D, BLOCK_N, True, True, DOT_PRECISION,
+            )  # fmt: skip
     else:
         k_full = k_hi // BLOCK_N * BLOCK_N
         for start_n in range(0, k_full, BLOCK_N):
@@ -700,7 +725,24 @@ def _angle_strides(cos: Tensor | None) -> tuple[int, int]:
     return (0 if cos.shape[0] == 1 else cos.stride(0)), cos.stride(1)
 
 
-def _lengths(
+@dataclass(frozen=True)
+class _KeyPlan:
+    """What the kernels read about which keys each sample attends to; all None when every key counts."""
+
+    lengths_q: Tensor | None = None  # (B,) int32
+    lengths_k: Tensor | None = None  # (B,) int32
+    mask: Tensor | None = None  # (B, Lk) uint8, lengths folded in
+    live_blocks: Tensor | None = (
+        None  # (B, ceil(Lk / MASK_BLOCK_N)) int32: blocks with a key, ascending, first
+    )
+    live_counts: Tensor | None = None  # (B,) int32: how many of them
+
+    @property
+    def strides(self) -> tuple[int, int]:
+        return (0, 0) if self.mask is None else (self.mask.stride(0), self.live_blocks.stride(0))
+
+
+def _key_plan(
     batch: int,
     lq: int,
     lk: int,
@@ -708,35 +750,34 @@ def _lengths(
     seqlens_q: Tensor | None,
     seqlens_k: Tensor | None,
     device: torch.device,
-) -> tuple[Tensor | None, Tensor | None]:
-    """Per-sample (query, key) lengths as int32 tensors, or (None, None) when every sample is full length.
+) -> _KeyPlan:
+    """Per-sample lengths and, for a key-padding mask, the list of key blocks worth visiting.
 
-    A key-padding mask bounds the key length by its last True entry (found on the device, no host sync), so
-    trailing padding is never even read; masked keys before it are skipped block by block.
+    Computed on the device without a host sync. A mask bounds the key length at its last True entry, so
+    trailing padding is never read, and only blocks of MASK_BLOCK_N keys holding a True entry are listed.
     """
     if key_padding_mask is None and seqlens_q is None and seqlens_k is None:
-        return None, None
-    lengths_q = (
-        seqlens_q.to(torch.int32)
-        if seqlens_q is not None
-        else torch.full((batch,), lq, dtype=torch.int32, device=device)
+        return _KeyPlan()
+    full = torch.full((batch,), max(lq, lk), dtype=torch.int32, device=device)
+    lengths_q = (seqlens_q if seqlens_q is not None else full).to(torch.int32).contiguous()
+    lengths_k = (seqlens_k if seqlens_k is not None else full).to(torch.int32).contiguous()
+    if key_padding_mask is None:
+        return _KeyPlan(lengths_q, lengths_k)
+    positions = torch.arange(lk, dtype=torch.int32, device=device)
+    allowed = key_padding_mask & (positions[None] < lengths_k[:, None])  # (B, Lk)
+    lengths_k = (allowed.to(torch.int32) * (positions + 1)).amax(dim=1).to(torch.int32)  # last allowed + 1
+    blocks = triton.cdiv(lk, MASK_BLOCK_N)
+    padded = torch.zeros(batch, blocks * MASK_BLOCK_N, dtype=torch.bool, device=device)
+    padded[:, :lk] = allowed
+    live = padded.view(batch, blocks, MASK_BLOCK_N).any(dim=-1)  # (B, blocks)
+    order = torch.sort((~live).to(torch.uint8), dim=1, stable=True).indices  # live blocks first, ascending
+    return _KeyPlan(
+        lengths_q,
+        lengths_k,
+        allowed.contiguous().view(torch.uint8),
+        order.to(torch.int32).contiguous(),
+        live.sum(dim=1, dtype=torch.int32),
     )
-    lengths_k = (
-        seqlens_k.to(torch.int32)
-        if seqlens_k is not None
-        else torch.full((batch,), lk, dtype=torch.int32, device=device)
-    )
-    if key_padding_mask is not None:
-        positions = torch.arange(1, lk + 1, dtype=torch.int32, device=device)
-        last = (key_padding_mask.to(torch.int32) * positions).amax(
-            dim=1
-        )  # last attendable key + 1, 0 if none
-        lengths_k = torch.minimum(lengths_k, last.to(torch.int32))
-    return lengths_q.contiguous(), lengths_k.contiguous()
-
-
-def _mask_bytes(key_padding_mask: Tensor | None) -> Tensor | None:
-    return None if key_padding_mask is None else key_padding_mask.contiguous().view(torch.uint8)
 
 
 def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
@@ -767,8 +808,7 @@ def _forward(
     batch, lq, heads, head_dim = q.shape
     lk = k.shape[1]
     rope = cos is not None
-    lengths_q, lengths_k = _lengths(batch, lq, lk, key_padding_mask, seqlens_q, seqlens_k, q.device)
-    mask = _mask_bytes(key_padding_mask)
+    plan = _key_plan(batch, lq, lk, key_padding_mask, seqlens_q, seqlens_k, q.device)
     k_rot = _rotate(k, cos, sin) if rope else k
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     lse = torch.empty((batch, heads, lq), dtype=torch.float32, device=q.device)
@@ -776,13 +816,13 @@ def _forward(
     q_rot = torch.empty_like(out) if store_qrot else q.new_empty(0)
     grid = lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), batch * heads)  # noqa: E731
     _attn_fwd[grid](
-        q, k_rot, v, out, lse, q_rot if store_qrot else out, mask, lengths_q, lengths_k, cos, sin,
+        q, k_rot, v, out, lse, q_rot if store_qrot else out,
+        plan.mask, plan.live_blocks, plan.live_counts, plan.lengths_q, plan.lengths_k, cos, sin,
         softmax_scale * LOG2E,
-        *_strides(q), *_strides(k_rot), *_strides(v), *_strides(out),
-        0 if mask is None else mask.stride(0), *_angle_strides(cos),
+        *_strides(q), *_strides(k_rot), *_strides(v), *_strides(out), *plan.strides, *_angle_strides(cos),
         heads, lq, lk, _seq_bucket(max(lq, lk)),
         HEAD_DIM=head_dim, BLOCK_D=_block_d(head_dim),
-        HAS_MASK=mask is not None, VARLEN=lengths_q is not None, ROPE=rope, STORE_QROT=store_qrot,
+        HAS_MASK=plan.mask is not None, VARLEN=plan.lengths_q is not None, ROPE=rope, STORE_QROT=store_qrot,
         DOT_PRECISION=dot_precision(q.dtype),
     )  # fmt: skip
     return out, lse, q_rot, (k_rot if store_qrot else k.new_empty(0))
@@ -807,8 +847,7 @@ def _backward(
     block_d = _block_d(head_dim)
     if dout.stride(-1) != 1:
         dout = dout.contiguous()
-    lengths_q, lengths_k = _lengths(batch, lq, lk, key_padding_mask, seqlens_q, seqlens_k, q.device)
-    mask = _mask_bytes(key_padding_mask)
+    plan = _key_plan(batch, lq, lk, key_padding_mask, seqlens_q, seqlens_k, q.device)
 
     delta = torch.empty_like(lse)
     block_m = 16 if INTERPRET else 64
@@ -823,28 +862,24 @@ def _backward(
     common = dict(
         HEAD_DIM=head_dim,
         BLOCK_D=block_d,
-        HAS_MASK=mask is not None,
-        VARLEN=lengths_q is not None,
+        HAS_MASK=plan.mask is not None,
+        VARLEN=plan.lengths_q is not None,
         ROPE=cos is not None,
         DOT_PRECISION=dot_precision(q.dtype),
     )
-    tail = (
-        0 if mask is None else mask.stride(0),
-        *_angle_strides(cos),
-        heads,
-        lq,
-        lk,
-        _seq_bucket(max(lq, lk)),
-    )
+    tail = (*_angle_strides(cos), heads, lq, lk, _seq_bucket(max(lq, lk)))
     inputs = (q, k, v, dout, lse, delta)
     sizes = (*_strides(q), *_strides(k), *_strides(v), *_strides(dout))
     scales = (softmax_scale, softmax_scale * LOG2E)
+    lengths = (plan.lengths_q, plan.lengths_k, cos, sin)
+    stride_mb, stride_lb = plan.strides
     _attn_bwd_dkdv[lambda meta: (triton.cdiv(lk, meta["BLOCK_N"]), batch * heads)](
-        *inputs, dk, dv, mask, lengths_q, lengths_k, cos, sin, *scales, *sizes, *_strides(dk), *tail, **common
+        *inputs, dk, dv, plan.mask, *lengths, *scales, *sizes, *_strides(dk), stride_mb, *tail, **common
     )
     _attn_bwd_dq[lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), batch * heads)](
-        *inputs, dq, mask, lengths_q, lengths_k, cos, sin, *scales, *sizes, *_strides(dq), *tail, **common
-    )
+        *inputs, dq, plan.mask, plan.live_blocks, plan.live_counts, *lengths, *scales, *sizes, *_strides(dq),
+        stride_mb, stride_lb, *tail, **common,
+    )  # fmt: skip
     return dq, dk, dv
 
 
