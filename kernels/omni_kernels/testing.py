@@ -13,6 +13,20 @@ import torch
 from torch import Tensor
 
 from omni.ops.rope import apply_rope
+from omni_kernels._triton import INTERPRET
+
+# Where kernel tests run: the GPU when there is one, else CPU tensors under the Triton interpreter.
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def kernels_cannot_run_reason() -> str | None:
+    """Why the kernels cannot run in this process, or None: no CUDA, and triton was loaded compiling."""
+    if DEVICE.type == "cuda" or INTERPRET:
+        return None
+    return (
+        "no CUDA device and omni_kernels was loaded without TRITON_INTERPRET=1; set it before importing omni "
+        "or omni_kernels (the repo's root conftest.py does so for pytest)"
+    )
 
 
 def attention_ref(

@@ -3,9 +3,15 @@
 import argparse
 
 import pytest
-from kernel_env import DEVICE
 
-from omni_kernels import bench
+pytest.importorskip("triton", reason="triton is not installed")
+
+from omni_kernels import bench  # noqa: E402
+from omni_kernels.testing import DEVICE, kernels_cannot_run_reason  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    kernels_cannot_run_reason() is not None, reason=str(kernels_cannot_run_reason())
+)
 
 
 def test_register_adds_the_attention_command_to_a_bench_group():

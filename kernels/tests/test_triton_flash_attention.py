@@ -4,12 +4,24 @@ import math
 
 import pytest
 import torch
-from kernel_env import DEVICE, requires_gpu
 
 from omni.ops.attention import attention
 from omni.ops.rope import rope_frequencies
-from omni_kernels import flash_attention
-from omni_kernels.testing import assert_within_reference, attention_ref
+
+pytest.importorskip("triton", reason="triton is not installed")
+
+from omni_kernels import flash_attention  # noqa: E402
+from omni_kernels.testing import (  # noqa: E402
+    DEVICE,
+    assert_within_reference,
+    attention_ref,
+    kernels_cannot_run_reason,
+)
+
+pytestmark = pytest.mark.skipif(
+    kernels_cannot_run_reason() is not None, reason=str(kernels_cannot_run_reason())
+)
+requires_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 

@@ -2,36 +2,24 @@
 
 import pytest
 import torch
-from kernel_env import DEVICE
 
 from omni.models import LatentStream, OmniTransformer
+from omni.models.transformer import cast_keeping_fp32
+from tests.helpers import TINY_TRANSFORMER, randomize
+
+pytest.importorskip("triton", reason="triton is not installed")
+
+from omni_kernels.testing import DEVICE, kernels_cannot_run_reason  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    kernels_cannot_run_reason() is not None, reason=str(kernels_cannot_run_reason())
+)
 
 
 def _tiny_model(dtype: torch.dtype = torch.float32) -> OmniTransformer:
-    torch.manual_seed(0)
-    model = OmniTransformer(
-        num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=4,
-        out_channels=4,
-        audio_in_channels=8,
-        text_dim=16,
-        freq_dim=32,
-        ffn_dim=32,
-        num_layers=2,
-    )
-    # Move every weight off its adaLN-zero start, so attention and the norms shape the output.
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.1)
-    model.to(DEVICE)
-    # Low precision as `from_pretrained(torch_dtype=...)` gives it: the modules the model keeps in fp32 stay so.
-    for name, module in model.named_modules():
-        keep = any(part in OmniTransformer._keep_in_fp32_modules for part in name.split("."))
-        if not keep:
-            for param in module.parameters(recurse=False):
-                param.data = param.data.to(dtype)
-    return model
+    """The tests' tiny model with random weights (off adaLN-zero, so attention and norms shape the output)."""
+    model = randomize(OmniTransformer(**TINY_TRANSFORMER)).to(DEVICE)
+    return cast_keeping_fp32(model, dtype)
 
 
 def _inputs(dtype: torch.dtype = torch.float32):

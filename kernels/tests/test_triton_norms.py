@@ -3,12 +3,18 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from kernel_env import DEVICE
 
 from omni.models.transformer import gated, modulate
 from omni.ops.rope import apply_rope, rope_frequencies
-from omni_kernels import gated_residual, layer_norm_modulate, rms_norm_rope
-from omni_kernels.testing import assert_within_reference
+
+pytest.importorskip("triton", reason="triton is not installed")
+
+from omni_kernels import gated_residual, layer_norm_modulate, rms_norm_rope  # noqa: E402
+from omni_kernels.testing import DEVICE, assert_within_reference, kernels_cannot_run_reason  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    kernels_cannot_run_reason() is not None, reason=str(kernels_cannot_run_reason())
+)
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 EPS = 1e-6

@@ -134,6 +134,8 @@ class OmniBlock(nn.Module):
         self.experts = nn.ModuleDict(
             {name: ExpertLayer(dim, ffn_dims[name], heads, cross_attn_norm, eps) for name in EXPERTS}
         )
+        # The joint self-attention; sequence parallelism swaps in a sharded version from outside.
+        self.joint_attention = attention
         self.fused_norms = False  # set by OmniTransformer.set_fused_norms
 
     def forward(
@@ -164,7 +166,9 @@ class OmniBlock(nn.Module):
             qkv.append(layer.attn1.project(normed, rope=expert_rope))
         q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
         joint_rope = None if fused else rope
-        out = attention(q, k, v, key_padding_mask=key_padding_mask, rope=joint_rope).split(lengths, 1)
+        out = self.joint_attention(q, k, v, key_padding_mask=key_padding_mask, rope=joint_rope).split(
+            lengths, 1
+        )
 
         result = []
         for layer, x, o, (_, _, gate, c_shift, c_scale, c_gate) in zip(layers, hidden, out, mods):
@@ -431,23 +435,38 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         """Tokens per sample over all streams."""
         return sum(math.prod(s.token_grid(tuple(self.config.patch_size))) for s in streams)
 
-    def forward_flops(self, tokens_per_expert: dict[str, int], text_len: int) -> int:
-        """Matmul FLOPs of one forward pass for one sample (multiply-add = 2 FLOPs); training is ~3x this."""
+    def forward_flops(self, streams: Sequence[LatentStream], text_len: int) -> int:
+        """Matmul FLOPs of one forward pass per sample (multiply-add = 2 FLOPs); training is about 3x this."""
         cfg = self.config
         dim = self.hidden_size
+        patch = tuple(cfg.patch_size)
         ffn = {"video": cfg.ffn_dim, "audio": cfg.audio_ffn_dim or cfg.ffn_dim}
-        total_tokens = sum(tokens_per_expert.values())
-        per_layer = 0
-        for name, tokens in tokens_per_expert.items():
-            if tokens == 0:
+        tokens = {name: self.num_tokens([s for s in streams if s.expert == name]) for name in EXPERTS}
+        total = sum(tokens.values())
+        flops = 2 * text_len * (cfg.text_dim * dim + dim * dim)  # text projection
+        flops += cfg.num_layers * 4 * total * total * dim  # joint self-attention scores and values
+        for name, count in tokens.items():
+            if count == 0:
                 continue
-            per_layer += 2 * tokens * (6 * dim * dim + 2 * dim * ffn[name])  # qkv+out, cross q+out, ffn
-            per_layer += 2 * text_len * 2 * dim * dim  # cross-attention k, v of the text
-            per_layer += 4 * tokens * text_len * dim  # cross-attention scores and values
-        per_layer += 4 * total_tokens * total_tokens * dim  # joint self-attention scores and values
-        heads = 0
-        for name, tokens in tokens_per_expert.items():
             io = self.experts[name]
-            heads += 2 * tokens * (io.proj_out.in_features * io.proj_out.out_features)
-            heads += 2 * tokens * io.patch_embedding.weight[0].numel() * dim
-        return cfg.num_layers * per_layer + heads
+            groups = self._expert_timesteps([s for s in streams if s.expert == name], patch)[0].shape[1]
+            per_layer = 2 * count * (6 * dim * dim + 2 * dim * ffn[name])  # q k v out, cross q out, FFN
+            per_layer += 2 * text_len * 2 * dim * dim + 4 * count * text_len * dim  # cross-attention to text
+            flops += cfg.num_layers * per_layer
+            flops += 2 * groups * (cfg.freq_dim * dim + dim * dim + dim * 6 * dim)  # time embedding
+            flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + dim * io.proj_out.out_features)
+        return flops
+
+
+def cast_keeping_fp32(model: ModelMixin, dtype: torch.dtype) -> ModelMixin:
+    """Cast `model` to `dtype`, keeping its `_keep_in_fp32_modules` (norms, time embedding, modulation) in fp32."""
+    nn.Module.to(model, dtype)  # plain nn.Module.to: the fp32 exceptions are handled here
+    keep = getattr(model, "_keep_in_fp32_modules", None) or []
+    if dtype != torch.float32:
+        for name, module in model.named_modules():
+            if any(part in keep for part in name.split(".")):
+                module.to(torch.float32)
+        for name, param in model.named_parameters():
+            if name.split(".")[-1] in keep:
+                param.data = param.data.float()
+    return model

@@ -1,0 +1,222 @@
+"""`omni` command line: generate | convert | bench | train | eval | project | toyworld | verify."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+from omni.config import ConfigError
+
+# Subcommands that live next to their domain register themselves through `register(subparsers)`.
+_PLUGGED_COMMANDS = (
+    "omni.train.cli",
+    "omni.eval.cli",
+    "omni.data.toyworld.cli",
+    "omni.data.cli",
+    "omni.media.verify_cli",
+    "omni.conditioning.project_cli",
+)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2. Commands return None or an exit status."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`64` or `WxH` (e.g. `832x480`) -> (height, width)."""
+    try:
+        if "x" in text.lower():
+            width, height = (int(v) for v in text.lower().split("x"))
+        else:
+            width = height = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"--size must be N or WxH (e.g. 64 or 832x480), got {text!r}"
+        ) from error
+    return height, width
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="OmniPipeline folder (default: the built-in toy model)")
+    parser.add_argument("--preset", help="build a random-weight model from configs/<preset>.yaml instead")
+    parser.add_argument("--device", default="auto", help="auto (CUDA GPU when present), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--dtype", default="auto", help="auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, float16"
+    )
+    parser.add_argument("--attention", help="attention backend (see `omni bench attention --list`)")
+
+
+def _register_generate(subparsers) -> None:
+    from omni.pipelines.inputs import TASKS
+
+    p = subparsers.add_parser(
+        "generate", help="generate video, audio or an image from a prompt and conditions"
+    )
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--task", default="t2av", choices=TASKS)
+    p.add_argument("--image", type=Path, help="key frame for i2v")
+    p.add_argument("--audio", type=Path, help="driving audio for a2v")
+    p.add_argument("--video", type=Path, help="video to add sound to for v2a")
+    p.add_argument("--seconds", type=float, help="duration (default: the model's, or the input's)")
+    p.add_argument("--frames", type=int, help="exact frame count (1 + 4k) instead of --seconds")
+    p.add_argument("--fps", type=float)
+    p.add_argument("--size", type=parse_size, help="N or WxH in pixels (multiples of 16)")
+    p.add_argument("--steps", type=int, help="denoising steps")
+    p.add_argument("--guidance", type=float, help="text guidance scale")
+    p.add_argument("--image-guidance", type=float, default=1.0)
+    p.add_argument("--audio-guidance", type=float, default=1.0)
+    p.add_argument("--scheduler", choices=("unipc", "euler"), help="override the model's sampler")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out", type=Path, help="output file (.mp4, .png or .wav; default outputs/<task>-<seed>.<ext>)"
+    )
+    _add_model_arguments(p)
+    p.set_defaults(run=run_generate)
+
+
+def _output_suffix(task: str) -> str:
+    return {"t2i": ".png", "t2a": ".wav"}.get(task, ".mp4")
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    from omni import media
+    from omni.pipelines.loading import load_model
+
+    suffix = _output_suffix(args.task)
+    out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"
+    if out.suffix.lower() != suffix:
+        raise CLIError(f"--out {out}: task {args.task} writes a {suffix} file")
+    conditions = {}
+    if args.image is not None:
+        conditions["image"] = media.read_image(args.image)
+    if args.audio is not None:
+        audio, rate = media.read_audio(args.audio)
+        conditions.update(audio=audio, audio_sample_rate=rate)
+    if args.video is not None:
+        clip = media.read_video(args.video)
+        if not clip.has_video:
+            raise CLIError(f"--video {args.video}: the file has no video stream")
+        conditions.update(video=clip.frames, video_fps=clip.fps)
+
+    start = time.perf_counter()
+    loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention, args.scheduler)
+    load_seconds = time.perf_counter() - start
+    if loaded.random_weights:
+        print(
+            f"note: no trained model given or installed; using a {loaded.description} - the output is noise, "
+            "useful only to check that the engine runs",
+            file=sys.stderr,
+        )
+    height, width = args.size if args.size else (None, None)
+    result = loaded.pipeline(
+        args.prompt,
+        task=args.task,
+        seconds=args.seconds,
+        num_frames=args.frames,
+        fps=args.fps,
+        height=height,
+        width=width,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        image_guidance_scale=args.image_guidance,
+        audio_guidance_scale=args.audio_guidance,
+        negative_prompt=args.negative_prompt,
+        seed=args.seed,
+        **conditions,
+    )
+    start = time.perf_counter()
+    if result.images is not None:
+        media.write_png(out, result.images[0])
+        what = f"image {result.images.shape[2]}x{result.images.shape[1]}"
+    elif result.frames is None:
+        media.write_wav(out, result.audio[0], result.sample_rate)
+        what = f"audio {result.audio.shape[-1] / result.sample_rate:.2f} s @ {result.sample_rate} Hz"
+    else:
+        audio = result.audio[0] if result.audio is not None else None
+        media.write_mp4(
+            out, result.frames[0], result.fps, audio, result.sample_rate if audio is not None else None
+        )
+        f = result.frames[0]
+        what = f"{len(f) / result.fps:.2f} s, {len(f)} frames {f.shape[2]}x{f.shape[1]} @ {result.fps:g} fps"
+        what += f", audio {result.sample_rate} Hz" if audio is not None else ", no audio"
+    timings = {"load": load_seconds, **result.timings, "write": time.perf_counter() - start}
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+    print(f"wrote {out} ({what}) in {sum(timings.values()):.2f} s: {stages}")
+
+
+def _register_convert(subparsers) -> None:
+    p = subparsers.add_parser("convert", help="initialise omni weights from another model's checkpoint")
+    p.add_argument(
+        "--from", dest="source_format", required=True, choices=("wan",), help="source model family"
+    )
+    p.add_argument(
+        "source", type=Path, help="diffusers WanTransformer3DModel folder (or Wan pipeline folder)"
+    )
+    p.add_argument("out", type=Path, help="output OmniTransformer folder (safetensors)")
+    p.add_argument(
+        "--audio-in-channels", type=int, default=128, help="audio latent channels x latent mel bins"
+    )
+    p.add_argument("--audio-ffn-dim", type=int, help="audio expert FFN width (default: the video expert's)")
+    p.set_defaults(run=run_convert)
+
+
+def run_convert(args: argparse.Namespace) -> None:
+    from omni.models.convert_wan import convert_wan
+
+    if args.out.exists() and any(args.out.iterdir()):
+        raise CLIError(f"{args.out} exists and is not empty; choose a new output folder")
+    start = time.perf_counter()
+    model = convert_wan(
+        args.source, args.out, audio_in_channels=args.audio_in_channels, audio_ffn_dim=args.audio_ffn_dim
+    )
+    params = sum(p.numel() for p in model.parameters())
+    print(
+        f"wrote {args.out} ({params / 1e6:.1f}M parameters, video expert from Wan) in {time.perf_counter() - start:.1f} s"
+    )
+
+
+def import_if_built(module_name: str):
+    """Import an optional part of omni; None when that module (or its package) does not exist."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omni", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _register_generate(subparsers)
+    _register_convert(subparsers)
+    from omni.eval.speed import register as register_bench
+
+    register_bench(subparsers)
+    for module_name in _PLUGGED_COMMANDS:
+        module = import_if_built(module_name)
+        if module is not None:
+            module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.run(args)
+    except (CLIError, ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"omni {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"omni {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

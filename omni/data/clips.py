@@ -1,0 +1,201 @@
+"""Conforming a decoded clip to the prepared format: one frame rate, size, duration bucket and audio rate.
+
+Every prepared sample of a bucket has the same latent shape, so the trainer can batch them without padding:
+frames are retimed to the target fps (nearest frame), scaled so the short side fits and center-cropped (the
+aspect ratio is kept, the edges are lost), trimmed from the start to the longest allowed frame count that the
+clip covers, and the audio is mixed to the target channels, resampled and cut to exactly the video's duration.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from omni.media import Clip, MediaError, resample
+from omni.media.reading import check_readable, open_container
+from omni.pipelines.inputs import audio_to_array, check_fps, check_num_frames, check_size, resample_frames
+
+# Why a clip is skipped; each skipped clip is counted under one of these in the index.
+SKIP_REASONS = ("missing_file", "unreadable", "no_video", "too_short")
+
+
+class ClipRejected(ValueError):
+    """A clip that cannot be prepared. `reason` is one of `SKIP_REASONS`; the message says what was wrong."""
+
+    def __init__(self, reason: str, message: str):
+        if reason not in SKIP_REASONS:
+            raise ValueError(f"unknown skip reason {reason!r}; allowed are {list(SKIP_REASONS)}")
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ClipFormat:
+    """What every prepared clip is conformed to.
+
+    Attributes:
+        fps: frames per second of the prepared video.
+        height, width: frame size in pixels (multiples of `pixel_multiple`).
+        frames: the allowed frame counts (duration buckets), ascending, each of the form 1 + temporal * k.
+        sample_rate: audio samples per second (the audio VAE's rate).
+        audio_channels: audio channels the audio VAE takes.
+        temporal: the video VAE's temporal compression (the k in 1 + k * n).
+        pixel_multiple: height and width must be multiples of this (pixels per video token).
+    """
+
+    fps: float
+    height: int
+    width: int
+    frames: tuple[int, ...]
+    sample_rate: int
+    audio_channels: int
+    temporal: int = 4
+    pixel_multiple: int = 16
+
+    def __post_init__(self) -> None:
+        check_fps(self.fps)
+        check_size(self.height, self.width, self.pixel_multiple)
+        if not self.frames:
+            raise ValueError("frames must list at least one frame count (e.g. 33 or 17,33,65)")
+        for count in self.frames:
+            check_num_frames(count, self.temporal)
+        if list(self.frames) != sorted(set(self.frames)):
+            raise ValueError(f"frames must be strictly ascending without repeats, got {list(self.frames)}")
+        for name in ("sample_rate", "audio_channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    def bucket(self, num_frames: int) -> int | None:
+        """The longest allowed frame count a clip of `num_frames` frames covers; None if it is too short."""
+        fitting = [count for count in self.frames if count <= num_frames]
+        return fitting[-1] if fitting else None
+
+    def num_samples(self, num_frames: int) -> int:
+        """Audio samples spanning `num_frames` video frames."""
+        return round(num_frames / self.fps * self.sample_rate)
+
+    def source_frames_needed(self, source_fps: float) -> int:
+        """Frames of a `source_fps` video that cover the longest bucket once retimed (decode no more)."""
+        return math.ceil(self.frames[-1] * source_fps / self.fps) + 1
+
+
+@dataclass(frozen=True)
+class SourceClip:
+    """A decoded clip as a source delivers it, before conforming.
+
+    Attributes:
+        clip_id: a name unique within its source (a manifest line, a toy-world seed).
+        frames: (F, H, W, 3) uint8 RGB at `fps`.
+        fps: frames per second.
+        audio: (C, N) float32 in [-1, 1] at `sample_rate`, starting with frame 0; None for a silent clip.
+        sample_rate: audio samples per second; None exactly when `audio` is.
+        caption: the clip's text.
+        origin: where it came from (file paths), recorded with the sample.
+        audio_origin: "track" (the video's own), "file" (a separate file) or "none".
+    """
+
+    clip_id: str
+    frames: np.ndarray
+    fps: float
+    audio: np.ndarray | None
+    sample_rate: int | None
+    caption: str
+    origin: str = ""
+    audio_origin: str = "track"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.clip_id, str) or not self.clip_id:
+            raise ValueError(f"clip_id must be a non-empty string, got {self.clip_id!r}")
+        if not isinstance(self.caption, str) or not self.caption.strip():
+            raise ValueError(f"clip {self.clip_id}: caption must be a non-empty string, got {self.caption!r}")
+        if self.frames is None:
+            raise ValueError(f"clip {self.clip_id}: frames are required")
+        Clip(self.frames, self.fps, self.audio, self.sample_rate)  # checks dtypes, shapes and rates
+        if self.audio_origin not in ("track", "file", "none"):
+            raise ValueError(f"audio_origin must be track, file or none, got {self.audio_origin!r}")
+
+
+@dataclass(frozen=True)
+class ConformedClip:
+    """A clip in the prepared format.
+
+    Attributes:
+        frames: (F, height, width, 3) uint8 with F one of the format's frame counts.
+        audio: (audio_channels, format.num_samples(F)) float32 at the format's sample rate.
+        silent: the clip had no audio at all; `audio` is silence.
+        audio_padding: samples of silence appended because the audio ended before the video.
+    """
+
+    frames: np.ndarray
+    audio: np.ndarray
+    silent: bool
+    audio_padding: int
+
+    @property
+    def reference_frame(self) -> np.ndarray:
+        """(H, W, 3) the middle frame: the clip's subject reference image."""
+        return self.frames[len(self.frames) // 2]
+
+
+def conform(clip: SourceClip, fmt: ClipFormat) -> ConformedClip:
+    """Retime, trim, resize + crop and match the audio of `clip` to `fmt`.
+
+    Raises:
+        ClipRejected("too_short"): the retimed clip is shorter than the shortest allowed frame count.
+    """
+    height, width = clip.frames.shape[1:3]
+    frames = resample_frames(clip.frames, clip.fps, fmt.fps, height, width)  # retime only
+    bucket = fmt.bucket(len(frames))
+    if bucket is None:
+        raise ClipRejected(
+            "too_short",
+            f"{len(frames)} frames at {fmt.fps:g} fps ({len(clip.frames) / clip.fps:.2f} s), "
+            f"shorter than the shortest allowed {fmt.frames[0]} frames",
+        )
+    frames = np.stack([resize_cover(frame, fmt.height, fmt.width) for frame in frames[:bucket]])
+
+    num_samples = fmt.num_samples(bucket)
+    if clip.audio is None:
+        return ConformedClip(frames, np.zeros((fmt.audio_channels, num_samples), np.float32), True, 0)
+    audio = audio_to_array(clip.audio, fmt.audio_channels)
+    audio = resample(audio, clip.sample_rate, fmt.sample_rate)[:, :num_samples]
+    padding = num_samples - audio.shape[1]
+    audio = np.pad(audio, ((0, 0), (0, padding)))
+    return ConformedClip(frames, np.ascontiguousarray(audio, dtype=np.float32), False, padding)
+
+
+def resize_cover(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (height, width, 3): scale so the image covers the target, crop the center."""
+    source_height, source_width = frame.shape[:2]
+    if (source_height, source_width) == (height, width):
+        return frame
+    scale = max(height / source_height, width / source_width)
+    crop_width, crop_height = width / scale, height / scale  # the target's extent in source pixels
+    left, top = (source_width - crop_width) / 2, (source_height - crop_height) / 2
+    box = (left, top, left + crop_width, top + crop_height)
+    image = Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC, box=box)
+    return np.asarray(image)
+
+
+def probe_fps(path: str | os.PathLike[str]) -> float | None:
+    """Frame rate of the first video stream of `path`, read from the header without decoding; None when
+    the file has no video stream.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        MediaError: not a media file, or a video stream without a frame rate.
+    """
+    path = check_readable(path)
+    with open_container(path) as container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate or rate <= 0:
+        raise MediaError(f"{path}: the video stream has no frame rate")
+    return float(rate)

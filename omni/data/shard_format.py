@@ -1,0 +1,97 @@
+"""The on-disk layout of a prepared folder, shared by the writer (`prepare`) and the reader (`LatentShards`).
+
+index.json                  written last: samples, shards, buckets, skipped clips, codecs and clocks
+progress.json               the shards finished so far and the settings they were made with (resuming)
+empty_text.safetensors      "text" (1, Lt, D) and "text_mask" (1, Lt): the encoded empty prompt
+shard_00000.safetensors     sample i of the shard under "{i}.video", "{i}.audio", "{i}.reference",
+                            "{i}.text" (bf16 or fp16) and "{i}.text_mask" (bool)
+shard_00000.json            per sample: clip id, caption, source files, bucket, tensor shapes
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from omni.media import atomic_output
+
+FORMAT = "omni-latent-shards"
+VERSION = 1
+INDEX_FILE = "index.json"
+PROGRESS_FILE = "progress.json"
+EMPTY_TEXT_FILE = "empty_text.safetensors"
+# Per sample: video (C, f, h, w), audio (C', T, M), reference (C, 1, h, w), text (Lt, D), text_mask (Lt,).
+TENSORS = ("video", "audio", "reference", "text", "text_mask")
+# One key only: safetensors writes its metadata map in no fixed order; prepared files should be reproducible.
+SAFETENSORS_METADATA = {"format": f"{FORMAT}/{VERSION}"}
+STORAGE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def shard_file(number: int) -> str:
+    return f"shard_{number:05d}.safetensors"
+
+
+def sidecar_file(number: int) -> str:
+    return f"shard_{number:05d}.json"
+
+
+def tensor_key(sample: int, name: str) -> str:
+    """Key of tensor `name` of the shard's `sample`-th sample."""
+    return f"{sample}.{name}"
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """The latent layout of the codecs a folder was prepared with; a model trained on it must match.
+
+    Attributes:
+        video_channels: video latent channels (the transformer's in_channels).
+        audio_channels: audio latent channels; times `audio_mel_bins` is the transformer's audio_in_channels.
+        audio_mel_bins: latent mel bins.
+        text_dim: text encoder width (the transformer's text_dim).
+        text_tokens: padded text length Lt.
+    """
+
+    video_channels: int
+    audio_channels: int
+    audio_mel_bins: int
+    text_dim: int
+    text_tokens: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write `data` to `path` atomically (temp + rename), so a kill never leaves half a file."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """A JSON object from `path`; errors name the file and say it is `what` (e.g. "the shard index")."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: {what} is not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: {what} must be a JSON object, found {type(data).__name__}")
+    return data
+
+
+def check_format(data: dict[str, Any], path: Path) -> None:
+    """Refuse files of another format or version, naming what was found and what is read."""
+    found = (data.get("format"), data.get("version"))
+    if found != (FORMAT, VERSION):
+        raise ValueError(
+            f"{path}: written as format {found[0]!r} version {found[1]!r}; this omni reads {FORMAT!r} "
+            f"version {VERSION} (prepare the data again with `omni prepare`)"
+        )

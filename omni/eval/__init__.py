@@ -1,0 +1,1 @@
+"""Capability metrics, weights-free media metrics, reports and speed benchmarks."""

@@ -1,0 +1,148 @@
+"""Metric primitives: one-to-one event matching, and a per-clip score against the scene that was asked for.
+
+These are plain functions on arrays, so they score ground-truth renders, decoded mp4 files and model
+outputs alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from omni.data.toyworld.spec import BOUNCING_MOTIONS, SceneSpec
+from omni.eval.toyworld.audio import Beep, detect_beeps
+from omni.eval.toyworld.motion import VisualBounce, classify_motion, visual_bounces
+from omni.eval.toyworld.shape import track_shape, track_size
+from omni.eval.toyworld.tracks import track_objects
+
+AV_MATCH_SECONDS = 0.1  # a beep and a visual bounce further apart than this are different events
+
+
+@dataclass(frozen=True, eq=False)
+class EventMatching:
+    """A one-to-one matching of detected events to reference events.
+
+    Attributes:
+        pairs: (M, 2) int64 (reference index, detected index) of each matched pair.
+        errors: (M,) float64 detected time minus reference time, per pair, in the inputs' unit.
+        misses: reference events left unmatched.
+        false_alarms: detected events left unmatched.
+    """
+
+    pairs: np.ndarray
+    errors: np.ndarray
+    misses: int
+    false_alarms: int
+
+
+def match_events(
+    reference_times: np.ndarray, detected_times: np.ndarray, max_distance: float
+) -> EventMatching:
+    """Match events one to one, closest pairs first, never further apart than `max_distance`."""
+    if not max_distance > 0:
+        raise ValueError(f"max_distance must be positive, got {max_distance}")
+    reference = np.asarray(reference_times, dtype=np.float64).reshape(-1)
+    detected = np.asarray(detected_times, dtype=np.float64).reshape(-1)
+    distance = np.abs(detected[None, :] - reference[:, None])  # (R, D)
+    candidates = np.argwhere(distance <= max_distance)
+    order = np.argsort(distance[candidates[:, 0], candidates[:, 1]], kind="stable")
+    used_ref, used_det, pairs = set(), set(), []
+    for r, d in candidates[order]:
+        if r not in used_ref and d not in used_det:
+            used_ref.add(r)
+            used_det.add(d)
+            pairs.append((r, d))
+    pairs_array = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    return EventMatching(
+        pairs=pairs_array,
+        errors=detected[pairs_array[:, 1]] - reference[pairs_array[:, 0]],
+        misses=len(reference) - len(pairs),
+        false_alarms=len(detected) - len(pairs),
+    )
+
+
+def score_clip(
+    frames: np.ndarray, audio: np.ndarray, fps: float, sample_rate: int, expected: SceneSpec
+) -> dict[str, Any]:
+    """Detect objects, motions, bounces and beeps in a clip and compare them with the `expected` scene.
+
+    Args:
+        frames: (F, H, W, 3) uint8 RGB.
+        audio: (N,) or (C, N) float in [-1, 1].
+        fps, sample_rate: of `frames` and `audio`.
+        expected: the scene the clip should show (e.g. the one whose canonical caption was the prompt).
+
+    Returns a dict of plain values: per-object results under "objects", accuracies over the expected
+    objects ("color_accuracy", "shape_accuracy", "size_accuracy", "motion_accuracy"; trajectories are
+    not classified), "extra_objects", audio-video sync ("av_sync_errors_ms": beep onset minus visual
+    bounce for each matched pair of the same colour, "av_sync_median_abs_ms") and
+    "pitch_color_agreement" (share of beeps near a visual bounce whose pitch names the bouncing
+    object's colour). Undefined averages are NaN.
+    """
+    tracked = track_objects(frames, fps)
+    beeps = detect_beeps(audio, sample_rate)
+    frame_size = min(np.shape(frames)[1:3])
+    bounces_of = {}
+    objects = []
+    for obj in expected.objects:
+        track = tracked.tracks.get(obj.color)
+        record: dict[str, Any] = {"color": obj.color, "color_found": track is not None}
+        if track is None:
+            record.update(shape=None, size=None, motion=None, visual_bounces=[], beeps=[])
+            record.update(shape_correct=False, size_correct=False, motion_correct=False)
+            objects.append(record)
+            continue
+        motion = classify_motion(track.times, track.motion_track, frame_size)
+        # Only straight-line motions bounce; an orbit's smooth turns are not wall hits.
+        bouncing = motion in BOUNCING_MOTIONS
+        bounces_of[obj.color] = visual_bounces(track.times, track.motion_track) if bouncing else []
+        record.update(
+            shape=track_shape(track),
+            size=track_size(track, frame_size),
+            motion=motion,
+            visual_bounces=[b.time for b in bounces_of[obj.color]],
+            beeps=[b.time for b in beeps if b.color == obj.color],
+        )
+        record["shape_correct"] = record["shape"] == obj.shape
+        record["size_correct"] = record["size"] == obj.size
+        record["motion_correct"] = None if obj.motion == "trajectory" else motion == obj.motion
+        matching = match_events(record["visual_bounces"], record["beeps"], AV_MATCH_SECONDS)
+        record["av_sync_errors_ms"] = (1000 * matching.errors).tolist()
+        record["beep_misses"], record["beep_false_alarms"] = matching.misses, matching.false_alarms
+        objects.append(record)
+    sync = [e for record in objects for e in record.get("av_sync_errors_ms", [])]
+    motions = [r["motion_correct"] for r in objects if r["motion_correct"] is not None]
+    return {
+        "objects": objects,
+        "color_accuracy": _mean([r["color_found"] for r in objects]),
+        "shape_accuracy": _mean([r["shape_correct"] for r in objects]),
+        "size_accuracy": _mean([r["size_correct"] for r in objects]),
+        "motion_accuracy": _mean(motions),
+        "extra_objects": len(set(tracked.tracks) - {o.color for o in expected.objects}),
+        "av_sync_errors_ms": sync,
+        "av_sync_median_abs_ms": float(np.median(np.abs(sync))) if sync else float("nan"),
+        "pitch_color_agreement": pitch_color_agreement(beeps, bounces_of),
+    }
+
+
+def pitch_color_agreement(beeps: list[Beep], bounces_of: dict[str, list[VisualBounce]]) -> float:
+    """Share of beeps within AV_MATCH_SECONDS of a visual bounce whose pitch names that object's colour.
+
+    Each beep is compared with the nearest bounce of any object; beeps with no bounce near are left out
+    (they are sync failures, not pitch failures). NaN when no beep is near a bounce.
+    """
+    events = [(b.time, color) for color, found in bounces_of.items() for b in found]
+    verdicts = []
+    for beep in beeps:
+        if not events:
+            break
+        time, color = min(events, key=lambda event: abs(event[0] - beep.time))
+        if abs(time - beep.time) <= AV_MATCH_SECONDS:
+            verdicts.append(beep.color == color)
+    return _mean(verdicts)
+
+
+def _mean(values: list[bool]) -> float:
+    return float(np.mean(values)) if values else float("nan")

@@ -1,0 +1,41 @@
+"""Atomic file output: a reader never sees a half-written file, and a failed write leaves no trace."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success move it onto `path`, on failure delete it.
+
+    The temporary file sits in the same directory (so `os.replace` is an atomic rename on one
+    filesystem) and keeps the suffix of `path` (writers such as PyAV and Pillow pick the format by
+    it). It is not created here: the writer creates it with the usual permissions (umask). Any
+    exception, KeyboardInterrupt included, deletes it and leaves an existing `path` untouched.
+    Parent directories are created. The data is fsynced before the rename, so a crash right after
+    cannot leave an empty file at `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    """Flush `path`'s data to disk; `os.replace` alone only orders the metadata."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

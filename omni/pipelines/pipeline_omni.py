@@ -1,0 +1,507 @@
+"""OmniPipeline: text, image, audio and video in; video, images and audio out, from one transformer.
+
+Every task is masked joint denoising (`omni.pipelines.sampling`): the task decides which latent streams
+exist and which of their frames are given clean. The call runs in numbered phases, as diffusers pipelines do:
+check inputs -> encode the prompt -> encode the conditions -> plan the streams -> denoise -> decode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLWan, DiffusionPipeline
+from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+from diffusers.utils import BaseOutput
+from diffusers.utils import logging as diffusers_logging
+from PIL import Image
+from torch import Tensor
+
+from omni.audio.mel import MelConfig, MelSpectrogram
+from omni.conditioning.text import DEFAULT_TEXT_ENCODER, encode_text, load_text_encoder
+from omni.models.transformer import OmniTransformer
+from omni.models.weights import check_safetensors_only
+from omni.pipelines import inputs
+from omni.pipelines.sampling import Guidance, StreamPlan, TextConditioning, denoise
+
+VIDEO_TASKS = ("t2v", "t2av", "i2v", "a2v", "v2a")
+AUDIO_TASKS = ("t2a", "t2av", "i2v", "a2v", "v2a")
+
+
+@dataclass
+class OmniPipelineOutput(BaseOutput):
+    """Generated media.
+
+    frames: (B, F, H, W, 3) uint8 video, or None. images: (B, H, W, 3) uint8, or None.
+    audio: (B, C, N) float32 in [-1, 1], or None. fps / sample_rate describe them.
+    timings: seconds per stage (encode, denoise, decode).
+    """
+
+    frames: np.ndarray | None
+    images: np.ndarray | None
+    audio: np.ndarray | None
+    fps: float
+    sample_rate: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class OmniPipeline(DiffusionPipeline):
+    """Joint video + image + audio generation with one `OmniTransformer`.
+
+    Components: transformer, scheduler (a flow-matching diffusers scheduler), vae (`AutoencoderKLWan`),
+    audio_vae (`AutoencoderKLLTX2Audio`, on log-mel), vocoder (`LTX2Vocoder`), text_encoder and tokenizer.
+    `text_encoder_source` names where the text encoder comes from (the packaged all-MiniLM-L6-v2 or a local
+    folder); when set, `save_pretrained` records the source instead of copying the encoder's weights.
+    """
+
+    model_cpu_offload_seq = "text_encoder->transformer->vae->audio_vae->vocoder"
+    _optional_components = ["vae", "audio_vae", "vocoder", "text_encoder", "tokenizer"]
+
+    def __init__(
+        self,
+        transformer: OmniTransformer,
+        scheduler,
+        vae: AutoencoderKLWan | None = None,
+        audio_vae: AutoencoderKLLTX2Audio | None = None,
+        vocoder: LTX2Vocoder | None = None,
+        text_encoder=None,
+        tokenizer=None,
+        text_encoder_source: str | None = DEFAULT_TEXT_ENCODER,
+        max_text_tokens: int = 64,
+        default_fps: float = 16.0,
+        default_height: int = 64,
+        default_width: int = 64,
+        default_seconds: float = 2.0,
+        default_steps: int = 30,
+        default_guidance: float = 5.0,
+        mel_n_fft: int = 1024,
+        mel_f_min: float = 0.0,
+        mel_f_max: float | None = None,
+        audio_latents_mean: list[float] | None = None,
+        audio_latents_std: list[float] | None = None,
+    ):
+        super().__init__()
+        self.register_modules(
+            transformer=transformer,
+            scheduler=scheduler,
+            vae=vae,
+            audio_vae=audio_vae,
+            vocoder=vocoder,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+        )
+        self.register_to_config(
+            text_encoder_source=text_encoder_source,
+            max_text_tokens=max_text_tokens,
+            default_fps=float(default_fps),
+            default_height=default_height,
+            default_width=default_width,
+            default_seconds=default_seconds,
+            default_steps=default_steps,
+            default_guidance=default_guidance,
+            mel_n_fft=mel_n_fft,
+            mel_f_min=mel_f_min,
+            mel_f_max=mel_f_max,
+            audio_latents_mean=audio_latents_mean,
+            audio_latents_std=audio_latents_std,
+        )
+        self._mel = None
+
+    # ----------------------------------------------------------------------------------------- loading
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs) -> OmniPipeline:
+        """Load from a local folder (safetensors only; never from a hub)."""
+        folder = Path(pretrained_model_name_or_path)
+        if not (folder / "model_index.json").is_file():
+            raise FileNotFoundError(f"{folder}: not an omni pipeline folder (no model_index.json)")
+        check_safetensors_only(folder)
+        index = json.loads((folder / "model_index.json").read_text())
+        source = index.get("text_encoder_source")
+        if "text_encoder" not in kwargs and source and not (folder / "text_encoder").is_dir():
+            kwargs["text_encoder"], kwargs["tokenizer"] = load_text_encoder(source)
+        kwargs.setdefault("use_safetensors", True)
+        kwargs.setdefault("local_files_only", True)
+        diffusers_logging.disable_progress_bar()  # a handful of small local components: no bar needed
+        try:
+            return super().from_pretrained(str(folder), **kwargs)
+        finally:
+            diffusers_logging.enable_progress_bar()
+
+    def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
+        """Save every component in safetensors; a text encoder with a recorded source is referenced, not copied."""
+        kwargs["safe_serialization"] = True
+        if not self.config.text_encoder_source:
+            return super().save_pretrained(save_directory, **kwargs)
+        encoder, tokenizer = self.text_encoder, self.tokenizer
+        self.register_modules(text_encoder=None, tokenizer=None)
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.register_modules(text_encoder=encoder, tokenizer=tokenizer)
+
+    # ------------------------------------------------------------------------------------- geometry
+
+    @property
+    def vae_temporal(self) -> int:
+        return self.vae.config.scale_factor_temporal
+
+    @property
+    def pixels_per_token(self) -> int:
+        """Height/width in pixels covered by one video token."""
+        return self.vae.config.scale_factor_spatial * self.transformer.config.patch_size[1]
+
+    @property
+    def mel_config(self) -> MelConfig:
+        cfg = self.audio_vae.config
+        return MelConfig(
+            sample_rate=cfg.sample_rate,
+            n_fft=self.config.mel_n_fft,
+            hop_length=cfg.mel_hop_length,
+            n_mels=cfg.mel_bins,
+            f_min=self.config.mel_f_min,
+            f_max=self.config.mel_f_max,
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return self.vocoder.config.output_sampling_rate
+
+    @property
+    def audio_frame_seconds(self) -> float:
+        """Seconds between audio latent frames."""
+        return (
+            self.audio_vae.temporal_compression_ratio
+            * self.mel_config.hop_length
+            / self.mel_config.sample_rate
+        )
+
+    def audio_latent_frames(self, num_samples: int) -> int:
+        """Latent frames whose decoded mel (4(L - 1) + 1 frames) covers `num_samples` samples."""
+        mel_frames = self.mel_config.num_frames(num_samples)
+        return math.ceil((mel_frames - 1) / self.audio_vae.temporal_compression_ratio) + 1
+
+    # --------------------------------------------------------------------------------- encode/decode
+
+    def encode_prompt(self, prompt: str, negative_prompt: str = "") -> TextConditioning:
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+        if self.text_encoder is None or self.tokenizer is None:
+            raise ValueError(
+                "this pipeline has no text encoder; load one with omni.conditioning.load_text_encoder"
+            )
+        states, mask = encode_text(
+            self.text_encoder, self.tokenizer, [prompt, negative_prompt], self.config.max_text_tokens
+        )
+        dtype = self.transformer.dtype
+        states = states.to(self._execution_device, dtype)
+        mask = mask.to(self._execution_device)
+        return TextConditioning(states[:1], mask[:1], states[1:], mask[1:])
+
+    def _video_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        cfg = self.vae.config
+        mean = torch.tensor(cfg.latents_mean[: cfg.z_dim], device=like.device).view(1, -1, 1, 1, 1)
+        std = torch.tensor(cfg.latents_std[: cfg.z_dim], device=like.device).view(1, -1, 1, 1, 1)
+        return mean, std
+
+    @torch.no_grad()
+    def encode_video(self, frames: np.ndarray) -> Tensor:
+        """(F, H, W, 3) uint8 -> normalised latents (1, C, 1 + (F - 1) / 4, H / 8, W / 8)."""
+        x = inputs.frames_to_tensor(frames).to(self._execution_device, self.vae.dtype)
+        latents = self.vae.encode(x).latent_dist.mode().float()
+        mean, std = self._video_stats(latents)
+        return (latents - mean) / std
+
+    @torch.no_grad()
+    def decode_video(self, latents: Tensor) -> np.ndarray:
+        """Normalised latents (B, C, f, h, w) -> (B, F, H, W, 3) uint8."""
+        mean, std = self._video_stats(latents)
+        x = self.vae.decode((latents * std + mean).to(self.vae.dtype)).sample
+        return inputs.tensor_to_frames(x)
+
+    def _audio_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        channels = like.shape[1]
+        mean = self.config.audio_latents_mean or [0.0] * channels
+        std = self.config.audio_latents_std or [1.0] * channels
+        view = (1, channels, 1, 1)
+        return torch.tensor(mean, device=like.device).view(view), torch.tensor(std, device=like.device).view(
+            view
+        )
+
+    def mel(self, waveform: Tensor) -> Tensor:
+        """(B, C, N) waveform -> (B, C, T, n_mels) log-mel."""
+        if self._mel is None or self._mel.config != self.mel_config:
+            self._mel = MelSpectrogram(self.mel_config)
+        return self._mel.to(waveform.device)(waveform)
+
+    @torch.no_grad()
+    def encode_audio(self, audio: np.ndarray) -> Tensor:
+        """(C, N) float32 at the audio VAE's sample rate -> normalised latents (1, C', L, M),
+        L = `audio_latent_frames(N)`: the audio is padded with silence to whole latent frames."""
+        frames = self.audio_latent_frames(audio.shape[-1])
+        samples = (1 + self.audio_vae.temporal_compression_ratio * (frames - 1)) * self.mel_config.hop_length
+        waveform = torch.from_numpy(np.ascontiguousarray(audio))[None].to(self._execution_device)
+        waveform = torch.nn.functional.pad(waveform, (0, max(0, samples - waveform.shape[-1])))
+        mel = self.mel(waveform).to(self.audio_vae.dtype)
+        latents = self.audio_vae.encode(mel).latent_dist.mode().float()
+        mean, std = self._audio_stats(latents)
+        return (latents - mean) / std
+
+    @torch.no_grad()
+    def decode_audio(self, latents: Tensor, num_samples: int) -> np.ndarray:
+        """Normalised latents (B, C', T, M) -> (B, C, num_samples) float32 waveform."""
+        mean, std = self._audio_stats(latents)
+        mel = self.audio_vae.decode((latents * std + mean).to(self.audio_vae.dtype)).sample
+        waveform = self.vocoder(mel.to(self.vocoder.dtype)).float()
+        if waveform.shape[-1] < num_samples:
+            waveform = torch.nn.functional.pad(waveform, (0, num_samples - waveform.shape[-1]))
+        return waveform[..., :num_samples].clamp(-1, 1).cpu().numpy()
+
+    # ----------------------------------------------------------------------------------------- call
+
+    def __call__(
+        self,
+        prompt: str,
+        task: str = "t2av",
+        *,
+        image: np.ndarray | Image.Image | Tensor | None = None,
+        audio: np.ndarray | Tensor | None = None,
+        audio_sample_rate: int | None = None,
+        video: np.ndarray | None = None,
+        video_fps: float | None = None,
+        seconds: float | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float = 1.0,
+        audio_guidance_scale: float = 1.0,
+        negative_prompt: str = "",
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+        progress: bool = True,
+    ) -> OmniPipelineOutput:
+        """Generate media for `task` (one of t2v t2i t2a t2av i2v v2a a2v).
+
+        Args:
+            prompt: what to generate.
+            image: the key frame for i2v: (H, W, 3) uint8 array, PIL image or float tensor in [0, 1].
+            audio, audio_sample_rate: the driving track for a2v: (N,) or (C, N) float in [-1, 1].
+            video, video_fps: the clip to add sound to for v2a: (F, H, W, 3) uint8.
+            seconds: duration; the output has round(seconds * fps) frames and seconds * sample_rate samples.
+            num_frames: exact frame count instead of seconds; must be 1 + 4k.
+            guidance_scale, image_guidance_scale, audio_guidance_scale: classifier-free guidance per condition.
+            seed / generator: the noise; the same seed and inputs give the same output.
+        """
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+
+        # 1. Check inputs.
+        task = inputs.check_task(task)
+        cfg = self.config
+        fps = inputs.check_fps(fps if fps is not None else cfg.default_fps)
+        height, width = inputs.check_size(
+            cfg.default_height if height is None else height,
+            cfg.default_width if width is None else width,
+            self.pixels_per_token,
+        )
+        steps = cfg.default_steps if num_inference_steps is None else num_inference_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000:
+            raise ValueError(f"num_inference_steps must be an integer in [1, 1000], got {steps!r}")
+        guidance = Guidance(
+            text=guidance_scale if guidance_scale is not None else cfg.default_guidance,
+            image=image_guidance_scale,
+            audio=audio_guidance_scale,
+        )
+        self._check_conditions(task, image, audio, audio_sample_rate, video, video_fps)
+        if generator is None:
+            generator = torch.Generator("cpu").manual_seed(0 if seed is None else int(seed))
+
+        video_frames = None
+        if video is not None:
+            video_frames = inputs.resample_frames(np.asarray(video), video_fps, fps, height, width)
+        audio_track = None
+        if audio is not None:
+            audio_track = self._resample_audio(
+                inputs.audio_to_array(audio, self.audio_channels), audio_sample_rate
+            )
+
+        out_frames = self._output_frames(task, seconds, num_frames, fps, video_frames, audio_track)
+        num_samples = round(out_frames / fps * self.sample_rate) if task != "t2i" else 0
+        if task == "t2a" and seconds is not None:
+            num_samples = round(inputs.check_seconds(seconds, fps) * self.sample_rate)
+
+        # 2. Encode the prompt.
+        text = self.encode_prompt(prompt, negative_prompt)
+
+        # 3-4. Encode the conditions and plan the streams.
+        plans = self._plan(
+            task, out_frames, num_samples, fps, height, width, image, video_frames, audio_track
+        )
+        timings["encode"] = time.perf_counter() - start
+
+        # 5. Denoise every stream together.
+        start = time.perf_counter()
+        latents = denoise(
+            self.transformer, plans, text, self.scheduler, steps, guidance, generator, progress=progress
+        )
+        timings["denoise"] = time.perf_counter() - start
+
+        # 6. Decode.
+        start = time.perf_counter()
+        frames = images = waveform = None
+        for plan, x in zip(plans, latents):
+            if not plan.output:
+                continue
+            if plan.modality == "video":
+                frames = self.decode_video(x)[:, :out_frames]
+            elif plan.modality == "image":
+                images = self.decode_video(x)[:, 0]
+            else:
+                waveform = self.decode_audio(x, num_samples)
+        if task == "v2a":
+            frames = video_frames[None, :out_frames]
+        if task == "a2v":
+            waveform = audio_track[None, :, :num_samples]
+            if waveform.shape[-1] < num_samples:
+                waveform = np.pad(waveform, ((0, 0), (0, 0), (0, num_samples - waveform.shape[-1])))
+        timings["decode"] = time.perf_counter() - start
+        return OmniPipelineOutput(
+            frames, images, waveform, fps, self.sample_rate if self.vocoder else 0, timings
+        )
+
+    # --------------------------------------------------------------------------------------- helpers
+
+    @property
+    def audio_channels(self) -> int:
+        return self.audio_vae.config.in_channels
+
+    def _check_conditions(self, task, image, audio, audio_sample_rate, video, video_fps) -> None:
+        needs = {"i2v": "image", "a2v": "audio", "v2a": "video"}
+        given = {"image": image is not None, "audio": audio is not None, "video": video is not None}
+        for name, present in given.items():
+            if present and needs.get(task) != name:
+                raise ValueError(
+                    f"task {task!r} takes no {name} input (i2v takes an image, a2v audio, v2a a video)"
+                )
+        if task in needs and not given[needs[task]]:
+            raise ValueError(f"task {task!r} needs a {needs[task]} input")
+        if audio is not None and (not isinstance(audio_sample_rate, int) or audio_sample_rate <= 0):
+            raise ValueError(f"audio_sample_rate must be a positive integer, got {audio_sample_rate!r}")
+        if video is not None and (video_fps is None or not video_fps > 0):
+            raise ValueError(f"video_fps must be positive, got {video_fps!r}")
+        missing = [
+            n
+            for n, c in (("vae", "video"), ("audio_vae", "audio"), ("vocoder", "audio"))
+            if getattr(self, n) is None
+            and ((c == "video" and task in (*VIDEO_TASKS, "t2i")) or (c == "audio" and task in AUDIO_TASKS))
+        ]
+        if missing:
+            raise ValueError(f"task {task!r} needs pipeline components {missing}, which this pipeline lacks")
+
+    def _resample_audio(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        target = self.mel_config.sample_rate
+        if sample_rate == target:
+            return audio
+        from omni.media import resample
+
+        return resample(audio, sample_rate, target)
+
+    def _output_frames(self, task, seconds, num_frames, fps, video_frames, audio_track) -> int:
+        """Frames of the output video (its audio spans the same time)."""
+        if task == "t2i":
+            return 1
+        if num_frames is not None:
+            if seconds is not None:
+                raise ValueError("give seconds or num_frames, not both")
+            return inputs.check_num_frames(num_frames, self.vae_temporal)
+        if seconds is None:
+            if video_frames is not None:
+                seconds = len(video_frames) / fps
+            elif audio_track is not None:
+                seconds = audio_track.shape[-1] / self.mel_config.sample_rate
+            else:
+                seconds = self.config.default_seconds
+        seconds = inputs.check_seconds(seconds, fps)
+        frames = round(seconds * fps)
+        if video_frames is not None and frames > len(video_frames):
+            raise ValueError(
+                f"seconds={seconds:g} is longer than the input video ({len(video_frames) / fps:g} s)"
+            )
+        return frames
+
+    def _plan(self, task, out_frames, num_samples, fps, height, width, image, video_frames, audio_track):
+        """The latent streams of `task`, with their clean parts encoded."""
+        temporal = self.vae_temporal
+        latent_frames = math.ceil((out_frames - 1) / temporal) + 1
+        vae_frames = 1 + temporal * (latent_frames - 1)
+        spatial = self.vae.config.scale_factor_spatial if self.vae is not None else 8
+        video_shape = (
+            self.transformer.config.in_channels,
+            latent_frames,
+            height // spatial,
+            width // spatial,
+        )
+        plans = []
+        if task == "t2i":
+            return [StreamPlan("image", (video_shape[0], 1, *video_shape[2:]))]
+        if task in VIDEO_TASKS:
+            plan = StreamPlan("video", video_shape, frame_seconds=temporal / fps)
+            if task == "i2v":
+                key = inputs.fit_image(inputs.image_to_array(image), height, width)
+                first = self.encode_video(key[None])[0]  # (C, 1, h, w)
+                clean = torch.zeros(video_shape, device=first.device)
+                clean[:, :1] = first
+                mask = torch.zeros(latent_frames, dtype=torch.bool)
+                mask[0] = True
+                plan = StreamPlan(
+                    "video",
+                    video_shape,
+                    frame_seconds=temporal / fps,
+                    clean=clean,
+                    clean_mask=mask,
+                    condition="image",
+                )
+            if task == "v2a":
+                padded = (
+                    np.concatenate(
+                        [video_frames, np.repeat(video_frames[-1:], vae_frames - len(video_frames), 0)]
+                    )
+                    if len(video_frames) < vae_frames
+                    else video_frames[:vae_frames]
+                )
+                clean = self.encode_video(padded)[0]
+                plan = StreamPlan(
+                    "video",
+                    video_shape,
+                    frame_seconds=temporal / fps,
+                    clean=clean,
+                    clean_mask=torch.ones(latent_frames, dtype=torch.bool),
+                    condition="image",
+                )
+            plans.append(plan)
+        if task in AUDIO_TASKS:
+            channels = self.transformer.config.audio_in_channels
+            mel_bins = self.audio_vae.config.mel_bins // self.audio_vae.mel_compression_ratio
+            frames = self.audio_latent_frames(num_samples)
+            shape = (channels // mel_bins, frames, mel_bins)
+            plan = StreamPlan("audio", shape, frame_seconds=self.audio_frame_seconds)
+            if task == "a2v":
+                clean = self.encode_audio(audio_track[:, :num_samples])[0]
+                plan = StreamPlan(
+                    "audio",
+                    shape,
+                    frame_seconds=self.audio_frame_seconds,
+                    clean=clean,
+                    clean_mask=torch.ones(frames, dtype=torch.bool),
+                    condition="audio",
+                )
+            plans.append(plan)
+        return plans

@@ -1,0 +1,120 @@
+"""Model presets (`configs/<name>.yaml`): the architecture of every pipeline component, validated strictly."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from diffusers import (
+    AutoencoderKLLTX2Audio,
+    AutoencoderKLWan,
+    FlowMatchEulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+from omni.conditioning.text import DEFAULT_TEXT_ENCODER, load_text_encoder
+from omni.config import ConfigError, from_dict, load_yaml, resolve_config_path
+from omni.models.transformer import OmniTransformer
+
+SCHEDULERS = ("unipc", "euler")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Flow-matching sampler: `unipc` (UniPCMultistepScheduler with flow sigmas) or `euler`."""
+
+    kind: Literal["unipc", "euler"] = "unipc"
+    shift: float = 3.0
+
+
+@dataclass(frozen=True)
+class PresetConfig:
+    """Architecture of a pipeline. Component sections are keyword arguments of their diffusers classes."""
+
+    name: str
+    transformer: dict[str, Any]
+    vae: dict[str, Any] = field(default_factory=dict)
+    audio_vae: dict[str, Any] = field(default_factory=dict)
+    vocoder: dict[str, Any] = field(default_factory=dict)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    text_encoder: str | None = DEFAULT_TEXT_ENCODER
+    pipeline: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from omni.pipelines.pipeline_omni import OmniPipeline
+
+        check_kwargs(OmniTransformer, self.transformer, f"{self.name}.transformer")
+        check_kwargs(AutoencoderKLWan, self.vae, f"{self.name}.vae")
+        check_kwargs(AutoencoderKLLTX2Audio, self.audio_vae, f"{self.name}.audio_vae")
+        check_kwargs(LTX2Vocoder, self.vocoder, f"{self.name}.vocoder")
+        component_args = {
+            "transformer",
+            "scheduler",
+            "vae",
+            "audio_vae",
+            "vocoder",
+            "text_encoder",
+            "tokenizer",
+        }
+        check_kwargs(
+            OmniPipeline,
+            self.pipeline,
+            f"{self.name}.pipeline",
+            exclude=component_args | {"text_encoder_source"},
+        )
+
+
+def check_kwargs(cls: type, kwargs: dict[str, Any], where: str, exclude: set[str] = frozenset()) -> None:
+    """Unknown keyword arguments for `cls` are config errors naming the key and the allowed ones."""
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"} - set(exclude)
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}")
+
+
+def load_preset(name_or_path: str | Path) -> PresetConfig:
+    path = resolve_config_path(name_or_path)
+    data = load_yaml(path)
+    return from_dict(PresetConfig, data, where=path.stem)
+
+
+def build_scheduler(config: SchedulerConfig):
+    if config.kind == "euler":
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
+    return UniPCMultistepScheduler(
+        num_train_timesteps=1000,
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        flow_shift=config.shift,
+    )
+
+
+def build_transformer(preset: PresetConfig) -> OmniTransformer:
+    return OmniTransformer(**preset.transformer)
+
+
+def build_pipeline(preset: PresetConfig | str, seed: int = 0, text_encoder: bool = True):
+    """A pipeline with the preset's architecture and freshly initialised (random) weights."""
+    from omni.pipelines.pipeline_omni import OmniPipeline
+
+    if isinstance(preset, str):
+        preset = load_preset(preset)
+    torch.manual_seed(seed)
+    encoder = tokenizer = None
+    if text_encoder and preset.text_encoder is not None:
+        encoder, tokenizer = load_text_encoder(preset.text_encoder)
+    return OmniPipeline(
+        transformer=build_transformer(preset),
+        scheduler=build_scheduler(preset.scheduler),
+        vae=AutoencoderKLWan(**preset.vae),
+        audio_vae=AutoencoderKLLTX2Audio(**preset.audio_vae),
+        vocoder=LTX2Vocoder(**preset.vocoder),
+        text_encoder=encoder,
+        tokenizer=tokenizer,
+        text_encoder_source=preset.text_encoder,
+        **preset.pipeline,
+    )

@@ -1,0 +1,148 @@
+"""`omni bench train`: training throughput (tokens/s) and MFU of a preset on synthetic latents."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from omni.pipelines.presets import build_transformer, load_preset
+from omni.train.config import ParallelSection
+from omni.train.distributed import DistInfo
+from omni.train.metrics import peak_flops
+from omni.train.objective import LatentBatch, ObjectiveConfig, flow_matching_loss
+from omni.train.parallelize import parallelize
+
+
+def synthetic_batch(
+    preset, batch_size: int, frames: int, height: int, width: int, audio_seconds: float, device
+):
+    """Random normalised latents with the shapes the preset's codecs would produce."""
+    cfg = load_preset(preset) if isinstance(preset, str) else preset
+    t = cfg.transformer
+    latent_frames = (frames - 1) // 4 + 1
+    video = torch.randn(batch_size, t["in_channels"], latent_frames, height // 8, width // 8, device=device)
+    mel_bins = cfg.audio_vae.get("mel_bins", 64) // 4
+    hop, rate = cfg.audio_vae.get("mel_hop_length", 160), cfg.audio_vae.get("sample_rate", 16000)
+    audio = None
+    if audio_seconds > 0:
+        audio_frames = max(1, round(audio_seconds * rate / hop / 4))
+        audio = torch.randn(
+            batch_size, t["audio_in_channels"] // mel_bins, audio_frames, mel_bins, device=device
+        )
+    text_len = cfg.pipeline.get("max_text_tokens", 64)
+    text = torch.randn(batch_size, text_len, t["text_dim"], device=device)
+    mask = torch.ones(batch_size, text_len, dtype=torch.bool, device=device)
+    return LatentBatch(video, audio, text, mask, 4 / 16, 4 * hop / rate)
+
+
+def bench_train(
+    preset: str,
+    batch_size: int,
+    frames: int,
+    height: int,
+    width: int,
+    audio_seconds: float,
+    steps: int,
+    device: torch.device,
+    parallel: ParallelSection,
+) -> dict:
+    """Median step time over `steps` (after 2 warm-up steps), tokens/s, TFLOP/s and MFU."""
+    cfg = load_preset(preset)
+    torch.manual_seed(0)
+    model = build_transformer(cfg).to(device).train()
+    model = parallelize(model, parallel, DistInfo(0, 1, device, 1, None, None))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    batch = synthetic_batch(cfg, batch_size, frames, height, width, audio_seconds, device)
+    empty = torch.zeros_like(batch.text[:1])
+    objective = ObjectiveConfig(tasks={"t2av": 1.0})
+    dtype = torch.bfloat16 if parallel.mixed_precision == "bf16" else torch.float32
+    times, tokens, flops = [], 0, 0
+    for step in range(steps + 2):
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            out = flow_matching_loss(
+                model, batch, empty, batch.text_mask[:1], objective, torch.Generator().manual_seed(step)
+            )
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync()
+        if step >= 2:
+            times.append(time.perf_counter() - start)
+        tokens = out.tokens
+        per_sample = [
+            s.__class__(s.modality, s.latents[:1], s.timesteps[:1], s.start_seconds, s.frame_seconds)
+            for s in out.streams
+        ]
+        flops = 3 * batch_size * model.forward_flops(per_sample, batch.text.shape[1])
+    seconds = statistics.median(times)
+    peak = peak_flops(device)
+    return {
+        "step_seconds": seconds,
+        "tokens_per_step": tokens,
+        "tokens_per_second": tokens / seconds,
+        "tflops": flops / seconds / 1e12,
+        "mfu": flops / seconds / peak if peak else None,
+        "peak_tflops": peak / 1e12 if peak else None,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def _run(args: argparse.Namespace) -> None:
+    from omni.cli import parse_size
+    from omni.pipelines.loading import resolve_device
+
+    height, width = parse_size(args.size)
+    device = resolve_device(args.device)
+    parallel = ParallelSection(
+        fsdp=False,
+        activation_checkpointing=args.activation_checkpointing,
+        compile=args.compile,
+        mixed_precision="bf16" if args.bf16 or (args.bf16 is None and device.type == "cuda") else "fp32",
+    )
+    r = bench_train(
+        args.preset,
+        args.batch_size,
+        args.frames,
+        height,
+        width,
+        args.audio_seconds,
+        args.steps,
+        device,
+        parallel,
+    )
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(
+        f"train step, preset {args.preset} ({r['parameters'] / 1e6:.1f}M params), batch {args.batch_size}, "
+        f"{args.frames} frames {width}x{height} + {args.audio_seconds:g} s audio, {name}, {parallel.mixed_precision}, "
+        f"compile={parallel.compile}, checkpointing={parallel.activation_checkpointing}"
+    )
+    print(
+        f"  step {r['step_seconds'] * 1e3:.1f} ms (median of {args.steps}), {r['tokens_per_step']} tokens/step"
+    )
+    print(f"  {r['tokens_per_second']:.0f} tokens/s, {r['tflops']:.3f} TFLOP/s", end="")
+    if r["mfu"] is not None:
+        basis = "datasheet bf16 peak" if device.type == "cuda" else "a measured fp32 matmul on this CPU"
+        print(f", MFU {r['mfu']:.1%} of {r['peak_tflops']:.1f} TFLOP/s ({basis})")
+    else:
+        print(" (unknown peak: set OMNI_PEAK_TFLOPS for MFU)")
+
+
+def register(kinds) -> None:
+    p = kinds.add_parser("train", help="training tokens/s and MFU of a preset on synthetic latents")
+    p.add_argument("--preset", default="toy")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--frames", type=int, default=33)
+    p.add_argument("--size", default="64")
+    p.add_argument("--audio-seconds", type=float, default=2.0)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--activation-checkpointing", action="store_true")
+    p.set_defaults(run=_run)

@@ -1,0 +1,253 @@
+"""Train the codecs of a preset (video VAE, audio VAE, vocoder) on clips, then assemble a pipeline folder.
+
+The classes are diffusers' own (`AutoencoderKLWan`, `AutoencoderKLLTX2Audio`, `LTX2Vocoder`) in the
+preset's small configurations. Losses: L1 reconstruction + a small KL for the VAEs (log-mel L1 for audio),
+multi-resolution STFT + log-mel L1 for the vocoder. Each stage is saved when it finishes, so a rerun skips
+finished stages. The result is an `OmniPipeline` folder (random transformer) that `omni prepare` encodes
+data with, plus `codecs_report.json` with held-out reconstruction PSNR and mel errors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLWan
+from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from omni.audio.mel import MelSpectrogram
+from omni.pipelines import inputs
+from omni.pipelines.presets import PresetConfig, build_pipeline, load_preset
+
+# A clip source yields (frames (F, H, W, 3) uint8, audio (C, N) float32) for a seed.
+ClipSource = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class CodecTraining:
+    video_steps: int = 3000
+    video_batch: int = 4
+    video_frames: int = 9  # the causal VAE generalises from short clips to long ones
+    audio_steps: int = 3000
+    audio_batch: int = 8
+    vocoder_steps: int = 4000
+    vocoder_batch: int = 8
+    vocoder_segment_frames: int = 48  # mel frames per vocoder training segment
+    lr: float = 3e-4
+    kl_weight: float = 1e-6
+    seed: int = 0
+    eval_clips: int = 16
+
+
+def toyworld_source(num_frames: int) -> ClipSource:
+    from omni.data.toyworld import render, sample_scene
+
+    def clip(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rendered = render(sample_scene(seed, num_frames=num_frames))
+        return rendered.frames, rendered.audio[None]
+
+    return clip
+
+
+def _seeds(start: int, count: int) -> Iterator[int]:
+    return iter(range(start, start + count))
+
+
+def _video_batch(source: ClipSource, seeds: Iterator[int], size: int, frames: int, generator) -> Tensor:
+    clips = []
+    for _ in range(size):
+        video, _ = source(next(seeds))
+        start = int(torch.randint(0, len(video) - frames + 1, (), generator=generator))
+        clips.append(inputs.frames_to_tensor(video[start : start + frames]))
+    return torch.cat(clips)  # (B, 3, F, H, W) in [-1, 1]
+
+
+def _mel_batch(
+    source: ClipSource, seeds: Iterator[int], size: int, mel: MelSpectrogram
+) -> tuple[Tensor, Tensor]:
+    """(B, C, T, n_mels) log-mel with T = 1 + 4k, and the (B, C, N) waveforms."""
+    audios = [torch.from_numpy(source(next(seeds))[1]) for _ in range(size)]
+    length = min(a.shape[-1] for a in audios)
+    waveform = torch.stack([a[:, :length] for a in audios])
+    spec = mel(waveform)
+    usable = 1 + 4 * ((spec.shape[2] - 1) // 4)
+    return spec[:, :, :usable], waveform
+
+
+def stft_loss(pred: Tensor, target: Tensor, resolutions=((512, 128), (256, 64), (1024, 256))) -> Tensor:
+    """Multi-resolution STFT loss: spectral convergence + log-magnitude L1, averaged over resolutions."""
+    loss = pred.new_zeros(())
+    for n_fft, hop in resolutions:
+        window = torch.hann_window(n_fft, device=pred.device)
+        mags = [
+            torch.stft(x.flatten(0, -2), n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
+            for x in (pred, target)
+        ]
+        loss = (
+            loss + (mags[1] - mags[0]).norm() / mags[1].norm() + (mags[1].log() - mags[0].log()).abs().mean()
+        )
+    return loss / len(resolutions)
+
+
+def _fit(name: str, steps: int, params, lr: float, step_fn: Callable[[int], Tensor]) -> list[float]:
+    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    )
+    losses = []
+    bar = tqdm(range(steps), desc=name, dynamic_ncols=True)
+    for step in bar:
+        loss = step_fn(step)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss))
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+    return losses
+
+
+def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTraining) -> list[float]:
+    generator = torch.Generator().manual_seed(cfg.seed)
+    seeds = _seeds(cfg.seed * 10_000_000, 10_000_000)
+    vae.train()
+
+    def step(_: int) -> Tensor:
+        x = _video_batch(source, seeds, cfg.video_batch, cfg.video_frames, generator)
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample(generator)).sample
+        return (recon - x).abs().mean() + cfg.kl_weight * posterior.kl().mean()
+
+    return _fit("video VAE", cfg.video_steps, list(vae.parameters()), cfg.lr, step)
+
+
+def train_audio_vae(
+    vae: AutoencoderKLLTX2Audio, mel: MelSpectrogram, source: ClipSource, cfg: CodecTraining
+) -> list[float]:
+    generator = torch.Generator().manual_seed(cfg.seed + 1)
+    seeds = _seeds(cfg.seed * 10_000_000 + 1_000_000, 9_000_000)
+    vae.train()
+
+    def step(_: int) -> Tensor:
+        spec, _ = _mel_batch(source, seeds, cfg.audio_batch, mel)
+        posterior = vae.encode(spec).latent_dist
+        recon = vae.decode(posterior.sample(generator)).sample
+        return (recon - spec).abs().mean() + cfg.kl_weight * posterior.kl().mean()
+
+    return _fit("audio VAE", cfg.audio_steps, list(vae.parameters()), cfg.lr, step)
+
+
+def train_vocoder(
+    vocoder: LTX2Vocoder, mel: MelSpectrogram, source: ClipSource, cfg: CodecTraining
+) -> list[float]:
+    generator = torch.Generator().manual_seed(cfg.seed + 2)
+    seeds = _seeds(cfg.seed * 10_000_000 + 2_000_000, 8_000_000)
+    hop = mel.config.hop_length
+    vocoder.train()
+
+    def step(_: int) -> Tensor:
+        spec, waveform = _mel_batch(source, seeds, cfg.vocoder_batch, mel)
+        frames = cfg.vocoder_segment_frames
+        start = int(torch.randint(0, spec.shape[2] - frames + 1, (), generator=generator))
+        segment = spec[:, :, start : start + frames]
+        target = waveform[..., start * hop : (start + frames) * hop]
+        pred = vocoder(segment)[..., : target.shape[-1]]
+        return stft_loss(pred, target) + (mel(pred) - segment).abs().mean()
+
+    return _fit("vocoder", cfg.vocoder_steps, list(vocoder.parameters()), cfg.lr, step)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
+
+
+@torch.no_grad()
+def evaluate(pipe, source: ClipSource, count: int, seed: int = 987_654_321) -> dict:
+    """Held-out reconstruction quality: video PSNR through the VAE, mel L1 through the audio VAE and through
+    the audio VAE + vocoder + mel again, and the latent statistics used to normalise."""
+    video_psnr, vae_mel, vocoder_mel, video_latents, audio_latents = [], [], [], [], []
+    mel = MelSpectrogram(pipe.mel_config)
+    for i in range(count):
+        frames, audio = source(seed + i)
+        frames = frames[: inputs.nearest_valid_frames(len(frames)) if (len(frames) - 1) % 4 else len(frames)]
+        latents = pipe.encode_video(frames)
+        video_latents.append(latents)
+        video_psnr.append(psnr(pipe.decode_video(latents)[0], frames))
+        spec = mel(torch.from_numpy(audio)[None])
+        spec = spec[:, :, : 1 + 4 * ((spec.shape[2] - 1) // 4)]
+        z = pipe.audio_vae.encode(spec).latent_dist.mode()
+        audio_latents.append(z)
+        recon = pipe.audio_vae.decode(z).sample
+        vae_mel.append(float((recon - spec).abs().mean()))
+        resynth = mel(pipe.vocoder(recon))[:, :, : spec.shape[2]]
+        vocoder_mel.append(float((resynth - spec[:, :, : resynth.shape[2]]).abs().mean()))
+    video = torch.cat([v.flatten(2) for v in video_latents], dim=2)  # (1, C, N)
+    audio = torch.cat([a.transpose(1, 0).flatten(1) for a in audio_latents], dim=1)  # (C, N)
+    return {
+        "video_psnr_db": float(np.mean(video_psnr)),
+        "audio_vae_mel_l1": float(np.mean(vae_mel)),
+        "vocoder_mel_l1": float(np.mean(vocoder_mel)),
+        "video_latent_mean": video[0].mean(1).tolist(),
+        "video_latent_std": video[0].std(1).tolist(),
+        "audio_latent_mean": audio.mean(1).tolist(),
+        "audio_latent_std": audio.std(1).tolist(),
+        "clips": count,
+    }
+
+
+def train_codecs(
+    preset: str | PresetConfig, out: str | Path, cfg: CodecTraining, source: ClipSource | None = None
+) -> dict:
+    """Train each codec stage that `out` does not hold yet, normalise latents, save the pipeline folder."""
+    from omni.pipelines.pipeline_omni import OmniPipeline
+
+    preset = load_preset(preset) if isinstance(preset, str) else preset
+    out = Path(out)
+    stages = out / "stages"
+    stages.mkdir(parents=True, exist_ok=True)
+    pipe = build_pipeline(preset, seed=cfg.seed)
+    source = source or toyworld_source(33)
+    mel = MelSpectrogram(pipe.mel_config)
+    timings = {}
+    for name, cls, train in (
+        ("vae", AutoencoderKLWan, lambda m: train_video_vae(m, source, cfg)),
+        ("audio_vae", AutoencoderKLLTX2Audio, lambda m: train_audio_vae(m, mel, source, cfg)),
+        ("vocoder", LTX2Vocoder, lambda m: train_vocoder(m, mel, source, cfg)),
+    ):
+        folder = stages / name
+        if (folder / "config.json").is_file():
+            setattr(pipe, name, cls.from_pretrained(folder))
+            continue
+        start = time.perf_counter()
+        losses = train(getattr(pipe, name))
+        timings[name] = time.perf_counter() - start
+        module = getattr(pipe, name).eval()
+        tmp = stages / f".tmp-{name}"
+        module.save_pretrained(tmp)
+        (tmp / "losses.json").write_text(json.dumps(losses))
+        tmp.rename(folder)
+    for module in (pipe.vae, pipe.audio_vae, pipe.vocoder):
+        module.eval()
+    report = evaluate(pipe, source, cfg.eval_clips)
+    pipe.vae.register_to_config(
+        latents_mean=report["video_latent_mean"], latents_std=report["video_latent_std"]
+    )
+    pipe.register_to_config(
+        audio_latents_mean=report["audio_latent_mean"], audio_latents_std=report["audio_latent_std"]
+    )
+    pipe.save_pretrained(out)
+    report.update(training_seconds=timings, training=asdict(cfg), preset=preset.name)
+    (out / "codecs_report.json").write_text(json.dumps(report, indent=2))
+    OmniPipeline.from_pretrained(out)  # the folder loads
+    return report

@@ -1,0 +1,135 @@
+"""Training recipes (`configs/train/*.yaml`): strict dataclasses, unknown keys are errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from omni.conditioning.masks import TRAIN_TASKS
+from omni.config import ConfigError, from_dict, load_yaml, resolve_config_path
+from omni.train.objective import ObjectiveConfig, TimestepSampler
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """What is trained: a random-init preset, or weights to start from, plus the codecs the data was encoded with."""
+
+    preset: str | None = None  # configs/<preset>.yaml: architecture, random initialisation
+    init: str | None = None  # an OmniPipeline or OmniTransformer folder to start from
+    codecs: str | None = None  # OmniPipeline folder whose VAEs, vocoder and text encoder complete exports
+
+
+@dataclass(frozen=True)
+class DataSection:
+    shards: str  # folder written by `omni prepare`
+    batch_size: int = 8  # per process
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    eps: float = 1e-8
+    warmup_steps: int = 100
+    schedule: Literal["constant", "cosine", "linear"] = "cosine"
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class ParallelSection:
+    """Applied from outside the model by `omni.train.parallelize`."""
+
+    fsdp: bool = True  # fully_shard each block when more than one process runs
+    activation_checkpointing: bool = False
+    compile: bool = False  # torch.compile each block
+    sequence_parallel: int = 1  # Ulysses degree (heads must divide by it)
+    mixed_precision: Literal["bf16", "fp32"] = "fp32"
+
+
+@dataclass(frozen=True)
+class EMASection:
+    decay: float = 0.999
+    start_step: int = 0
+
+
+@dataclass(frozen=True)
+class CheckpointSection:
+    dir: str = "checkpoints/run"
+    every: int = 500
+    keep_last: int = 3
+    export_every: int = 0  # export the EMA model as an OmniPipeline folder every N steps (0: at the end only)
+
+
+@dataclass(frozen=True)
+class LogSection:
+    every: int = 10
+    jsonl: str | None = None  # default: <checkpoint dir>/log.jsonl
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSection
+    data: DataSection
+    steps: int = 1000
+    seed: int = 0
+    tasks: dict[str, float] = field(default_factory=lambda: {"t2av": 1.0})
+    dropout: dict[str, float] = field(default_factory=lambda: {"text": 0.1, "image": 0.1, "audio": 0.1})
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"video": 1.0, "image": 1.0, "audio": 1.0})
+    timesteps: TimestepSampler = field(default_factory=TimestepSampler)
+    optim: OptimSection = field(default_factory=OptimSection)
+    parallel: ParallelSection = field(default_factory=ParallelSection)
+    ema: EMASection = field(default_factory=EMASection)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    def __post_init__(self) -> None:
+        if (self.model.preset is None) == (self.model.init is None):
+            raise ConfigError(
+                "model: give exactly one of preset (random init) or init (a folder to start from)"
+            )
+        unknown = sorted(set(self.tasks) - set(TRAIN_TASKS))
+        if unknown:
+            raise ConfigError(f"tasks: unknown task(s) {unknown}; allowed: {list(TRAIN_TASKS)}")
+        if not any(w > 0 for w in self.tasks.values()):
+            raise ConfigError("tasks: at least one task needs a positive weight")
+        bad = sorted(set(self.dropout) - {"text", "image", "audio"})
+        if bad:
+            raise ConfigError(f"dropout: unknown condition(s) {bad}; allowed: ['audio', 'image', 'text']")
+        bad = sorted(set(self.loss_weights) - {"video", "image", "audio"})
+        if bad:
+            raise ConfigError(f"loss_weights: unknown modality {bad}; allowed: ['audio', 'image', 'video']")
+        for name, p in self.dropout.items():
+            if not 0.0 <= p <= 1.0:
+                raise ConfigError(f"dropout.{name}: {p} is not a probability in [0, 1]")
+        if self.steps < 1 or self.data.batch_size < 1:
+            raise ConfigError(
+                f"steps and data.batch_size must be positive, got {self.steps} and {self.data.batch_size}"
+            )
+
+    @property
+    def objective(self) -> ObjectiveConfig:
+        return ObjectiveConfig(
+            tasks=dict(self.tasks),
+            dropout_text=self.dropout.get("text", 0.0),
+            dropout_image=self.dropout.get("image", 0.0),
+            dropout_audio=self.dropout.get("audio", 0.0),
+            loss_weights=dict(self.loss_weights),
+            timesteps=self.timesteps,
+        )
+
+
+def load_train_config(name_or_path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """Load a recipe from `configs/train/<name>.yaml` or a path; `overrides` replace top-level sections' keys."""
+    data = load_yaml(resolve_config_path(name_or_path, "train"))
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return from_dict(TrainConfig, data)

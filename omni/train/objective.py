@@ -1,0 +1,208 @@
+"""Flow matching over every task at once: a task mask and condition dropout per sample, loss on noisy tokens.
+
+x_t = (1 - t) * x_0 + t * noise for the tokens to generate (t from a shifted logit-normal), x_0 itself for
+clean tokens (timestep 0). The model predicts the velocity noise - x_0. Dropping a condition removes its
+clean tokens from attention (text: the empty prompt), exactly as the sampler does for guidance.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from omni.conditioning.masks import SampleMask, sample_task_mask, sample_tasks
+from omni.models.streams import LatentStream
+
+
+@dataclass(frozen=True)
+class TimestepSampler:
+    """t = shift * s / (1 + (shift - 1) * s) with s = sigmoid(N(logit_mean, logit_std)) (SD3-style)."""
+
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    shift: float = 1.0
+
+    def sample(self, count: int, generator: torch.Generator) -> Tensor:
+        s = torch.sigmoid(self.logit_mean + self.logit_std * torch.randn(count, generator=generator))
+        return self.shift * s / (1 + (self.shift - 1) * s)
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Task mix, condition dropout and loss weights."""
+
+    tasks: dict[str, float] = field(default_factory=lambda: {"t2av": 1.0})
+    dropout_text: float = 0.1
+    dropout_image: float = 0.1
+    dropout_audio: float = 0.1
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"video": 1.0, "image": 1.0, "audio": 1.0})
+    timesteps: TimestepSampler = field(default_factory=TimestepSampler)
+
+
+@dataclass
+class LatentBatch:
+    """Pre-encoded training samples sharing one shape (a bucket).
+
+    video (B, C, F, H, W) and audio (B, C, T, M) normalised latents; reference (B, C, 1, H, W) a standalone
+    image latent of each clip (used for references), text (B, Lt, Dt) encoder states with mask (B, Lt).
+    """
+
+    video: Tensor | None
+    audio: Tensor | None
+    text: Tensor
+    text_mask: Tensor
+    video_frame_seconds: float
+    audio_frame_seconds: float
+    reference: Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.text.shape[0]
+
+    def to(self, device: torch.device | str) -> LatentBatch:
+        move = lambda x: None if x is None else x.to(device, non_blocking=True)  # noqa: E731
+        return LatentBatch(
+            move(self.video),
+            move(self.audio),
+            move(self.text),
+            move(self.text_mask),
+            self.video_frame_seconds,
+            self.audio_frame_seconds,
+            move(self.reference),
+        )
+
+
+@dataclass
+class LossOutput:
+    loss: Tensor
+    per_modality: dict[str, float]
+    per_task: dict[str, float]
+    tokens: int  # tokens per step that took part in attention
+    streams: list[LatentStream]
+
+
+@dataclass
+class _Stream:
+    """One stream of the batch during loss computation."""
+
+    modality: str
+    x0: Tensor  # (B, C, F, ...)
+    clean: Tensor  # (B, F) bool
+    present: Tensor  # (B,) bool
+    condition: str  # guidance group of its clean frames
+    frame_seconds: float
+    start_seconds: float = 0.0
+
+
+def _stack(masks: list[Tensor | None], frames: int) -> tuple[Tensor, Tensor]:
+    """Per-sample masks (None = absent) -> clean (B, F) and present (B,)."""
+    present = torch.tensor([m is not None for m in masks])
+    clean = torch.stack([m if m is not None else torch.zeros(frames, dtype=torch.bool) for m in masks])
+    return clean, present
+
+
+def _streams(batch: LatentBatch, masks: list[SampleMask], every_stream: bool) -> list[_Stream]:
+    """The batch's streams; with `every_stream`, also those no sample uses (all masked), so that every
+    process of a sharded run touches the same parameters."""
+    streams = []
+    if batch.video is not None and (every_stream or any(m.video is not None for m in masks)):
+        clean, present = _stack([m.video for m in masks], batch.video.shape[2])
+        streams.append(_Stream("video", batch.video, clean, present, "image", batch.video_frame_seconds))
+    if batch.audio is not None and (every_stream or any(m.audio is not None for m in masks)):
+        clean, present = _stack([m.audio for m in masks], batch.audio.shape[2])
+        streams.append(_Stream("audio", batch.audio, clean, present, "audio", batch.audio_frame_seconds))
+    if batch.video is not None and (every_stream or any(m.image is not None for m in masks)):
+        # Text-to-image targets the clip's first latent frame (an image latent of a causal VAE); a reference
+        # uses the clip's standalone reference image, placed one second before the clip starts.
+        first = batch.video[:, :, :1]
+        reference = batch.reference if batch.reference is not None else first
+        use_reference = torch.tensor([m.task == "ref" for m in masks]).view(-1, 1, 1, 1, 1).to(first.device)
+        image = torch.where(use_reference, reference, first)
+        clean, present = _stack([m.image for m in masks], 1)
+        streams.append(_Stream("image", image, clean, present, "image", 1.0, start_seconds=-1.0))
+    return streams
+
+
+def flow_matching_loss(
+    model,
+    batch: LatentBatch,
+    empty_text: Tensor,
+    empty_text_mask: Tensor,
+    config: ObjectiveConfig,
+    generator: torch.Generator,
+    every_stream: bool = False,
+) -> LossOutput:
+    """One training loss over a batch: tasks, timesteps, noise and dropout all drawn from `generator` (CPU).
+
+    `every_stream` (set for sharded runs) keeps streams no sample uses in the forward pass, fully masked and
+    with zero loss weight, so all processes produce gradients for the same parameters (FSDP requires it).
+    """
+    size = batch.batch_size
+    device = batch.text.device
+    video_frames = batch.video.shape[2] if batch.video is not None else 1
+    audio_frames = batch.audio.shape[2] if batch.audio is not None else 1
+    tasks = sample_tasks(config.tasks, size, generator)
+    masks = [
+        sample_task_mask(
+            task, video_frames, audio_frames, batch.video_frame_seconds, batch.audio_frame_seconds, generator
+        )
+        for task in tasks
+    ]
+    t = config.timesteps.sample(size, generator)  # (B,)
+    drop = {
+        name: torch.rand(size, generator=generator) < p
+        for name, p in (
+            ("text", config.dropout_text),
+            ("image", config.dropout_image),
+            ("audio", config.dropout_audio),
+        )
+    }
+
+    streams, targets, loss_masks = [], [], []
+    for s in _streams(batch, masks, every_stream):
+        noise = torch.randn(s.x0.shape, generator=generator).to(device, s.x0.dtype)
+        view = (-1, 1, s.x0.shape[2]) + (1,) * (s.x0.ndim - 3)
+        clean = s.clean.to(device)
+        sigma = torch.where(clean, 0.0, t[:, None].to(device)).view(view)
+        xt = (1 - sigma) * s.x0 + sigma * noise
+        keep = s.present[:, None] & (~s.clean | ~drop[s.condition][:, None])  # dropped conditions leave
+        token_mask = None if bool(keep.all()) else keep.to(device)
+        timesteps = torch.where(clean, 0.0, t[:, None].to(device) * 1000)
+        streams.append(LatentStream(s.modality, xt, timesteps, s.start_seconds, s.frame_seconds, token_mask))
+        targets.append(noise - s.x0)
+        loss_masks.append((s.present[:, None] & ~s.clean).to(device))
+
+    text = torch.where(drop["text"].to(device)[:, None, None], empty_text.to(batch.text), batch.text)
+    text_mask = torch.where(drop["text"].to(device)[:, None], empty_text_mask.to(device), batch.text_mask)
+    predictions = model(streams, text, text_mask)
+
+    total = torch.zeros((), device=device)
+    per_sample = torch.zeros(size, device=device)
+    per_modality = {}
+    for stream, v, target, mask in zip(streams, predictions, targets, loss_masks):
+        error = (v.float() - target.float()).square().mean(dim=[1] + list(range(3, v.ndim)))  # (B, F)
+        weight = config.loss_weights.get(stream.modality, 1.0)
+        count = mask.sum()
+        if count == 0:
+            total = total + 0.0 * v.sum()  # keeps this stream's parameters in the graph (zero gradient)
+            continue
+        stream_loss = (error * mask).sum() / count
+        total = total + weight * stream_loss
+        per_modality[stream.modality] = float(stream_loss.detach())
+        per_sample = per_sample + weight * (error * mask).sum(1).detach() / mask.sum(1).clamp(min=1)
+    per_task: dict[str, list[float]] = defaultdict(list)
+    for task, value in zip(tasks, per_sample.tolist()):
+        per_task[task].append(value)
+    tokens = sum(int(_active_tokens(model, s)) for s in streams)
+    return LossOutput(total, per_modality, {k: sum(v) / len(v) for k, v in per_task.items()}, tokens, streams)
+
+
+def _active_tokens(model, stream: LatentStream) -> int:
+    """Tokens of `stream` over the batch that take part in attention."""
+    per_frame = model.num_tokens([stream]) // stream.latents.shape[2]
+    if stream.token_mask is None:
+        return per_frame * stream.latents.shape[2] * stream.latents.shape[0]
+    return per_frame * int(stream.token_mask.sum())

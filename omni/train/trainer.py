@@ -1,0 +1,269 @@
+"""The training loop: one flow-matching objective over every task, on one process or many (`torchrun`).
+
+All randomness of a step (tasks, timesteps, noise, condition dropout) comes from a generator seeded by
+(seed, data-parallel rank, step), and the batch of a step is a function of the step too, so a resumed run
+reproduces the losses of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from omni.config import to_dict
+from omni.models.transformer import OmniTransformer
+from omni.train.checkpoint import CheckpointManager
+from omni.train.config import TrainConfig
+from omni.train.distributed import DistInfo, init_distributed, shutdown
+from omni.train.ema import EMA
+from omni.train.metrics import peak_flops
+from omni.train.objective import flow_matching_loss
+from omni.train.parallelize import parallelize
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    last_loss: float
+    losses: list[float]
+    export: Path | None
+
+
+def step_generator(seed: int, dp_rank: int, step: int) -> torch.Generator:
+    """The CPU generator for everything random in one step."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + dp_rank) * 1_000_033 + step)
+
+
+def lr_lambda(config: TrainConfig):
+    optim = config.optim
+
+    def factor(step: int) -> float:
+        if step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        if optim.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - optim.warmup_steps) / max(1, config.steps - optim.warmup_steps))
+        shape = 0.5 * (1 + math.cos(math.pi * progress)) if optim.schedule == "cosine" else 1 - progress
+        return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * shape
+
+    return factor
+
+
+def build_model(config: TrainConfig) -> OmniTransformer:
+    """A fresh model from the preset, or the transformer of an existing folder."""
+    if config.model.preset is not None:
+        from omni.pipelines.presets import build_transformer, load_preset
+
+        torch.manual_seed(config.seed)
+        return build_transformer(load_preset(config.model.preset))
+    folder = Path(config.model.init)
+    if (folder / "transformer" / "config.json").is_file():
+        folder = folder / "transformer"
+    return OmniTransformer.from_pretrained(folder)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, dist_info: DistInfo | None = None):
+        from omni.data.shards import LatentShards
+
+        self.config = config
+        self.dist = dist_info or init_distributed(config.parallel.sequence_parallel)
+        self.shards = LatentShards(config.data.shards)
+        model = build_model(config)
+        self.shards.check_transformer(model.config)
+        model = model.to(self.dist.device).train()
+        self.model = parallelize(model, config.parallel, self.dist)
+        optim = config.optim
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=optim.lr,
+            betas=optim.betas,
+            eps=optim.eps,
+            weight_decay=optim.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
+        self.ema = EMA(self.model, config.ema.decay)
+        self.checkpoints = CheckpointManager(config.checkpoint.dir, config.checkpoint.keep_last, self.dist)
+        self.step = 0
+        self.log_path = Path(config.log.jsonl or Path(config.checkpoint.dir) / "log.jsonl")
+        self._tensorboard = None
+        self._peak = peak_flops(self.dist.device)
+
+    def resume(self) -> bool:
+        """Continue from the newest complete checkpoint, if any."""
+        latest = self.checkpoints.latest()
+        if latest is None:
+            return False
+        record = self.checkpoints.load(latest, self.model, self.optimizer, self.ema, self.scheduler)
+        self.step = record["step"]
+        if self.dist.is_main:
+            print(f"resumed from {latest} (step {self.step})", file=sys.stderr)
+        return True
+
+    def _autocast(self):
+        if self.config.parallel.mixed_precision == "bf16" and self.dist.world_size == 1:
+            return torch.autocast(self.dist.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.dist.device.type, enabled=False)
+
+    def train_step(self, batch) -> dict:
+        cfg = self.config
+        generator = step_generator(cfg.seed, self.dist.dp_rank, self.step)
+        batch = batch.to(self.dist.device)
+        start = time.perf_counter()
+        with self._autocast():
+            out = flow_matching_loss(
+                self.model,
+                batch,
+                self.shards.empty_text,
+                self.shards.empty_text_mask,
+                cfg.objective,
+                generator,
+                every_stream=self.dist.world_size > 1,
+            )
+        out.loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        decay = 0.0 if self.step < cfg.ema.start_step else cfg.ema.decay
+        self.ema.update(self.model, decay)
+        if self.dist.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        loss = out.loss.detach()
+        if self.dist.world_size > 1:  # log the mean over processes, not rank 0's share
+            torch.distributed.all_reduce(loss)
+            loss = loss / self.dist.world_size
+        flops = 3 * batch.batch_size * self.model.forward_flops(_per_sample(out.streams), batch.text.shape[1])
+        record = {
+            "step": self.step + 1,
+            "loss": float(loss),
+            **{f"loss/{k}": v for k, v in out.per_modality.items()},
+            **{f"task/{k}": v for k, v in out.per_task.items()},
+            "grad_norm": float(grad_norm),
+            "lr": self.scheduler.get_last_lr()[0],
+            "tokens_per_s": out.tokens / seconds / self.dist.sequence_parallel,
+            "tflops": flops / seconds / 1e12 / self.dist.sequence_parallel,
+            "step_seconds": seconds,
+        }
+        if self._peak:
+            record["mfu"] = record["tflops"] * 1e12 / self._peak
+        return record
+
+    def _log(self, record: dict) -> None:
+        if not self.dist.is_main:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.config.log.tensorboard:
+            if self._tensorboard is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tensorboard = SummaryWriter(str(self.log_path.parent / "tensorboard"))
+            for key, value in record.items():
+                if key != "step":
+                    self._tensorboard.add_scalar(key, value, record["step"])
+
+    def save(self) -> None:
+        self.checkpoints.save(
+            self.step, self.model, self.optimizer, self.ema, self.scheduler, {"config": to_dict(self.config)}
+        )
+
+    def export(self, out: Path | None = None) -> Path:
+        """Write the EMA weights as an OmniPipeline folder (safetensors), atomically. Collective."""
+        full = self.ema.full_state_dict()
+        out = Path(out or Path(self.config.checkpoint.dir) / "export")
+        if self.dist.is_main:
+            export_pipeline(self.config, self.model.config, full, out)
+        self.dist.barrier()
+        return out
+
+    def fit(self, max_steps: int | None = None) -> TrainResult:
+        """Train until `config.steps` (or `max_steps` more steps); checkpoint, log and export along the way."""
+        cfg = self.config
+        end = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
+        batches = self.shards.batches(
+            cfg.data.batch_size, cfg.seed, self.dist.dp_rank, self.dist.dp_size, self.step
+        )
+        losses: list[float] = []
+        recent: list[dict] = []
+        progress = tqdm(
+            total=end, initial=self.step, desc="training", disable=not self.dist.is_main, dynamic_ncols=True
+        )
+        while self.step < end:
+            record = self.train_step(next(batches))
+            self.step += 1
+            losses.append(record["loss"])
+            recent.append(record)
+            progress.update(1)
+            if self.step % cfg.log.every == 0 or self.step == end:
+                summary = _average(recent)
+                recent.clear()
+                self._log(summary)
+                postfix = {"loss": f"{summary['loss']:.4f}", "tok/s": f"{summary['tokens_per_s']:.0f}"}
+                if "mfu" in summary:
+                    postfix["mfu"] = f"{summary['mfu']:.1%}"
+                progress.set_postfix(postfix)
+            if self.step % cfg.checkpoint.every == 0 or self.step == end:
+                self.save()
+            if cfg.checkpoint.export_every and self.step % cfg.checkpoint.export_every == 0:
+                self.export()
+        progress.close()
+        exported = self.export() if self.step >= cfg.steps else None
+        return TrainResult(self.step, losses[-1] if losses else float("nan"), losses, exported)
+
+
+def _per_sample(streams):
+    """Streams of one sample (shapes only matter) for FLOP counting."""
+    from omni.models.streams import LatentStream
+
+    return [
+        LatentStream(s.modality, s.latents[:1], s.timesteps[:1], s.start_seconds, s.frame_seconds)
+        for s in streams
+    ]
+
+
+def _average(records: list[dict]) -> dict:
+    keys = {k for r in records for k in r}
+    out = {k: sum(r[k] for r in records if k in r) / sum(k in r for r in records) for k in keys}
+    out["step"] = records[-1]["step"]
+    return out
+
+
+def export_pipeline(config: TrainConfig, model_config, weights: dict, out: Path) -> None:
+    """Assemble transformer weights and the codecs into an OmniPipeline folder at `out` (atomic replace)."""
+    from omni.pipelines.pipeline_omni import OmniPipeline
+
+    model = OmniTransformer.from_config(model_config)
+    model.load_state_dict(weights)
+    codecs = config.model.codecs or config.model.init
+    if codecs is None:
+        raise ValueError("model.codecs must name an OmniPipeline folder (VAEs, vocoder) to export a pipeline")
+    pipe = OmniPipeline.from_pretrained(codecs)
+    pipe.transformer = model
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(tmp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
+def train(config: TrainConfig, resume: bool = True) -> TrainResult:
+    """Entry point for `omni train` and `torchrun -m omni.train`."""
+    trainer = Trainer(config)
+    try:
+        if resume:
+            trainer.resume()
+        return trainer.fit()
+    finally:
+        shutdown()

@@ -1,0 +1,165 @@
+"""OmniTransformer behaviour: joint attention across modalities, per-token noise, masks, positions in seconds."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from omni import LatentStream, OmniTransformer
+from omni.ops import AttentionBackend, register_backend
+from tests.helpers import TINY_TRANSFORMER
+
+
+def streams(batch=1, seed=0, video_t=500.0, audio_t=500.0, audio_start=0.0):
+    g = torch.Generator().manual_seed(seed)
+    video = torch.randn(batch, 4, 3, 4, 4, generator=g)
+    audio = torch.randn(batch, 2, 10, 4, generator=g)  # 2 channels x 4 mel bins = audio_in_channels 8
+    return [
+        LatentStream("video", video, torch.full((batch,), video_t), frame_seconds=0.25),
+        LatentStream(
+            "audio", audio, torch.full((batch,), audio_t), start_seconds=audio_start, frame_seconds=0.04
+        ),
+    ]
+
+
+def text(batch=1):
+    return torch.randn(batch, 5, 16, generator=torch.Generator().manual_seed(9))
+
+
+def run(model, s, txt=None, **kw):
+    with torch.no_grad():
+        return model(s, text(s[0].latents.shape[0]) if txt is None else txt, **kw)
+
+
+def test_outputs_match_every_stream_shape(tiny_transformer):
+    image = LatentStream("image", torch.randn(1, 4, 1, 4, 4), torch.full((1,), 0.0), start_seconds=-1.0)
+    s = [*streams(), image]
+    out = run(tiny_transformer, s)
+    assert [o.shape for o in out] == [x.latents.shape for x in s]
+
+
+def test_fresh_model_starts_at_zero_output():
+    """adaLN-zero: an untrained model predicts exactly zero velocity."""
+    model = OmniTransformer(**TINY_TRANSFORMER).eval()
+    assert all(torch.count_nonzero(o) == 0 for o in run(model, streams()))
+
+
+def test_audio_sees_video_and_video_sees_audio(tiny_transformer):
+    base = run(tiny_transformer, streams())
+    changed_video = streams()
+    changed_video[0] = LatentStream("video", changed_video[0].latents + 1.0, changed_video[0].timesteps)
+    changed_audio = streams()
+    changed_audio[1] = LatentStream(
+        "audio", changed_audio[1].latents + 1.0, changed_audio[1].timesteps, frame_seconds=0.04
+    )
+    assert not torch.allclose(run(tiny_transformer, changed_video)[1], base[1])
+    assert not torch.allclose(run(tiny_transformer, changed_audio)[0], base[0])
+
+
+def test_masked_tokens_influence_nothing(tiny_transformer):
+    """A token mask removes a condition: its values must not reach any other token."""
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    mask[:, 5:] = False
+    s1, s2 = streams(), streams()
+    s1[1] = LatentStream("audio", s1[1].latents, s1[1].timesteps, frame_seconds=0.04, token_mask=mask)
+    noisy = s2[1].latents.clone()
+    noisy[:, :, 5:] += 3.0
+    s2[1] = LatentStream("audio", noisy, s2[1].timesteps, frame_seconds=0.04, token_mask=mask)
+    a, b = run(tiny_transformer, s1), run(tiny_transformer, s2)
+    assert torch.allclose(a[0], b[0], atol=1e-6)
+    assert torch.allclose(a[1][:, :, :5], b[1][:, :, :5], atol=1e-6)
+
+
+def test_per_frame_timesteps_change_only_what_they_should(tiny_transformer):
+    s = streams()
+    t = torch.tensor([[0.0, 500.0, 500.0]])  # first latent frame clean, as in image-to-video
+    clean_first = [LatentStream("video", s[0].latents, t), s[1]]
+    assert not torch.allclose(run(tiny_transformer, clean_first)[0], run(tiny_transformer, s)[0])
+
+
+def test_only_relative_time_matters(tiny_transformer):
+    """Positions are seconds on one clock: shifting every stream together changes nothing, shifting audio does."""
+
+    def shifted(video_start, audio_start):
+        s = streams()
+        return [
+            LatentStream(
+                "video", s[0].latents, s[0].timesteps, start_seconds=video_start, frame_seconds=0.25
+            ),
+            LatentStream(
+                "audio", s[1].latents, s[1].timesteps, start_seconds=audio_start, frame_seconds=0.04
+            ),
+        ]
+
+    base = run(tiny_transformer, shifted(0.0, 0.0))
+    together = run(tiny_transformer, shifted(3.0, 3.0))
+    audio_late = run(tiny_transformer, shifted(0.0, 0.5))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(base, together))
+    assert not torch.allclose(base[0], audio_late[0], atol=1e-4)
+
+
+def test_image_tokens_carry_a_modality_flag(tiny_transformer):
+    latents = torch.randn(1, 4, 1, 4, 4)
+    as_video = run(tiny_transformer, [LatentStream("video", latents, torch.full((1,), 300.0))])[0]
+    as_image = run(tiny_transformer, [LatentStream("image", latents, torch.full((1,), 300.0))])[0]
+    assert not torch.allclose(as_video, as_image)
+
+
+def test_batch_rows_are_independent(tiny_transformer):
+    both = run(tiny_transformer, streams(batch=2))
+    first = run(
+        tiny_transformer,
+        [
+            LatentStream(s.modality, s.latents[:1], s.timesteps[:1], s.start_seconds, s.frame_seconds)
+            for s in streams(batch=2)
+        ],
+    )
+    assert all(torch.allclose(a[:1], b, atol=1e-5) for a, b in zip(both, first))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_transformer):
+    def grads(checkpointing):
+        tiny_transformer.zero_grad()
+        if checkpointing:
+            tiny_transformer.enable_gradient_checkpointing()
+        else:
+            tiny_transformer.disable_gradient_checkpointing()
+        loss = sum(o.square().mean() for o in tiny_transformer(streams(), text()))
+        loss.backward()
+        return [p.grad.clone() for p in tiny_transformer.parameters() if p.grad is not None]
+
+    plain, checkpointed = grads(False), grads(True)
+    assert len(plain) == len(checkpointed) > 0
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, checkpointed))
+
+
+def test_save_and_load_round_trip(tiny_transformer, tmp_path):
+    tiny_transformer.save_pretrained(tmp_path)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = OmniTransformer.from_pretrained(tmp_path).eval()
+    assert all(torch.equal(a, b) for a, b in zip(run(tiny_transformer, streams()), run(loaded, streams())))
+
+
+def _matmul_attention(q, k, v, key_padding_mask, rope):
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / q.shape[-1] ** 0.5
+    return torch.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), v)
+
+
+def test_reported_flops_match_counted_flops(tiny_transformer):
+    """FLOPs the model reports (for MFU) agree with torch's counter; attention via matmuls so it is counted."""
+    register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
+    tiny_transformer.set_attention_backend("matmul_for_test")
+    s = streams()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        tiny_transformer(s, text())
+    reported = tiny_transformer.forward_flops(s, text_len=5)
+    assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
+
+
+def test_bad_streams_are_named():
+    with pytest.raises(ValueError, match="unknown modality 'smell'"):
+        LatentStream("smell", torch.zeros(1, 4, 1, 4, 4), torch.zeros(1))
+    with pytest.raises(ValueError, match=r"audio latents must be \(B, C, T, M\)"):
+        LatentStream("audio", torch.zeros(1, 4, 1, 4, 4), torch.zeros(1))
+    model = OmniTransformer(**TINY_TRANSFORMER)
+    with pytest.raises(ValueError, match="not divisible by patch size"):
+        model([LatentStream("video", torch.zeros(1, 4, 1, 5, 4), torch.zeros(1))], text())

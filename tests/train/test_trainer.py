@@ -1,0 +1,136 @@
+"""The trainer end to end on the tiny preset: the loss falls, a killed run resumes exactly, torchrun works."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from omni.data.prepare import PrepareConfig, default_format, prepare
+from omni.data.sources import build_source
+from omni.pipelines.pipeline_omni import OmniPipeline
+from omni.train.config import load_train_config
+from omni.train.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, tiny_pipeline):
+    root = tmp_path_factory.mktemp("train")
+    codecs = root / "codecs"
+    tiny_pipeline.save_pretrained(codecs)
+    fmt = default_format(tiny_pipeline, fps=8, height=32, width=32, frames=[17])
+    source = build_source("toyworld", fmt, count=8, seed=0)
+    prepare(
+        source,
+        tiny_pipeline,
+        root / "shards",
+        PrepareConfig(fmt, 32, shard_size=4),
+        codecs=codecs,
+        progress=False,
+    )
+    return root
+
+
+def overrides(data, run, **extra):
+    return {
+        "data.shards": str(data / "shards"),
+        "model.codecs": str(data / "codecs"),
+        "checkpoint.dir": str(run),
+        "log.every": 1,
+        **extra,
+    }
+
+
+def test_loss_falls_and_the_export_loads(data, tmp_path):
+    config = load_train_config("tiny", overrides(data, tmp_path, steps=60, **{"checkpoint.every": 60}))
+    result = Trainer(config).fit()
+    first, last = sum(result.losses[:10]) / 10, sum(result.losses[-10:]) / 10
+    assert last < 0.85 * first, (first, last)
+    pipe = OmniPipeline.from_pretrained(result.export)
+    out = pipe(
+        "a red ball bouncing", task="t2av", num_inference_steps=2, height=32, width=32, fps=8, progress=False
+    )
+    assert out.frames.shape[1:] == (16, 32, 32, 3)
+
+
+def _run_cli(data, run, steps, **extra):
+    sets = [f"--set={k}={v}" for k, v in overrides(data, run, steps=steps, **extra).items()]
+    command = [sys.executable, "-m", "omni.cli", "train", "--config", "tiny", *sets]
+    return subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _losses(run) -> dict[int, float]:
+    """Loss per step; a resumed run logs steps again after its checkpoint, and the last record wins."""
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records}
+
+
+def test_a_killed_run_resumes_with_the_same_losses(data, tmp_path):
+    steps = 24
+    uninterrupted = _run_cli(data, tmp_path / "a", steps, **{"checkpoint.every": 8})
+    assert uninterrupted.wait(timeout=300) == 0, uninterrupted.stderr.read()[-2000:]
+
+    killed = _run_cli(data, tmp_path / "b", steps, **{"checkpoint.every": 8})
+    deadline = time.time() + 300
+    while not (tmp_path / "b" / "step_00000008" / "trainer.json").is_file():
+        assert killed.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    resumed = _run_cli(data, tmp_path / "b", steps, **{"checkpoint.every": 8})
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
+    assert "resumed from" in resumed.stderr.read()
+
+    expected, got = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert sorted(got) == sorted(expected) == list(range(1, steps + 1))
+    assert all(got[s] == expected[s] for s in expected), [
+        (s, expected[s], got[s]) for s in expected if got[s] != expected[s]
+    ]
+
+
+def test_torchrun_trains_with_fsdp_on_two_processes(data, tmp_path):
+    sets = [
+        f"--set={k}={v}"
+        for k, v in overrides(
+            data, tmp_path, steps=6, **{"checkpoint.every": 3, "data.batch_size": 2}
+        ).items()
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29531",
+        "-m",
+        "omni.train",
+        "--config",
+        "tiny",
+        *sets,
+    ]
+    run = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(_losses(tmp_path)) == list(range(1, 7))
+    assert (tmp_path / "step_00000006" / "trainer.json").is_file()
+    OmniPipeline.from_pretrained(tmp_path / "export")
