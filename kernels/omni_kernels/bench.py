@@ -3,6 +3,7 @@ flash_attn / xformers when installed), and the fused norms' GB/s beside the PyTo
 
     python -m omni_kernels.bench                  # the full report; needs a CUDA GPU
     omni bench attention --seqlens 16384 --head-dims 128
+    omni bench attention --list                   # the registered attention backends and what they support
     TRITON_INTERPRET=1 python -m omni_kernels.bench --smoke   # CPU: a tiny correctness run, no timings worth reading
 
 Attention FLOPs count the matmuls only, as flash-attention does: forward 4 * B * H * Lq * Lk * D, backward 2.5x
@@ -22,10 +23,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from omni.models.transformer import gated, modulate
-from omni.ops.attention import attention, available_backends
+from omni.ops.attention import attention, available_backends, get_backend
 from omni.ops.rope import apply_rope, rope_frequencies
-from omni_kernels._triton import INTERPRET
-from omni_kernels.norms import gated_residual, layer_norm_modulate, rms_norm_rope
+
+# Triton is imported inside the functions that run kernels, so the `omni` CLI can mount this module (and
+# `--list` works) where triton is not installed.
 
 COMPARED_BACKENDS = ("triton", "sdpa_flash", "sdpa_cudnn", "flash_attn", "xformers")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -113,6 +115,8 @@ def run_attention_benchmark(
     measure the Python interpreter, not the kernels). Returns the attention timings, or None when there is
     nothing to run on.
     """
+    from omni_kernels._triton import INTERPRET
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu" and not (smoke and INTERPRET):
         print_fn(
@@ -257,6 +261,8 @@ def run_norm_benchmark(
     Bytes are the least each op must move (inputs read once, outputs written once); the device's copy
     bandwidth (a large `copy_`) is printed as the ceiling the goal (80%) is measured against.
     """
+    from omni_kernels.norms import gated_residual, layer_norm_modulate, rms_norm_rope
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if smoke:
         tokens, heads, head_dim, frames = 64, 2, 32, 4
@@ -341,9 +347,35 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes; the CPU mode under TRITON_INTERPRET=1"
     )
+    parser.add_argument("--list", action="store_true", help="list the attention backends and exit")
 
 
-def _run_from_args(args: argparse.Namespace) -> int:
+def list_backends(print_fn: Callable[[str], None] = print) -> None:
+    """Print every registered attention backend with what it declares it supports."""
+    print_fn(f"{'backend':<15} {'devices':<11} {'dtypes':<20} {'max d':>5}  mask  rope  description")
+    for name in available_backends():
+        b = get_backend(name)
+        dtypes = ",".join(
+            sorted(
+                str(d).removeprefix("torch.").replace("float", "fp").replace("bfp", "bf") for d in b.dtypes
+            )
+        )
+        print_fn(
+            f"{name:<15} {','.join(sorted(b.devices)):<11} {dtypes:<20} {b.max_head_dim or '-':>5}  "
+            f"{'yes' if b.supports_key_padding_mask else 'no':<4}  {'yes' if b.supports_rope else 'no':<4}  {b.description}"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run what the parsed arguments ask for; the exit code (1 when there is nothing to measure on)."""
+    if args.list:
+        list_backends()
+        return 0
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        print("omni bench attention needs triton (pip install -e '.[gpu]'), and a CUDA GPU to measure on")
+        return 1
     results = run_attention_benchmark(
         args.seqlens,
         args.head_dims,
@@ -361,7 +393,7 @@ def _run_from_args(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `attention` command to a `bench` subcommand group (`omni bench attention ...`).
 
-    The parser's `func` default takes the parsed args and returns an exit code.
+    As every omni command, the parser's `run` default takes the parsed args and returns an exit code.
     """
     parser = subparsers.add_parser(
         "attention",
@@ -370,7 +402,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
-    parser.set_defaults(func=_run_from_args)
+    parser.set_defaults(run=run)
     return parser
 
 
@@ -381,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
-    return _run_from_args(parser.parse_args(argv))
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,5 @@
 """The benchmark entry points: the CLI wiring, the CPU message, and a smoke run that checks our output."""
 
-import argparse
-
 import pytest
 
 pytest.importorskip("triton", reason="triton is not installed")
@@ -14,13 +12,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_register_adds_the_attention_command_to_a_bench_group():
-    parser = argparse.ArgumentParser(prog="omni")
-    bench_group = parser.add_subparsers(dest="command").add_parser("bench").add_subparsers(dest="bench")
-    bench.register(bench_group)
-    args = parser.parse_args(["bench", "attention", "--seqlens", "1024", "--head-dims", "128", "--rope"])
-    assert args.func is bench._run_from_args
+def test_omni_cli_mounts_the_attention_benchmark():
+    from omni.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["bench", "attention", "--seqlens", "1024", "--head-dims", "128", "--rope"]
+    )
+    assert args.run is bench.run
     assert (args.seqlens, args.head_dims, args.rope, args.dtype) == ([1024], [128], True, "bf16")
+
+
+def test_list_shows_what_each_backend_supports():
+    lines = []
+    bench.list_backends(print_fn=lines.append)
+    triton_row = next(line for line in lines if line.startswith("triton "))
+    assert "bf16,fp16,fp32" in triton_row and "yes   yes" in triton_row
 
 
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="checks what the benchmark says on a machine without a GPU")

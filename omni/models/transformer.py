@@ -8,6 +8,7 @@ expert cross-attends to the text states. The video expert is laid out like diffu
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 
@@ -58,14 +59,13 @@ def gated_residual(x: Tensor, y: Tensor, gate: Tensor, fused: bool = False) -> T
 
 
 def fused_kernels():
-    """The `omni_kernels` package of fused Triton kernels; a clear error when it cannot be imported."""
+    """`omni_kernels.norms`, the fused Triton norm kernels; a clear error when they cannot be imported."""
     try:
-        import omni_kernels
+        return importlib.import_module("omni_kernels.norms")
     except ImportError as error:
         raise ValueError(
             f"fused norms need the omni_kernels package and triton (pip install -e '.[gpu]'): {error}"
         ) from error
-    return omni_kernels
 
 
 class Attention(nn.Module):
