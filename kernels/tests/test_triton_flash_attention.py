@@ -248,5 +248,13 @@ def test_forward_speed_is_in_the_range_of_sdpa_on_gpu():
     (q, k, v), _ = _inputs(1, 16384, 16384, 16, 128, torch.bfloat16, seed=12)
     q, k, v = (t.detach() for t in (q, k, v))
     ours = do_bench(lambda: attention(q, k, v, backend="triton"))
-    theirs = min(do_bench(lambda b=b: attention(q, k, v, backend=b)) for b in ("sdpa_flash", "sdpa_cudnn"))
-    assert ours <= 2 * theirs, f"triton {ours:.2f} ms vs best sdpa {theirs:.2f} ms"
+    timings = {}
+    for backend in ("sdpa_flash", "sdpa_cudnn"):
+        try:
+            timings[backend] = do_bench(lambda b=backend: attention(q, k, v, backend=b))
+        except RuntimeError:  # a backend this GPU or build lacks
+            continue
+    if not timings:
+        pytest.skip("no sdpa flash or cuDNN kernel runs on this GPU")
+    best = min(timings, key=timings.get)
+    assert ours <= 2 * timings[best], f"triton {ours:.2f} ms vs {best} {timings[best]:.2f} ms"
