@@ -8,6 +8,7 @@ expert cross-attends to the text states. The video expert is laid out like diffu
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 
@@ -22,7 +23,7 @@ from torch import Tensor, nn
 
 from omni.models.streams import EXPERTS, LatentStream
 from omni.ops.attention import attention, use_attention_backend
-from omni.ops.rope import rope_frequencies
+from omni.ops.rope import apply_rope, rope_frequencies
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -40,6 +41,33 @@ def gated(x: Tensor, gate: Tensor) -> Tensor:
     return (x.view(batch, groups, length // groups, dim) * gate[:, :, None]).view(batch, length, dim)
 
 
+def norm_modulate(norm: nn.Module, x: Tensor, shift: Tensor, scale: Tensor, fused: bool = False) -> Tensor:
+    """`modulate(norm(x.float()), shift, scale)` in x's dtype, for a LayerNorm without affine weights.
+
+    `fused` runs it as one Triton kernel (`omni_kernels.layer_norm_modulate`).
+    """
+    if fused:
+        return fused_kernels().layer_norm_modulate(x, shift, scale, eps=norm.eps)
+    return modulate(norm(x.float()), shift, scale).type_as(x)
+
+
+def gated_residual(x: Tensor, y: Tensor, gate: Tensor, fused: bool = False) -> Tensor:
+    """x + y * gate (B, G, D) in fp32, returned in x's dtype; `fused` runs it as one Triton kernel."""
+    if fused:
+        return fused_kernels().gated_residual(x, y, gate)
+    return (x.float() + gated(y.float(), gate)).type_as(x)
+
+
+def fused_kernels():
+    """`omni_kernels.norms`, the fused Triton norm kernels; a clear error when they cannot be imported."""
+    try:
+        return importlib.import_module("omni_kernels.norms")
+    except ImportError as error:
+        raise ValueError(
+            f"fused norms need the omni_kernels package and triton (pip install -e '.[gpu]'): {error}"
+        ) from error
+
+
 class Attention(nn.Module):
     """Wan-layout projections (to_q/k/v, RMS q/k norms across heads, to_out) around `omni.ops.attention`."""
 
@@ -52,12 +80,25 @@ class Attention(nn.Module):
         self.to_out = nn.ModuleList([nn.Linear(dim, dim), nn.Dropout(0.0)])
         self.norm_q = nn.RMSNorm(dim, eps=eps)
         self.norm_k = nn.RMSNorm(dim, eps=eps)
+        self.fused_norms = False  # set by OmniTransformer.set_fused_norms
 
-    def project(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """Queries from x (B, L, D); keys/values from context (self-attention when None). Each (B, L, H, Dh)."""
+    def project(
+        self, x: Tensor, context: Tensor | None = None, rope: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries from x (B, L, D); keys/values from context (self-attention when None). Each (B, L, H, Dh).
+
+        `rope` (cos, sin), if given, rotates q and k here; with fused norms it rides in the RMSNorm kernel.
+        """
         context = x if context is None else context
-        q = self.norm_q(self.to_q(x)).unflatten(-1, (self.heads, -1))
-        k = self.norm_k(self.to_k(context)).unflatten(-1, (self.heads, -1))
+        if self.fused_norms:
+            norm = fused_kernels().rms_norm_rope
+            q = norm(self.to_q(x), self.norm_q.weight, rope, heads=self.heads, eps=self.norm_q.eps)
+            k = norm(self.to_k(context), self.norm_k.weight, rope, heads=self.heads, eps=self.norm_k.eps)
+        else:
+            q = self.norm_q(self.to_q(x)).unflatten(-1, (self.heads, -1))
+            k = self.norm_k(self.to_k(context)).unflatten(-1, (self.heads, -1))
+            if rope is not None:
+                q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         v = self.to_v(context).unflatten(-1, (self.heads, -1))
         return q, k, v
 
@@ -95,6 +136,7 @@ class OmniBlock(nn.Module):
         )
         # The joint self-attention; sequence parallelism swaps in a sharded version from outside.
         self.joint_attention = attention
+        self.fused_norms = False  # set by OmniTransformer.set_fused_norms
 
     def forward(
         self,
@@ -114,23 +156,28 @@ class OmniBlock(nn.Module):
         ]
 
         # 1. Joint self-attention: per-expert projections, one attention over every token.
+        fused = self.fused_norms
+        lengths = [x.shape[1] for x in hidden]
+        # Fused norms rotate q and k inside the RMSNorm kernel, each expert with its slice of the angles.
+        expert_ropes = list(zip(*(r.split(lengths, dim=1) for r in rope))) if fused else [None] * len(hidden)
         qkv = []
-        for layer, x, (shift, scale, *_) in zip(layers, hidden, mods):
-            normed = modulate(layer.norm1(x.float()), shift, scale).type_as(x)
-            qkv.append(layer.attn1.project(normed))
+        for layer, x, (shift, scale, *_), expert_rope in zip(layers, hidden, mods, expert_ropes):
+            normed = norm_modulate(layer.norm1, x, shift, scale, fused)
+            qkv.append(layer.attn1.project(normed, rope=expert_rope))
         q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
-        out = self.joint_attention(q, k, v, key_padding_mask=key_padding_mask, rope=rope).split(
-            [x.shape[1] for x in hidden], 1
+        joint_rope = None if fused else rope
+        out = self.joint_attention(q, k, v, key_padding_mask=key_padding_mask, rope=joint_rope).split(
+            lengths, 1
         )
 
         result = []
         for layer, x, o, (_, _, gate, c_shift, c_scale, c_gate) in zip(layers, hidden, out, mods):
-            x = (x.float() + gated(layer.attn1.output(o, x).float(), gate)).type_as(x)
+            x = gated_residual(x, layer.attn1.output(o, x), gate, fused)
             # 2. Cross-attention to the text states.
             x = x + layer.attn2(layer.norm2(x.float()).type_as(x), text, text_mask)
             # 3. Feed-forward.
-            normed = modulate(layer.norm3(x.float()), c_shift, c_scale).type_as(x)
-            x = (x.float() + gated(layer.ffn(normed).float(), c_gate)).type_as(x)
+            normed = norm_modulate(layer.norm3, x, c_shift, c_scale, fused)
+            x = gated_residual(x, layer.ffn(normed), c_gate, fused)
             result.append(x)
         return result
 
@@ -232,6 +279,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         )
         self.gradient_checkpointing = False
         self.attention_backend: str | None = None
+        self.fused_norms = False
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -266,6 +314,19 @@ class OmniTransformer(ModelMixin, ConfigMixin):
 
             get_backend(backend)
         self.attention_backend = backend
+
+    def set_fused_norms(self, enabled: bool) -> None:
+        """Run each block's adaLN, gated residuals and q/k RMSNorm (+ RoPE) as fused Triton kernels.
+
+        Same math as the default PyTorch ops; needs `omni_kernels` (triton) and CUDA tensors, or the CPU under
+        TRITON_INTERPRET=1.
+        """
+        if enabled:
+            fused_kernels()
+        self.fused_norms = enabled
+        for module in self.modules():
+            if isinstance(module, (OmniBlock, Attention)):
+                module.fused_norms = enabled
 
     @property
     def hidden_size(self) -> int:
