@@ -32,3 +32,13 @@ def tiny_pipeline():
     from omni.pipelines.presets import build_pipeline
 
     return build_pipeline("tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def random_pipeline():
+    """A tiny pipeline whose transformer has random (not adaLN-zero) weights, so every input matters."""
+    from omni.pipelines.presets import build_pipeline
+
+    pipe = build_pipeline("tiny", seed=1)
+    randomize(pipe.transformer, seed=1)
+    return pipe

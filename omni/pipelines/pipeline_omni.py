@@ -465,7 +465,7 @@ class OmniPipeline(DiffusionPipeline):
                 raise ValueError(f"task {task!r} takes no {name} (tasks that do: {', '.join(allowed[name])})")
         for name in required.get(task, ()):
             if given[name] is None:
-                raise ValueError(f"task {task!r} needs {'a ' + name if name != 'start' else 'start and end'}")
+                raise ValueError(f"task {task!r} needs {NEEDS[name]}")
         if given["audio"] is not None and (not isinstance(audio_sample_rate, int) or audio_sample_rate <= 0):
             raise ValueError(f"audio_sample_rate must be a positive integer, got {audio_sample_rate!r}")
         if given["video"] is not None and (video_fps is None or not video_fps > 0):
@@ -585,6 +585,7 @@ class OmniPipeline(DiffusionPipeline):
         return frames
 
 
+NEEDS = {"image": "an image", "audio": "an audio track", "video": "a video", "start": "start and end times"}
 CONTEXT_LATENT_FRAMES = 2  # latent frames of the previous clip an extension sees (5 frames at 4x)
 
 

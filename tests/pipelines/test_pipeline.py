@@ -89,8 +89,11 @@ def test_pickle_weights_are_refused(tiny_pipeline, tmp_path):
         ({"fps": 0}, r"fps must be a number in \[1, 120\]"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"guidance_scale": float("nan")}, "guidance text scale"),
-        ({"task": "i2v"}, "task 'i2v' needs a image input"),
-        ({"task": "t2v", "image": np.zeros((64, 64, 3), np.uint8)}, "task 't2v' takes no image input"),
+        ({"task": "i2v"}, "task 'i2v' needs an image"),
+        (
+            {"task": "t2v", "image": np.zeros((64, 64, 3), np.uint8)},
+            r"task 't2v' takes no image \(tasks that do: i2v\)",
+        ),
         ({"task": "i2v", "image": np.zeros((64, 128, 3), np.uint8)}, "image is 128x64"),
         ({"task": "i2v", "image": np.zeros((64, 64), np.uint8)}, r"image must be \(H, W, 3\)"),
         ({"task": "a2v", "audio": np.full(100, np.nan, np.float32), "audio_sample_rate": 16000}, "NaN"),
@@ -103,3 +106,78 @@ def test_bad_input_is_named(tiny_pipeline, kwargs, message):
     task = kwargs.pop("task", "t2av")
     with pytest.raises(ValueError, match=message):
         run(tiny_pipeline, task, **kwargs)
+
+
+def beep_clip(seconds=1.0, fps=16, rate=16000):
+    frames = np.random.default_rng(1).integers(0, 255, (round(seconds * fps), 64, 64, 3), dtype=np.uint8)
+    audio = (0.3 * np.sin(np.arange(round(seconds * rate)) / rate * 2 * np.pi * 440)).astype(np.float32)
+    return frames, audio
+
+
+def test_extend_keeps_the_clip_and_adds_the_requested_time(tiny_pipeline):
+    frames, audio = beep_clip()
+    out = run(
+        tiny_pipeline,
+        "extend",
+        video=frames,
+        video_fps=16,
+        audio=audio,
+        audio_sample_rate=16000,
+        seconds=1.5,
+        chunk_seconds=1.0,
+    )
+    assert out.frames.shape[1] == 16 + 24 and np.array_equal(out.frames[0, :16], frames)
+    assert out.audio.shape[-1] == 40 * 1000
+    assert np.array_equal(
+        out.audio[0, 0, : 16000 - 160], audio[: 16000 - 160]
+    )  # untouched before the crossfade
+    join = out.audio[0, 0, 16000 - 170 : 16000 + 10]
+    assert np.abs(np.diff(join)).max() < 0.1  # no click at the seam
+
+
+def test_retake_changes_only_the_range(tiny_pipeline):
+    frames, audio = beep_clip()
+    out = run(
+        tiny_pipeline,
+        "retake",
+        video=frames,
+        video_fps=16,
+        audio=audio,
+        audio_sample_rate=16000,
+        start=0.5,
+        end=0.75,
+    )
+    times = np.arange(16) / 16
+    inside = (times >= 0.5) & (times <= 0.75)
+    assert np.array_equal(out.frames[0, ~inside], frames[~inside])
+    assert not np.array_equal(out.frames[0, inside], frames[inside])
+    sample_times = np.arange(16000) / 16000
+    far = (sample_times < 0.49) | (sample_times > 0.76)
+    assert np.array_equal(out.audio[0, 0, far], audio[far])
+    audio_only = run(
+        tiny_pipeline, "retake", video=frames, video_fps=16, start=0.5, end=0.75, modality="audio"
+    )
+    assert np.array_equal(audio_only.frames[0], frames)
+
+
+def test_key_frames_and_references_condition_the_video(tiny_pipeline, random_pipeline):
+    first, last = np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)
+    out = run(tiny_pipeline, "i2v", image=first, last_image=last, key_frames=[(0.5, last)])
+    assert out.frames.shape == (1, 32, 64, 64, 3)
+    plain = run(random_pipeline, "t2av", seed=7)
+    with_reference = run(random_pipeline, "t2av", seed=7, references=[np.full((96, 64, 3), 200, np.uint8)])
+    assert not np.array_equal(plain.frames, with_reference.frames)  # reference tokens take part in attention
+    with pytest.raises(ValueError, match="outside the clip"):
+        run(tiny_pipeline, "t2v", key_frames=[(5.0, last)])
+
+
+def test_motion_control_runs_from_presets_and_paths(tiny_pipeline):
+    from omni.conditioning.motion import Trajectory
+
+    points = np.stack([np.linspace(10, 54, 32), np.full(32, 32.0)], axis=1)
+    out = run(tiny_pipeline, "t2v", camera="pan-left", trajectory=Trajectory(points))
+    assert out.frames.shape == (1, 32, 64, 64, 3)
+    with pytest.raises(ValueError, match="trajectory covers 10 frames but the video has 32"):
+        run(tiny_pipeline, "t2v", trajectory=Trajectory(points[:10]))
+    with pytest.raises(ValueError, match="unknown camera preset"):
+        run(tiny_pipeline, "t2v", camera="dolly")
