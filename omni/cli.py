@@ -49,7 +49,19 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention", help="attention backend (see `omni bench attention --list`)")
 
 
+def _keyframe(text: str) -> tuple[float, Path]:
+    """`SECONDS:PATH` -> (seconds, path)."""
+    seconds, sep, path = text.partition(":")
+    try:
+        return float(seconds), Path(path)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"--keyframe takes SECONDS:IMAGE (e.g. 1.5:key.png), got {text!r}"
+        ) from error
+
+
 def _register_generate(subparsers) -> None:
+    from omni.conditioning.motion import CAMERA_PRESETS
     from omni.pipelines.tasks import TASKS
 
     p = subparsers.add_parser(
@@ -58,17 +70,52 @@ def _register_generate(subparsers) -> None:
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default="")
     p.add_argument("--task", default="t2av", choices=TASKS)
-    p.add_argument("--image", type=Path, help="key frame for i2v")
-    p.add_argument("--audio", type=Path, help="driving audio for a2v")
-    p.add_argument("--video", type=Path, help="video to add sound to for v2a")
-    p.add_argument("--seconds", type=float, help="duration (default: the model's, or the input's)")
+    p.add_argument("--image", type=Path, help="i2v: the approved key frame the video starts from")
+    p.add_argument("--last-image", type=Path, help="the frame the video must end on")
+    p.add_argument(
+        "--keyframe",
+        type=_keyframe,
+        action="append",
+        default=[],
+        metavar="SECONDS:IMAGE",
+        help="a frame the video must show at that time (repeatable)",
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        action="append",
+        default=[],
+        help="an image of the subject to keep consistent (repeatable)",
+    )
+    p.add_argument("--audio", type=Path, help="a2v: music, beat or speech that drives the video")
+    p.add_argument("--video", type=Path, help="v2a: the clip to score; extend / retake: the clip to work on")
+    p.add_argument("--start", type=float, help="retake: start of the range to regenerate (seconds)")
+    p.add_argument("--end", type=float, help="retake: end of the range to regenerate (seconds)")
+    p.add_argument(
+        "--modality", choices=("video", "audio", "both"), default="both", help="retake: what to redo"
+    )
+    p.add_argument(
+        "--trajectory",
+        type=Path,
+        help='JSON {"points": [[t, x, y], ...]} or {"boxes": [[t, x0, y0, x1, y1], ...]}',
+    )
+    p.add_argument(
+        "--camera",
+        help=f'a preset ({", ".join(CAMERA_PRESETS)}) or JSON {{"keyframes": [[t, dx, dy, zoom], ...]}}',
+    )
+    p.add_argument(
+        "--seconds", type=float, help="duration (extend: seconds to add; default: the model's or the input's)"
+    )
+    p.add_argument("--chunk-seconds", type=float, help="extend: longest piece generated at once")
     p.add_argument("--frames", type=int, help="exact frame count (1 + 4k) instead of --seconds")
     p.add_argument("--fps", type=float)
     p.add_argument("--size", type=parse_size, help="N or WxH in pixels (multiples of 16)")
     p.add_argument("--steps", type=int, help="denoising steps")
     p.add_argument("--guidance", type=float, help="text guidance scale")
-    p.add_argument("--image-guidance", type=float, default=1.0)
-    p.add_argument("--audio-guidance", type=float, default=1.0)
+    p.add_argument(
+        "--image-guidance", type=float, default=1.0, help="guidance of key frames, references, given video"
+    )
+    p.add_argument("--audio-guidance", type=float, default=1.0, help="guidance of given audio")
     p.add_argument("--scheduler", choices=("unipc", "euler"), help="override the model's sampler")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -82,17 +129,19 @@ def _output_suffix(task: str) -> str:
     return {"t2i": ".png", "t2a": ".wav"}.get(task, ".mp4")
 
 
-def run_generate(args: argparse.Namespace) -> None:
+def read_conditions(args: argparse.Namespace, frames: int | None = None) -> dict:
+    """Pipeline keyword arguments for the condition files named on the command line."""
     from omni import media
-    from omni.pipelines.loading import load_model
+    from omni.conditioning.motion import CAMERA_PRESETS, CameraPath, Trajectory
 
-    suffix = _output_suffix(args.task)
-    out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"
-    if out.suffix.lower() != suffix:
-        raise CLIError(f"--out {out}: task {args.task} writes a {suffix} file")
-    conditions = {}
-    if args.image is not None:
-        conditions["image"] = media.read_image(args.image)
+    conditions: dict = {}
+    for name in ("image", "last_image"):
+        if getattr(args, name) is not None:
+            conditions[name] = media.read_image(getattr(args, name))
+    if args.keyframe:
+        conditions["key_frames"] = [(at, media.read_image(path)) for at, path in args.keyframe]
+    if args.reference:
+        conditions["references"] = [media.read_image(path) for path in args.reference]
     if args.audio is not None:
         audio, rate = media.read_audio(args.audio)
         conditions.update(audio=audio, audio_sample_rate=rate)
@@ -101,6 +150,104 @@ def run_generate(args: argparse.Namespace) -> None:
         if not clip.has_video:
             raise CLIError(f"--video {args.video}: the file has no video stream")
         conditions.update(video=clip.frames, video_fps=clip.fps)
+        if args.task in ("extend", "retake") and clip.has_audio and args.audio is None:
+            conditions.update(audio=clip.audio, audio_sample_rate=clip.sample_rate)
+    if args.task == "retake":
+        conditions.update(start=args.start, end=args.end, modality=args.modality)
+    elif args.start is not None or args.end is not None:
+        raise CLIError("--start / --end go with --task retake")
+    if args.trajectory is not None or (args.camera is not None and args.camera not in CAMERA_PRESETS):
+        if frames is None:
+            raise CLIError("--trajectory and camera files need a known length: give --seconds or --frames")
+        fps = args.fps or 16.0
+        if args.trajectory is not None:
+            conditions["trajectory"] = Trajectory.from_json(args.trajectory, frames, fps)
+        if args.camera is not None and args.camera not in CAMERA_PRESETS:
+            conditions["camera"] = CameraPath.from_json(Path(args.camera), frames, fps)
+    if args.camera in CAMERA_PRESETS:
+        conditions["camera"] = args.camera
+    return conditions
+
+
+def write_result(out: Path, result, record=None) -> str:
+    """Write a pipeline output as png / wav / mp4 (atomically), sign it when a signer is configured, and
+    describe what was written."""
+    from omni import media
+    from omni.media import provenance
+
+    if result.images is not None:
+        media.write_png(out, result.images[0])
+        what = f"image {result.images.shape[2]}x{result.images.shape[1]}"
+    elif result.frames is None:
+        media.write_wav(out, result.audio[0], result.sample_rate)
+        what = f"audio {result.audio.shape[-1] / result.sample_rate:.2f} s @ {result.sample_rate} Hz"
+    else:
+        audio = result.audio[0] if result.audio is not None else None
+        media.write_mp4(
+            out, result.frames[0], result.fps, audio, result.sample_rate if audio is not None else None
+        )
+        f = result.frames[0]
+        what = f"{len(f) / result.fps:.2f} s, {len(f)} frames {f.shape[2]}x{f.shape[1]} @ {result.fps:g} fps"
+        what += f", audio {result.sample_rate} Hz" if audio is not None else ", no audio"
+    signer = provenance.signer_from_env()
+    if signer is None:
+        provenance.warn_unsigned_once()
+    elif record is not None:
+        provenance.sign_file(out, record, signer)
+        what += ", signed"
+    return what
+
+
+def generation_record(loaded, args: argparse.Namespace, result):
+    """What goes into the output's content credentials."""
+    from omni.media.provenance import GenerationRecord, prompt_sha256
+    from omni.models.weights import weights_sha256
+
+    pipe = loaded.pipeline
+    frames = result.frames[0] if result.frames is not None else None
+    size = (
+        result.images[0].shape[:2]
+        if result.images is not None
+        else frames.shape[1:3]
+        if frames is not None
+        else None
+    )
+    return GenerationRecord(
+        model=loaded.description,
+        weights_sha256=weights_sha256(pipe.transformer),
+        task=args.task,
+        prompt_sha256=prompt_sha256(args.prompt),
+        seed=args.seed,
+        steps=args.steps or pipe.config.default_steps,
+        guidance_scales={
+            "text": args.guidance if args.guidance is not None else pipe.config.default_guidance,
+            "image": args.image_guidance,
+            "audio": args.audio_guidance,
+        },
+        scheduler=type(pipe.scheduler).__name__,
+        width=None if size is None else int(size[1]),
+        height=None if size is None else int(size[0]),
+        num_frames=None if frames is None else len(frames),
+        fps=None if frames is None else result.fps,
+        sample_rate=result.sample_rate if result.audio is not None else None,
+        duration_seconds=len(frames) / result.fps
+        if frames is not None
+        else (result.audio.shape[-1] / result.sample_rate if result.audio is not None else None),
+    )
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    from omni.pipelines.loading import load_model
+
+    suffix = _output_suffix(args.task)
+    out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"
+    if out.suffix.lower() != suffix:
+        raise CLIError(f"--out {out}: task {args.task} writes a {suffix} file")
+    fps = args.fps or 16.0
+    frames = args.frames or (
+        round(args.seconds * fps) if args.seconds and args.task not in ("extend", "retake") else None
+    )
+    conditions = read_conditions(args, frames)
 
     start = time.perf_counter()
     loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention, args.scheduler)
@@ -126,23 +273,11 @@ def run_generate(args: argparse.Namespace) -> None:
         audio_guidance_scale=args.audio_guidance,
         negative_prompt=args.negative_prompt,
         seed=args.seed,
+        chunk_seconds=args.chunk_seconds,
         **conditions,
     )
     start = time.perf_counter()
-    if result.images is not None:
-        media.write_png(out, result.images[0])
-        what = f"image {result.images.shape[2]}x{result.images.shape[1]}"
-    elif result.frames is None:
-        media.write_wav(out, result.audio[0], result.sample_rate)
-        what = f"audio {result.audio.shape[-1] / result.sample_rate:.2f} s @ {result.sample_rate} Hz"
-    else:
-        audio = result.audio[0] if result.audio is not None else None
-        media.write_mp4(
-            out, result.frames[0], result.fps, audio, result.sample_rate if audio is not None else None
-        )
-        f = result.frames[0]
-        what = f"{len(f) / result.fps:.2f} s, {len(f)} frames {f.shape[2]}x{f.shape[1]} @ {result.fps:g} fps"
-        what += f", audio {result.sample_rate} Hz" if audio is not None else ", no audio"
+    what = write_result(out, result, generation_record(loaded, args, result))
     timings = {"load": load_seconds, **result.timings, "write": time.perf_counter() - start}
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
     print(f"wrote {out} ({what}) in {sum(timings.values()):.2f} s: {stages}")

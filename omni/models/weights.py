@@ -25,3 +25,18 @@ def check_safetensors_only(folder: str | Path) -> None:
             "once in a trusted environment, e.g. `safetensors.torch.save_file(torch.load(f, weights_only=True), "
             "'model.safetensors')`, and remove the original."
         )
+
+
+def weights_sha256(model) -> str:
+    """sha256 over a model's state dict (names, dtypes, shapes and bytes, in key order): which weights made
+    an output, recorded in its content credentials."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
