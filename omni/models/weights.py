@@ -11,6 +11,10 @@ class UnsafeWeightsError(ValueError):
     """A folder or file holds pickle-format weights."""
 
 
+class WeightsError(ValueError):
+    """A safetensors file that is truncated, corrupt, or does not fit the model it is loaded into."""
+
+
 def check_safetensors_only(folder: str | Path) -> None:
     """Raise when `folder` (recursively) holds pickle-format weights, naming them and how to convert."""
     folder = Path(folder)
@@ -40,3 +44,67 @@ def weights_sha256(model) -> str:
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
+
+
+def read_safetensors_header(path: str | Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{tensor name: (shape, dtype)} of a safetensors file, after checking that the file holds every byte its
+    header promises (a truncated download is named as such, not as a deserialisation failure)."""
+    import json
+    import struct
+
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise WeightsError(f"{path}: not a safetensors file ({size} bytes, no header)")
+        (header_size,) = struct.unpack("<Q", prefix)
+        if header_size > min(size - 8, 100_000_000):
+            raise WeightsError(f"{path}: not a safetensors file or truncated (header of {header_size} bytes in a {size}-byte file)")
+        try:
+            header = json.loads(f.read(header_size))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise WeightsError(f"{path}: corrupt safetensors header ({error})") from error
+    if not isinstance(header, dict):
+        raise WeightsError(f"{path}: corrupt safetensors header (not a mapping)")
+    tensors, end = {}, 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shape, dtype, (start, stop) = tuple(info["shape"]), info["dtype"], info["data_offsets"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise WeightsError(f"{path}: corrupt entry for tensor {name!r} in the header") from error
+        tensors[name] = (shape, dtype)
+        end = max(end, stop)
+    if 8 + header_size + end > size:
+        raise WeightsError(
+            f"{path}: truncated: the header promises {end:,} bytes of tensor data but the file holds "
+            f"{size - 8 - header_size:,} (re-download or re-export it)"
+        )
+    return tensors
+
+
+def check_weights_fit(folder: str | Path, model_class, config: dict) -> None:
+    """Raise `WeightsError` naming the first tensor whose shape differs from what `model_class(**config)`
+    expects, or that the model lacks / the file lacks, before any weight is loaded."""
+    import torch
+
+    folder = Path(folder)
+    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    files = sorted(folder.glob("*.safetensors"))
+    for path in files:
+        found.update({name: (shape, path.name) for name, (shape, _) in read_safetensors_header(path).items()})
+    if not files:
+        return
+    with torch.device("meta"):
+        model = model_class.from_config(config)
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    for name, shape in expected.items():
+        if name not in found:
+            raise WeightsError(f"{folder}: the weights lack tensor {name!r} (expected shape {shape})")
+        if found[name][0] != shape:
+            raise WeightsError(
+                f"{folder / found[name][1]}: tensor {name!r} has shape {found[name][0]} but the model's config "
+                f"expects {shape}"
+            )

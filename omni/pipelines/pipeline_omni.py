@@ -26,7 +26,7 @@ from omni.audio.mel import MelConfig, MelSpectrogram
 from omni.conditioning.motion import CameraPath, Trajectory
 from omni.conditioning.text import DEFAULT_TEXT_ENCODER, encode_text, load_text_encoder
 from omni.models.transformer import OmniTransformer
-from omni.models.weights import check_safetensors_only
+from omni.models.weights import check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
 from omni.pipelines.sampling import Guidance, TextConditioning, denoise
 
@@ -122,6 +122,7 @@ class OmniPipeline(DiffusionPipeline):
             raise FileNotFoundError(f"{folder}: not an omni pipeline folder (no model_index.json)")
         check_safetensors_only(folder)
         index = json.loads((folder / "model_index.json").read_text())
+        _check_component_weights(folder, index)
         source = index.get("text_encoder_source")
         if "text_encoder" not in kwargs and source and not (folder / "text_encoder").is_dir():
             kwargs["text_encoder"], kwargs["tokenizer"] = load_text_encoder(source)
@@ -596,6 +597,18 @@ def join_audio(audio: np.ndarray, chunk: np.ndarray, context_samples: int, sampl
     ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)
     tail = audio[:, -width:] * (1 - ramp) + chunk[:, context_samples - width : context_samples] * ramp
     return np.concatenate([audio[:, :-width], tail, chunk[:, context_samples:]], axis=1)
+
+
+def _check_component_weights(folder: Path, index: dict) -> None:
+    """Check each model component's safetensors against its config before diffusers loads anything, so a
+    truncated or mismatched file is reported by tensor name and shapes."""
+    classes = {c.__name__: c for c in (OmniTransformer, AutoencoderKLWan, AutoencoderKLLTX2Audio, LTX2Vocoder)}
+    for name, spec in index.items():
+        if not isinstance(spec, list) or len(spec) != 2 or spec[1] not in classes:
+            continue
+        config_path = folder / name / "config.json"
+        if config_path.is_file():
+            check_weights_fit(folder / name, classes[spec[1]], json.loads(config_path.read_text()))
 
 
 def _add(timings: dict[str, float], key: str, seconds: float) -> None:
