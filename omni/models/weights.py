@@ -60,7 +60,9 @@ def read_safetensors_header(path: str | Path) -> dict[str, tuple[tuple[int, ...]
             raise WeightsError(f"{path}: not a safetensors file ({size} bytes, no header)")
         (header_size,) = struct.unpack("<Q", prefix)
         if header_size > min(size - 8, 100_000_000):
-            raise WeightsError(f"{path}: not a safetensors file or truncated (header of {header_size} bytes in a {size}-byte file)")
+            raise WeightsError(
+                f"{path}: not a safetensors file or truncated (header of {header_size} bytes in a {size}-byte file)"
+            )
         try:
             header = json.loads(f.read(header_size))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -72,7 +74,7 @@ def read_safetensors_header(path: str | Path) -> dict[str, tuple[tuple[int, ...]
         if name == "__metadata__":
             continue
         try:
-            shape, dtype, (start, stop) = tuple(info["shape"]), info["dtype"], info["data_offsets"]
+            shape, dtype, (_, stop) = tuple(info["shape"]), info["dtype"], info["data_offsets"]
         except (KeyError, TypeError, ValueError) as error:
             raise WeightsError(f"{path}: corrupt entry for tensor {name!r} in the header") from error
         tensors[name] = (shape, dtype)

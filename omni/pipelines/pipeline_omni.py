@@ -602,7 +602,9 @@ def join_audio(audio: np.ndarray, chunk: np.ndarray, context_samples: int, sampl
 def _check_component_weights(folder: Path, index: dict) -> None:
     """Check each model component's safetensors against its config before diffusers loads anything, so a
     truncated or mismatched file is reported by tensor name and shapes."""
-    classes = {c.__name__: c for c in (OmniTransformer, AutoencoderKLWan, AutoencoderKLLTX2Audio, LTX2Vocoder)}
+    classes = {
+        c.__name__: c for c in (OmniTransformer, AutoencoderKLWan, AutoencoderKLLTX2Audio, LTX2Vocoder)
+    }
     for name, spec in index.items():
         if not isinstance(spec, list) or len(spec) != 2 or spec[1] not in classes:
             continue
