@@ -114,13 +114,22 @@ class ToyworldEvaluation:
         for seed in self.seeds():
             scene = suite_scene(seed)
             out = self.generate(canonical_caption(scene), task="t2av", seed=seed)
-            scores = score_clip(out.frames[0], out.audio[0], out.fps, out.sample_rate, scene)
+            frames = out.frames[0]
+            scores = score_clip(frames, out.audio[0], out.fps, out.sample_rate, scene)
+            # The asked-for colour must be found AND be the clip's main object: noise shows every colour.
+            tracks = track_objects(frames, out.fps).tracks
+            main = max(tracks, key=lambda c: np.nanmean(tracks[c].areas), default=None)
+            scores["color_accuracy"] = float(main == scene.objects[0].color)
+            scores["shape_accuracy"] *= scores["color_accuracy"]
+            scores["size_accuracy"] *= scores["color_accuracy"]
+            detail = {k: v for k, v in scores.items() if k != "objects"}
             report.add(
                 "t2av",
                 {
                     "seed": seed,
                     "prompt": canonical_caption(scene),
-                    **{k: v for k, v in scores.items() if k != "objects"},
+                    **detail,
+                    "main_object": main,
                     "detected": scores["objects"],
                 },
             )
