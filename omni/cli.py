@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status = args.run(args)
-    except (CLIError, ConfigError, ValueError, FileNotFoundError) as error:
+    except (CLIError, ConfigError, ValueError, FileNotFoundError, MemoryError) as error:
         print(f"omni {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ from omni.conditioning.text import DEFAULT_TEXT_ENCODER, encode_text, load_text_
 from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
+from omni.pipelines.memory import check_fits
 from omni.pipelines.sampling import Guidance, TextConditioning, denoise
 
 ImageInput = np.ndarray | Image.Image | Tensor
@@ -220,7 +221,12 @@ class OmniPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def decode_video(self, latents: Tensor) -> np.ndarray:
-        """Normalised latents (B, C, f, h, w) -> (B, F, H, W, 3) uint8."""
+        """Normalised latents (B, C, f, h, w) -> (B, F, H, W, 3) uint8. Large frames decode in spatial tiles
+        (the causal decoder already goes latent frame by latent frame), so peak memory stays bounded."""
+        spatial = self.vae.config.scale_factor_spatial
+        large = latents.shape[-2] * latents.shape[-1] * spatial**2 > TILED_DECODE_PIXELS
+        if large != getattr(self.vae, "use_tiling", False):
+            self.vae.enable_tiling() if large else self.vae.disable_tiling()
         mean, std = self._video_stats(latents)
         x = self.vae.decode((latents * std + mean).to(self.vae.dtype)).sample
         return inputs.tensor_to_frames(x)
@@ -377,6 +383,16 @@ class OmniPipeline(DiffusionPipeline):
 
     def _generate(self, request: tasks.Request, text, steps, guidance, generator, progress, timings):
         """One chunk: (frames (F, H, W, 3) | None, images (1, H, W, 3) | None, audio (C, N) | None)."""
+        rows = 1 + sum(getattr(guidance, name) != 1.0 for name in ("text", "image", "audio"))
+        check_fits(
+            self,
+            request.frames if request.has_video else 0,
+            request.height,
+            request.width,
+            request.num_samples / request.sample_rate if request.has_audio else 0.0,
+            rows,
+            request.fps,
+        )
         start = time.perf_counter()
         plans = tasks.plan(self, request)
         _add(timings, "encode", time.perf_counter() - start)
@@ -586,6 +602,7 @@ class OmniPipeline(DiffusionPipeline):
         return frames
 
 
+TILED_DECODE_PIXELS = 512 * 512  # frames larger than this decode in spatial tiles
 NEEDS = {"image": "an image", "audio": "an audio track", "video": "a video", "start": "start and end times"}
 CONTEXT_LATENT_FRAMES = 2  # latent frames of the previous clip an extension sees (5 frames at 4x)
 
