@@ -15,7 +15,9 @@ def test_estimates_grow_with_duration_and_size(tiny_pipeline):
 
 def test_too_large_requests_are_refused_before_allocating(tiny_pipeline, monkeypatch):
     monkeypatch.setenv("OMNI_MEMORY_LIMIT_GB", "0.012")
-    with pytest.raises(MemoryError, match=r"needs about .* free; at 64x64 about [0-9.]+ s \([0-9]+ frames\) fits"):
+    with pytest.raises(
+        MemoryError, match=r"needs about .* free; at 64x64 about [0-9.]+ s \([0-9]+ frames\) fits"
+    ):
         tiny_pipeline("x", task="t2av", seconds=8.0, num_inference_steps=1, progress=False)
     out = tiny_pipeline("x", task="t2av", seconds=1.0, num_inference_steps=1, progress=False)
     assert out.frames.shape[1] == 16
