@@ -45,7 +45,9 @@ def _run(args: argparse.Namespace) -> None:
 def register(kinds) -> None:
     from omni.cli import _add_model_arguments
 
-    p = kinds.add_parser("generate", help="seconds per generated clip with audio at the model's default steps")
+    p = kinds.add_parser(
+        "generate", help="seconds per generated clip with audio at the model's default steps"
+    )
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--steps", type=int, help="default: the model's")
     p.add_argument("--repeats", type=int, default=3)

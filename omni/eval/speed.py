@@ -25,19 +25,22 @@ class Timing:
         return self.tokens / self.seconds
 
 
-def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of `fn` in seconds (CUDA work is synchronised)."""
+def measure_interleaved(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[float]:
+    """Median wall time of each function, timed in turns (a, b, c, a, b, c, ...), so that a change in the
+    machine's load during the run affects every function alike."""
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, bucket in zip(fns, times):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            bucket.append(time.perf_counter() - start)
+    return [statistics.median(bucket) for bucket in times]
 
 
 def wan_twin(omni_model) -> torch.nn.Module:
@@ -111,21 +114,14 @@ def bench_transformer(
     audio = torch.randn(1, audio_channels, audio_frames, mel_bins, device=device, dtype=dtype)
     audio_stream = LatentStream("audio", audio, t, frame_seconds=4 * hop / rate)
 
-    results = []
+    variants = [("wan (video)", lambda: wan(video, t, text), video_tokens)]
+    variants.append(("omni (video)", lambda: model([video_stream], text), video_tokens))
+    if audio_seconds > 0:
+        both = [video_stream, audio_stream]
+        variants.append(("omni (video+audio)", lambda: model(both, text), video_tokens + audio_frames))
     with torch.no_grad():
-        results.append(Timing("wan (video)", measure(lambda: wan(video, t, text), repeats), video_tokens))
-        results.append(
-            Timing("omni (video)", measure(lambda: model([video_stream], text), repeats), video_tokens)
-        )
-        if audio_seconds > 0:
-            both = [video_stream, audio_stream]
-            results.append(
-                Timing(
-                    "omni (video+audio)",
-                    measure(lambda: model(both, text), repeats),
-                    video_tokens + audio_frames,
-                )
-            )
+        seconds = measure_interleaved([fn for _, fn, _ in variants], repeats)
+    results = [Timing(name, s, tokens) for (name, _, tokens), s in zip(variants, seconds)]
     return results
 
 
