@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike[str], keep_mode: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success move it onto `path`, on failure delete it.
 
     The temporary file sits in the same directory (so `os.replace` is an atomic rename on one
@@ -18,7 +19,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     it). It is not created here: the writer creates it with the usual permissions (umask). Any
     exception, KeyboardInterrupt included, deletes it and leaves an existing `path` untouched.
     Parent directories are created. The data is fsynced before the rename, so a crash right after
-    cannot leave an empty file at `path`.
+    cannot leave an empty file at `path`. `keep_mode` gives the new file the permissions of the one it
+    replaces (rewriting a file in place).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,6 +28,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         _fsync(tmp)
+        if keep_mode and path.exists():
+            shutil.copymode(path, tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -11,23 +11,21 @@ or verified, so building records and `warn_unsigned_once` work without them.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
 import math
 import os
 import re
-import secrets
-import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from omni import __version__
 from omni.config import from_dict, to_dict
+from omni.media.atomic import atomic_output
 
 CERT_ENV = "OMNI_C2PA_CERT"
 KEY_ENV = "OMNI_C2PA_KEY"
@@ -226,7 +224,7 @@ def sign_file(path: str | Path, record: GenerationRecord, signer: Signer) -> Pat
                     signer.tsa_url.encode() if signer.tsa_url else None,
                 )
             ) as c2pa_signer,
-            _replace_atomically(path) as tmp,
+            atomic_output(path, keep_mode=True) as tmp,
             path.open("rb") as source,
             tmp.open("x+b") as dest,
             c2pa.Builder(_manifest_definition(record, title=path.name), context=context) as builder,
@@ -476,21 +474,6 @@ def _read_file(path: Path, what: str) -> bytes:
         raise ProvenanceError(f"{what} file not found: {path}") from error
     except OSError as error:
         raise ProvenanceError(f"cannot read {what} file {path}: {error.strerror or error}") from error
-
-
-@contextlib.contextmanager
-def _replace_atomically(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success move it over `path`, on any failure delete it."""
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
-    try:
-        yield tmp
-        with tmp.open("rb") as written:
-            os.fsync(written.fileno())
-        shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _provenance_extra():
