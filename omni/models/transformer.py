@@ -279,6 +279,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         )
         self.gradient_checkpointing = False
         self.attention_backend: str | None = None
+        self._rope_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
         self.fused_norms = False
         self.initialize_weights()
 
@@ -367,11 +368,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             modulation.append(io.time_proj(nn.functional.silu(emb)).unflatten(-1, (6, -1)))  # (B, G, 6, D)
 
         ordered = [s for name in experts for s in by_expert[name]]
-        positions = torch.cat([s.token_positions(patch, self.config.rope_time_scale) for s in ordered])
-        cos, sin = rope_frequencies(
-            positions.to(text_states.device), self.config.attention_head_dim, self.config.rope_theta
-        )
-        rope = (cos[None, :, None], sin[None, :, None])  # (1, L, 1, Dh/2)
+        rope = self._rope(ordered, text_states.device)
         key_padding_mask = self._key_padding_mask(ordered, patch)
         text = self.text_embedder(text_states)
 
@@ -391,6 +388,25 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             outputs += [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
         index = {id(s): i for i, s in enumerate(ordered)}
         return [outputs[index[id(s)]] for s in streams]
+
+    def _rope(self, streams: list[LatentStream], device: torch.device) -> tuple[Tensor, Tensor]:
+        """(cos, sin) (1, L, 1, Dh/2) for the streams' tokens, cached by their layout on the clip clock
+        (a sampler asks for the same layout at every step)."""
+        patch = tuple(self.config.patch_size)
+        key = (
+            str(device),
+            *((s.modality, s.token_grid(patch), s.start_seconds, s.frame_seconds) for s in streams),
+        )
+        cache = self._rope_cache
+        if key not in cache:
+            positions = torch.cat([s.token_positions(patch, self.config.rope_time_scale) for s in streams])
+            cos, sin = rope_frequencies(
+                positions.to(device), self.config.attention_head_dim, self.config.rope_theta
+            )
+            if len(cache) >= 32:
+                cache.pop(next(iter(cache)))
+            cache[key] = (cos[None, :, None], sin[None, :, None])
+        return cache[key]
 
     def _embed(self, io: ExpertIO, stream: LatentStream) -> Tensor:
         """Latents -> (B, L, D) tokens."""
