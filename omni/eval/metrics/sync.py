@@ -22,7 +22,7 @@ MAX_LAG_SECONDS = 0.5
 PEAK_HALF_WIDTH_FRAMES = 1
 MIN_OVERLAP_FRAMES = 8  # lags at which fewer visual samples overlap the audio are not considered
 # Below this confidence the offset is undetermined; measured on toy-world clips in docs/benchmarking.md.
-CONFIDENCE_THRESHOLD = 4.0
+CONFIDENCE_THRESHOLD = 6.0
 SILENCE_PEAK = 1e-4  # audio whose peak stays under -80 dBFS has no events to line up
 # Sound whose smoothed onset envelope never rises this far over its median has no distinct events either
 # (steady room tone or noise reads 1.0-1.3; a toy-world beep over room noise 2.3 or more).
