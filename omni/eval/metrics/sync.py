@@ -27,6 +27,11 @@ SILENCE_PEAK = 1e-4  # audio whose peak stays under -80 dBFS has no events to li
 # Sound whose smoothed onset envelope never rises this far over its median has no distinct events either
 # (steady room tone or noise reads 1.0-1.3; a toy-world beep over room noise 2.3 or more).
 MIN_AUDIO_EVENT_CONTRAST = 2.0
+# Each side needs this many distinct events (peaks rising EVENT_PEAK_FRACTION of the way from the median to
+# the maximum, a frame or more apart): a single event lines up with any single sound. This also discards
+# the one burst of change H.264 encoders make as the first P-frames refine the first I-frame of a still clip.
+MIN_EVENTS = 2
+EVENT_PEAK_FRACTION = 0.25
 # A picture whose motion-change envelope never exceeds this (per pixel; a small toy object's bounce gives
 # 1e-7 or more) is still: what changes is codec noise under the motion noise level.
 STILL_MOTION = 1e-9
@@ -80,7 +85,7 @@ def av_sync(
         raise ValueError(f"max_lag_seconds must be positive, got {max_lag_seconds}")
     visual = motion_change_envelope(frames, fps)
     sound = frame_smoothed(onset_strength(audio, sample_rate), 1 / fps)
-    missing = _missing_events(visual, sound, audio)
+    missing = _missing_events(visual, sound, audio, 1 / fps)
     if missing:
         return SyncEstimate(None, 0.0, 0.0, None, missing, np.zeros(0), np.zeros(0))
     lags, correlation = lagged_correlation(visual, sound, max_lag_seconds)
@@ -102,7 +107,7 @@ def av_sync(
     )
 
 
-def _missing_events(visual: Envelope, sound: Envelope, audio: np.ndarray) -> str:
+def _missing_events(visual: Envelope, sound: Envelope, audio: np.ndarray, frame_seconds: float) -> str:
     """Why the clip has nothing to line up ("" when both sides have distinct events)."""
     if np.max(np.abs(audio), initial=0.0) < SILENCE_PEAK:
         return "silent audio"
@@ -114,7 +119,26 @@ def _missing_events(visual: Envelope, sound: Envelope, audio: np.ndarray) -> str
         return "no distinct visual events"
     if np.max(sound.values) < MIN_AUDIO_EVENT_CONTRAST * np.median(sound.values):
         return "no distinct sound events"
+    if count_events(visual) < MIN_EVENTS:
+        return "fewer than two distinct visual events"
+    if count_events(sound, separation_seconds=frame_seconds) < MIN_EVENTS:
+        return "fewer than two distinct sound events"
     return ""
+
+
+def count_events(envelope: Envelope, separation_seconds: float = 0.0) -> int:
+    """Distinct peaks of an envelope: local maxima rising EVENT_PEAK_FRACTION of the way from its median to
+    its maximum, counted highest first and at least `separation_seconds` (and one sample) from each other."""
+    values, times = envelope.values, envelope.times
+    floor = np.median(values)
+    level = floor + EVENT_PEAK_FRACTION * (values.max() - floor)
+    padded = np.pad(values, 1, constant_values=-np.inf)
+    peaks = np.flatnonzero((values >= padded[:-2]) & (values > padded[2:]) & (values >= level))
+    kept: list[float] = []
+    for index in peaks[np.argsort(values[peaks])[::-1]]:
+        if all(abs(times[index] - t) > max(separation_seconds, 1e-9) for t in kept):
+            kept.append(times[index])
+    return len(kept)
 
 
 def frame_smoothed(sound: Envelope, frame_seconds: float) -> Envelope:
