@@ -51,11 +51,15 @@ def test_sine_at_minus_20_dbfs_reads_minus_23_lufs_in_mono_and_minus_20_in_stere
     assert integrated_loudness(np.stack([tone, tone]), rate) == pytest.approx(-20.0, abs=0.1)
 
 
-def test_relative_gate_ignores_quiet_passages():
-    """EBU Tech 3341 case 3: stereo 1 kHz at -36, -23, -36 dBFS for 10, 60, 10 s reads -23.0 LUFS."""
+def test_gates_ignore_quiet_passages():
+    """EBU Tech 3341 cases 3 and 4: stereo 1 kHz at -36, -23, -36 dBFS for 10, 60, 10 s, and with -72 dBFS
+    for 10 s at both ends (under the absolute gate), both read -23.0 LUFS."""
     rate = 16000
-    mono = np.concatenate([sine(-36, 10, rate), sine(-23, 60, rate), sine(-36, 10, rate)])
-    assert integrated_loudness(np.stack([mono, mono]), rate) == pytest.approx(-23.0, abs=0.1)
+    middle = [sine(-36, 10, rate), sine(-23, 60, rate), sine(-36, 10, rate)]
+    case_3 = np.concatenate(middle)
+    case_4 = np.concatenate([sine(-72, 10, rate), *middle, sine(-72, 10, rate)])
+    for mono in (case_3, case_4):
+        assert integrated_loudness(np.stack([mono, mono]), rate) == pytest.approx(-23.0, abs=0.1)
 
 
 def test_surround_channels_weigh_1_41_and_lfe_nothing():

@@ -51,3 +51,12 @@ def test_a_steady_fade_is_not_flicker():
 def test_frames_must_be_uint8_rgb():
     with pytest.raises(ValueError, match="uint8"):
         temporal_stats(np.zeros((4, 16, 16, 3), np.float32))
+
+
+def test_a_small_object_in_a_large_frame_is_still_motion():
+    """Analysis happens at a 64 px short side; a 40 px square crossing a 640 x 360 frame must register."""
+    frames = np.full((24, 360, 640, 3), 90, np.uint8)
+    for i in range(24):
+        frames[i, 160:200, 40 + 20 * i : 80 + 20 * i] = (220, 40, 40)
+    stats = temporal_stats(frames)
+    assert stats.motion_magnitude > 0.05 and stats.motion_smoothness > 0.9

@@ -31,6 +31,7 @@ from omni.eval.metrics import (
     silence_ratio,
     temporal_stats,
 )
+from omni.eval.metrics.signals import analysis_frames
 from omni.media import MediaError
 
 SCORES_FILE = "scores.json"
@@ -179,8 +180,9 @@ def media_metrics(
         tolerances=suite.tolerances,
     )
     metrics["has_audio"] = audio is not None
-    if frames is not None and fps is not None:
-        metrics.update(vars(temporal_stats(frames)))
+    analysed = analysis_frames(frames) if frames is not None and fps is not None else None
+    if analysed is not None:
+        metrics.update(vars(temporal_stats(frames, analysed=analysed)))
     if audio is not None:
         metrics.update(
             loudness_lufs=integrated_loudness(audio, output.sample_rate)
@@ -190,8 +192,8 @@ def media_metrics(
             clipping_ratio=clipping_ratio(audio),
             peak_dbfs=peak_dbfs(audio),
         )
-    if frames is not None and fps is not None and audio is not None:
-        sync = av_sync(frames, fps, audio, output.sample_rate)
+    if analysed is not None and audio is not None:
+        sync = av_sync(frames, fps, audio, output.sample_rate, analysed=analysed)
         metrics.update(
             av_offset_ms=sync.offset_ms,
             av_determined=sync.determined,

@@ -50,10 +50,10 @@ def analysis_frames(frames: np.ndarray, size: int = ANALYSIS_SIZE) -> np.ndarray
     out_size = (max(1, round(height * scale)), max(1, round(width * scale)))
     chunks = []
     for start in range(0, len(frames), FRAMES_PER_CHUNK):
-        rgb = torch.from_numpy(frames[start : start + FRAMES_PER_CHUNK]).permute(0, 3, 1, 2) / 255.0
+        rgb = torch.from_numpy(frames[start : start + FRAMES_PER_CHUNK]).permute(0, 3, 1, 2).float()
         if out_size != (height, width):
             rgb = F.interpolate(rgb, size=out_size, mode="area")
-        chunks.append(rgb)
+        chunks.append(rgb / 255.0)  # scaled after shrinking: one pass less over the full-size frames
     return torch.cat(chunks).numpy()
 
 
@@ -102,18 +102,19 @@ def directogram(images: np.ndarray, directions: int = DIRECTIONS) -> np.ndarray:
     return counts / np.prod(images.shape[-2:])  # per pixel, so frame size does not matter
 
 
-def motion_change_envelope(frames: np.ndarray, fps: float) -> Envelope:
+def motion_change_envelope(frames: np.ndarray, fps: float, *, analysed: np.ndarray | None = None) -> Envelope:
     """How much the picture's motion changes at each inner frame: the visual side of an impact or bounce.
 
     values[j] = sum over directions of |D[j + 1] - D[j]| for the directogram D, at the time of frame
     j + 1 (the frame both differences share). A reversal, start or stop of motion shows; steady motion
     and camera pans do not. Counting increases and decreases alike (not only decelerations) places an
     event that falls between two frames at its true time on average: its change is split between the
-    two neighbouring frames in proportion to its distance from each.
+    two neighbouring frames in proportion to its distance from each. `analysed`: the frames'
+    `analysis_frames`, when the caller has them already (they are the costly part for large frames).
     """
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    counts = directogram(analysis_frames(frames))
+    counts = directogram(analysis_frames(frames) if analysed is None else analysed)
     values = np.abs(np.diff(counts, axis=0)).sum(axis=1)
     times = np.arange(1, len(values) + 1) / fps
     return Envelope(values, times)

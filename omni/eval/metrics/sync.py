@@ -75,15 +75,17 @@ def av_sync(
     sample_rate: int,
     max_lag_seconds: float = MAX_LAG_SECONDS,
     confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    *,
+    analysed: np.ndarray | None = None,
 ) -> SyncEstimate:
     """Estimate the audio-video offset of (F, H, W, 3) uint8 `frames` at `fps` and (N,) or (C, N) `audio`.
 
     Lags within +-`max_lag_seconds` are searched on the onset envelope's grid (4 ms) and the peak is
-    refined by a parabola through its neighbours.
+    refined by a parabola through its neighbours. `analysed`: the frames' `analysis_frames`, if at hand.
     """
     if not max_lag_seconds > 0:
         raise ValueError(f"max_lag_seconds must be positive, got {max_lag_seconds}")
-    visual = motion_change_envelope(frames, fps)
+    visual = motion_change_envelope(frames, fps, analysed=analysed)
     sound = frame_smoothed(onset_strength(audio, sample_rate), 1 / fps)
     missing = _missing_events(visual, sound, audio, 1 / fps)
     if missing:

@@ -13,7 +13,7 @@ import numpy as np
 
 from omni.eval.metrics.signals import analysis_frames, luma
 
-NO_MOTION_LEVELS = 0.25  # mean frame differences under this (8-bit levels) are no motion
+NO_MOTION_LEVELS = 0.05  # mean frame differences (8-bit levels) under this: no motion, codec noise at most
 FROZEN_LEVELS = 0.1  # a frame whose mean difference from the previous one is under this repeats it
 
 
@@ -38,9 +38,10 @@ class TemporalStats:
     frozen_frame_ratio: float
 
 
-def temporal_stats(frames: np.ndarray) -> TemporalStats:
-    """Temporal metrics of (F, H, W, 3) uint8 frames."""
-    levels = 255.0 * luma(analysis_frames(frames)).astype(np.float64)  # (F, h, w)
+def temporal_stats(frames: np.ndarray, *, analysed: np.ndarray | None = None) -> TemporalStats:
+    """Temporal metrics of (F, H, W, 3) uint8 frames (`analysed`: their `analysis_frames`, if at hand)."""
+    images = analysis_frames(frames) if analysed is None else analysed
+    levels = 255.0 * luma(images).astype(np.float64)  # (F, h, w)
     if len(levels) < 2:
         nan = float("nan")
         return TemporalStats(nan, nan, nan, nan)
