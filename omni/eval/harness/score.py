@@ -11,6 +11,7 @@ import datetime
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def score_results(
     suite: Suite,
     *,
     trust_anchors: str | Path | None = None,
-    learned: list[LearnedMetric] = (),
+    learned: Sequence[LearnedMetric] = (),
     unavailable: dict[str, str] | None = None,
     systems: list[str] | None = None,
     reference: str | None = None,
@@ -122,7 +123,7 @@ def score_file(
     item: SuiteItem,
     suite: Suite,
     trust_anchors: str | Path | None,
-    learned: list[LearnedMetric],
+    learned: Sequence[LearnedMetric],
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """({"status": "ok" | "broken", "metrics", "notes", ...}, set-metric features) for one output file."""
     try:
