@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --dev
+# The benchmark report's browser test renders it in headless Chromium (skipped when it cannot be installed).
+command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || true
 .venv/bin/python -m pytest "$@"

@@ -177,7 +177,12 @@ def register(subparsers) -> None:
     p.set_defaults(run=_run_transformer)
     from omni.cli import import_if_built
 
-    for module_name in ("omni_kernels.bench", "omni.eval.bench_generate", "omni.train.bench"):
+    for module_name in (
+        "omni_kernels.bench",
+        "omni.eval.bench_generate",
+        "omni.train.bench",
+        "omni.eval.harness.cli",
+    ):
         module = import_if_built(module_name)
         if module is not None:
             module.register(kinds)

@@ -1,0 +1,142 @@
+"""Inline SVG charts for the report: horizontal bars, histograms and audio waveforms, as plain strings.
+
+Every chart has a viewBox and an explicit width, so it keeps its size in any browser, and carries its own
+text (title, axis values); nothing loads from elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+import numpy as np
+
+PALETTE = ("#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00")
+FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+
+
+def system_color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def bar_chart(
+    title: str,
+    labels: list[str],
+    values: list[float | None],
+    unit: str = "",
+    note: str = "",
+    percent: bool = False,
+) -> str:
+    """One horizontal bar per label (a system), scaled to the largest |value|, or to 100% for a share
+    (`percent`: values in [0, 1] shown as percentages); None shows as "n/a"."""
+    width, label_width, row, top = 460, 120, 22, 34
+    height = top + row * len(labels) + 8
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
+    scale = 1.0 if percent or not finite or max(finite) == 0 else max(finite)
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="0" y="14" {FONT} font-weight="bold">{escape(title)}</text>',
+    ]
+    if note:
+        parts.append(f'<text x="0" y="28" {FONT} fill="#666">{escape(note)}</text>')
+    span = width - label_width - 120  # room for the value label after the longest bar
+    for i, (label, value) in enumerate(zip(labels, values)):
+        y = top + i * row
+        parts.append(
+            f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{escape(label)}</text>'
+        )
+        if value is None or not math.isfinite(value):
+            parts.append(f'<text x="{label_width}" y="{y + 14}" {FONT} fill="#999">n/a</text>')
+            continue
+        shown = f"{100 * value:.0f}%" if percent else f"{format_value(value)} {unit}".strip()
+        length = max(1.0, span * abs(value) / scale)
+        parts.append(
+            f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row - 6}" '
+            f'fill="{system_color(i)}"><title>{escape(label)}: {escape(shown)}</title></rect>'
+            f'<text x="{label_width + length + 4:.1f}" y="{y + 14}" {FONT}>{escape(shown)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram(
+    title: str,
+    values: list[float],
+    low: float,
+    high: float,
+    bins: int,
+    unit: str = "",
+    color: str = PALETTE[0],
+) -> str:
+    """Counts of `values` in `bins` equal bins over [low, high] (outliers in the end bins), with a zero line."""
+    width, height, left, bottom, top = 300, 150, 28, 22, 22
+    counts = (
+        np.histogram(np.clip(values, low, high), bins=bins, range=(low, high))[0]
+        if values
+        else np.zeros(bins)
+    )
+    peak = max(int(counts.max()), 1)
+    plot_w, plot_h = width - left - 6, height - top - bottom
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="0" y="14" {FONT} font-weight="bold">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>',
+    ]
+    bar = plot_w / bins
+    for i, count in enumerate(counts):
+        if count:
+            h = plot_h * count / peak
+            parts.append(
+                f'<rect x="{left + i * bar + 0.5:.1f}" y="{top + plot_h - h:.1f}" width="{bar - 1:.1f}" '
+                f'height="{h:.1f}" fill="{color}"><title>{int(count)}</title></rect>'
+            )
+    zero = left + plot_w * (0 - low) / (high - low)
+    if low < 0 < high:
+        parts.append(
+            f'<line x1="{zero:.1f}" y1="{top}" x2="{zero:.1f}" y2="{top + plot_h}" stroke="#333" stroke-dasharray="3,2"/>'
+        )
+    for value, anchor, x in ((low, "start", left), (0, "middle", zero), (high, "end", left + plot_w)):
+        if low <= value <= high:
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - 6}" {FONT} text-anchor="{anchor}">{value:g} {escape(unit)}</text>'
+            )
+    parts.append(f'<text x="{left - 4}" y="{top + 10}" {FONT} text-anchor="end">{peak}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def waveform(audio: np.ndarray, sample_rate: int, width: int = 300, height: int = 48) -> str:
+    """The min / max envelope of (C, N) or (N,) audio (channels mixed) as a filled SVG path, with its length."""
+    mono = np.asarray(audio, dtype=np.float64)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    columns = min(width, max(mono.size, 1))
+    chunks = np.array_split(mono, columns) if mono.size else [np.zeros(1)]
+    upper = [float(c.max(initial=0.0)) for c in chunks]
+    lower = [float(c.min(initial=0.0)) for c in chunks]
+    middle, scale = height / 2, height / 2 - 1
+    step = width / len(chunks)
+    points = [f"{i * step:.1f},{middle - scale * u:.1f}" for i, u in enumerate(upper)]
+    points += [f"{i * step:.1f},{middle - scale * v:.1f}" for i, v in reversed(list(enumerate(lower)))]
+    seconds = mono.size / sample_rate if sample_rate else 0.0
+    return (
+        f'<svg class="wave" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="waveform, {seconds:.2f} s">'
+        f'<rect width="{width}" height="{height}" fill="#f4f6fa"/>'
+        f'<line x1="0" y1="{middle}" x2="{width}" y2="{middle}" stroke="#ccd"/>'
+        f'<polygon points="{" ".join(points)}" fill="#3366cc"/>'
+        f'<text x="{width - 4}" y="12" {FONT} text-anchor="end" fill="#555">{seconds:.2f} s</text></svg>'
+    )
+
+
+def format_value(value: float) -> str:
+    """A short, readable number: 3 significant digits, no exponent for everyday magnitudes."""
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 0.01:
+        return f"{value:.3g}"
+    return f"{value:.2e}"

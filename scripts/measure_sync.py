@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""Measure the audio-video sync metric on toy-world clips with known shifts; print the tables in
+docs/benchmarking.md.
+
+    python scripts/measure_sync.py [--clips 16]
+
+Clips are 65-frame renders; the middle 33 frames are the video, and the audio is cut from the same render
+shifted by -240 ... +240 ms (positive: audio late), so both ends hold real sound. Every clip goes through
+write_mp4 (H.264 + AAC) and read_video. Clips are chosen by ground truth only: one object, at least two
+wall hits 0.25 s or more inside the window (so every shifted soundtrack holds them too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from omni.data.toyworld import render, sample_scene
+from omni.data.toyworld.motion import bounces
+from omni.eval.metrics.sync import CONFIDENCE_THRESHOLD, av_sync
+from omni.media import read_video, write_mp4
+
+FPS, RATE, FRAMES, MARGIN = 16.0, 16000, 33, 8
+SHIFTS_MS = (-240, -160, -80, 0, 80, 160, 240)
+
+
+def window_hits(scene) -> list[float]:
+    """Wall-hit times at least 0.25 s inside the analysed window: seen, and heard at every shift."""
+    low, high = MARGIN / FPS + 0.25, (MARGIN + FRAMES - 1) / FPS - 0.25
+    return [b.time for obj in scene.objects for b in bounces(scene, obj) if low < b.time < high]
+
+
+def clips_for(motions: tuple[str, ...], count: int, first_seed: int = 0) -> list:
+    clips, seed = [], first_seed
+    while len(clips) < count:
+        scene = sample_scene(seed, num_objects=1, motion=motions[seed % len(motions)], num_frames=65)
+        seed += 1
+        if len(window_hits(scene)) >= 2:
+            clips.append(render(scene))
+    return clips
+
+
+def cut(clip, shift_ms: float, audio_of=None) -> tuple[np.ndarray, np.ndarray]:
+    start = round((MARGIN / FPS - shift_ms / 1000) * RATE)
+    audio = (audio_of or clip).audio[start : start + round(FRAMES / FPS * RATE)]
+    return clip.frames[MARGIN : MARGIN + FRAMES], audio
+
+
+def through_mp4(frames: np.ndarray, audio: np.ndarray, folder: Path):
+    path = folder / "clip.mp4"
+    write_mp4(path, frames, FPS, audio[None], RATE)
+    clip = read_video(path)
+    return av_sync(clip.frames, clip.fps, clip.audio, clip.sample_rate)
+
+
+def shift_table(clips: list, folder: Path) -> dict[int, list]:
+    return {shift: [through_mp4(*cut(clip, shift), folder) for clip in clips] for shift in SHIFTS_MS}
+
+
+def print_shift_table(title: str, table: dict[int, list]) -> None:
+    print(f"\n{title}\n")
+    print("| shift (ms) | determined | mean recovered (ms) | mean error (ms) | max abs error (ms) |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    errors_all = []
+    for shift, estimates in table.items():
+        found = [e.offset_ms for e in estimates if e.determined]
+        errors = np.array(found) - shift
+        errors_all += list(errors)
+        if found:
+            print(
+                f"| {shift:+d} | {len(found)}/{len(estimates)} | {np.mean(found):+.1f} | {errors.mean():+.1f} "
+                f"| {np.abs(errors).max():.1f} |"
+            )
+        else:
+            print(f"| {shift:+d} | 0/{len(estimates)} | - | - | - |")
+    errors_all = np.abs(errors_all)
+    print(f"\nall: median |error| {np.median(errors_all):.1f} ms, max {errors_all.max():.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clips", type=int, default=16, help="clips per motion class")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp())
+    print(f"confidence threshold {CONFIDENCE_THRESHOLD:g}")
+    print_shift_table(
+        "test clips (tests/eval/test_metrics_sync.py)",
+        shift_table(clips_for(("horizontal", "vertical"), 4), folder),
+    )
+    one_axis = clips_for(("horizontal", "vertical"), args.clips)
+    diagonal = clips_for(("diagonal",), args.clips)
+    print_shift_table(f"{args.clips} left-right / up-down clips", shift_table(one_axis, folder))
+    print_shift_table(f"{args.clips} diagonal clips", shift_table(diagonal, folder))
+
+    quiet = [
+        render(
+            sample_scene(
+                2000 + i, num_objects=1, motion="orbit", num_frames=65, ambient=("hum", "noise")[i % 2]
+            )
+        )
+        for i in range(args.clips)
+    ]
+    clips = one_axis + diagonal
+    nulls = {
+        "still picture, beeps": [
+            through_mp4(np.repeat(cut(c, 0)[0][:1], FRAMES, axis=0), cut(c, 0)[1], folder) for c in clips
+        ],
+        "moving picture, silence": [
+            through_mp4(cut(c, 0)[0], np.zeros_like(cut(c, 0)[1]), folder) for c in clips
+        ],
+        "moving picture, room tone only": [
+            through_mp4(cut(c, 0)[0], cut(q, 0)[1], folder) for c, q in zip(clips, quiet * 2)
+        ],
+        "picture and beeps of different clips": [
+            through_mp4(cut(c, 0)[0], cut(clips[(i + 5) % len(clips)], 0)[1], folder)
+            for i, c in enumerate(clips)
+        ],
+    }
+    from omni.pipelines.loading import load_model
+
+    noise = load_model(preset="tiny", device="cpu").pipeline  # random weights: structured noise, both streams
+    generated = [
+        noise(
+            "a ball bouncing",
+            task="t2av",
+            seconds=FRAMES / FPS,
+            seed=i,
+            num_inference_steps=2 + i % 3,
+            progress=False,
+        )
+        for i in range(len(clips))
+    ]
+    nulls["random-weight model output"] = [through_mp4(g.frames[0], g.audio[0, 0], folder) for g in generated]
+    print("\n| null case | clips | offset claimed |")
+    print("| --- | ---: | ---: |")
+    for name, estimates in nulls.items():
+        claimed = sum(e.determined for e in estimates)
+        print(f"| {name} | {len(estimates)} | {claimed} ({100 * claimed / len(estimates):.0f}%) |")
+
+
+if __name__ == "__main__":
+    main()
