@@ -7,6 +7,7 @@ reproduces the losses of an uninterrupted one.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import shutil
@@ -95,6 +96,13 @@ class Trainer:
         self.step = 0
         self.log_path = Path(config.log.jsonl or Path(config.checkpoint.dir) / "log.jsonl")
         self._tensorboard = None
+        if config.log.tensorboard:
+            try:
+                importlib.import_module("torch.utils.tensorboard")
+            except ImportError as error:
+                raise ValueError(
+                    f"log.tensorboard needs the tensorboard package (pip install tensorboard): {error}"
+                ) from error
         self._peak = peak_flops(self.dist.device)
 
     def resume(self) -> bool:
