@@ -16,7 +16,11 @@ def generate(tmp_path, *args):
     return main(["generate", "--prompt", "a red ball bouncing in a grey room", *FAST, *args])
 
 
-def test_generate_writes_a_playable_mp4_of_the_requested_duration(tmp_path, capsys):
+def test_generate_writes_a_playable_mp4_of_the_requested_duration(tmp_path, capsys, monkeypatch):
+    # The unsigned-output notice is shown once per process; another test may have shown it already.
+    monkeypatch.setattr("omni.media.provenance._unsigned_warning_shown", False)
+    monkeypatch.delenv("OMNI_C2PA_CERT", raising=False)
+    monkeypatch.delenv("OMNI_C2PA_KEY", raising=False)
     out = tmp_path / "clip.mp4"
     assert generate(tmp_path, "--seconds", "1.5", "--out", str(out)) == 0
     with av.open(str(out)) as container:
