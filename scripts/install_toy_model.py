@@ -31,7 +31,9 @@ def main(source: str, target: str) -> None:
     size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
     if size > LIMIT_BYTES:
         shutil.rmtree(tmp)
-        raise SystemExit(f"the model folder would be {size / 2**20:.1f} MB, over the 20 MB the repository allows")
+        raise SystemExit(
+            f"the model folder would be {size / 2**20:.1f} MB, over the 20 MB the repository allows"
+        )
     shutil.rmtree(target_path, ignore_errors=True)
     tmp.rename(target_path)
     print(f"installed {source} as {target_path} ({size / 2**20:.1f} MB)")

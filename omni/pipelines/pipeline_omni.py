@@ -213,7 +213,7 @@ class OmniPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def encode_video(self, frames: np.ndarray) -> Tensor:
-        """(F, H, W, 3) uint8 -> normalised latents (1, C, 1 + (F - 1) / 4, H / 8, W / 8)."""
+        """(F, H, W, 3) uint8 -> normalised latents (1, C, 1 + (F - 1) / t, H / s, W / s), the VAE compressing time by t and space by s."""
         x = inputs.frames_to_tensor(frames).to(self._execution_device, self.vae.dtype)
         latents = self.vae.encode(x).latent_dist.mode().float()
         mean, std = self._video_stats(latents)

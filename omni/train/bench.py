@@ -22,8 +22,11 @@ def synthetic_batch(
     """Random normalised latents with the shapes the preset's codecs would produce."""
     cfg = load_preset(preset) if isinstance(preset, str) else preset
     t = cfg.transformer
-    latent_frames = (frames - 1) // 4 + 1
-    video = torch.randn(batch_size, t["in_channels"], latent_frames, height // 8, width // 8, device=device)
+    spatial, temporal = cfg.vae.get("scale_factor_spatial", 8), cfg.vae.get("scale_factor_temporal", 4)
+    latent_frames = (frames - 1) // temporal + 1
+    video = torch.randn(
+        batch_size, t["in_channels"], latent_frames, height // spatial, width // spatial, device=device
+    )
     mel_bins = cfg.audio_vae.get("mel_bins", 64) // 4
     hop, rate = cfg.audio_vae.get("mel_hop_length", 160), cfg.audio_vae.get("sample_rate", 16000)
     audio = None
@@ -35,7 +38,7 @@ def synthetic_batch(
     text_len = cfg.pipeline.get("max_text_tokens", 64)
     text = torch.randn(batch_size, text_len, t["text_dim"], device=device)
     mask = torch.ones(batch_size, text_len, dtype=torch.bool, device=device)
-    return LatentBatch(video, audio, text, mask, 4 / 16, 4 * hop / rate)
+    return LatentBatch(video, audio, text, mask, temporal / 16, 4 * hop / rate)
 
 
 def bench_train(
