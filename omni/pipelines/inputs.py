@@ -119,7 +119,7 @@ def fit_image(
 
 def frames_to_tensor(frames: np.ndarray) -> Tensor:
     """(F, H, W, 3) uint8 -> (1, 3, F, H, W) float in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    x = torch.from_numpy(np.array(frames, dtype=np.float32)) / 127.5 - 1.0  # a copy: inputs may be read-only
     return x.permute(3, 0, 1, 2)[None]
 
 
