@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from omni.data.toyworld.spec import PITCH_OF_COLOR
+from omni.eval.metrics.signals import mono
 
 BAND_HZ = (240.0, 880.0)  # passes every colour's fundamental, not the hum nor the 3rd harmonics
 BAND_TAPER_HZ = 60.0  # raised-cosine edges keep the band filter's ringing short
@@ -47,7 +48,7 @@ def band_envelope(audio: np.ndarray, sample_rate: int, band: tuple[float, float]
     The clip's ends are faded over EDGE_FADE_SECONDS and padded with silence first, so the FFT filter
     neither wraps the end onto the start nor turns a cut-off hum into a click that reads as an onset.
     """
-    audio = _mono(audio)
+    audio = mono(audio)
     fade = min(round(EDGE_FADE_SECONDS * sample_rate), audio.size // 2)
     ramp = np.sin(np.linspace(0, np.pi / 2, fade)) ** 2
     window = np.ones(audio.size)
@@ -116,7 +117,7 @@ def estimate_pitch(
 
     The peak is refined by parabolic interpolation of the log magnitude (sub-bin accuracy).
     """
-    audio = _mono(audio)
+    audio = mono(audio)
     start = round((onset + PITCH_WINDOW_SECONDS[0]) * sample_rate)
     stop = round((onset + PITCH_WINDOW_SECONDS[1]) * sample_rate)
     segment = audio[max(start, 0) : min(stop, audio.size)]
@@ -143,19 +144,9 @@ def color_of_pitch(pitch_hz: float, max_error_semitones: float = MAX_PITCH_ERROR
 
 def detect_beeps(audio: np.ndarray, sample_rate: int) -> list[Beep]:
     """Every beep in `audio` (N,) or (C, N) (channels averaged): onset, pitch and colour."""
-    audio = _mono(audio)
+    audio = mono(audio)
     beeps = []
     for onset in detect_onsets(audio, sample_rate):
         pitch = estimate_pitch(audio, sample_rate, float(onset))
         beeps.append(Beep(time=float(onset), pitch_hz=pitch, color=color_of_pitch(pitch)))
     return beeps
-
-
-def _mono(audio: np.ndarray) -> np.ndarray:
-    """(N,) float64 from (N,) or (C, N) audio (channels averaged)."""
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=0)
-    if audio.ndim != 1:
-        raise ValueError(f"audio must be (N,) or (C, N), got shape {audio.shape}")
-    return audio
