@@ -40,6 +40,10 @@ class CodecTraining:
     video_frames: int = 9  # 1 + 2 chunks: trains the causal decoder's cache from one chunk to the next
     video_lr: float = 1e-3
     foreground_weight: float = 20.0
+    # "mode": the decoder sees the posterior mean. "sample": it sees a sample; with the tiny KL weight the
+    # encoder's initial std of 1 drowns the latent, and the decoder first learns to ignore it.
+    video_latents: str = "mode"
+    video_init: str = ""  # a video VAE folder to continue training from ("" = random init)
     audio_steps: int = 3000
     audio_batch: int = 8
     vocoder_steps: int = 4000
@@ -102,6 +106,8 @@ def stft_loss(pred: Tensor, target: Tensor, resolutions=((512, 128), (256, 64), 
 
 
 def _fit(name: str, steps: int, params, lr: float, step_fn: Callable[[int], Tensor]) -> list[float]:
+    if steps == 0:
+        return []  # keep the weights as they are (e.g. only assemble a folder from a given VAE)
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps)))
@@ -137,7 +143,8 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
     def step(_: int) -> Tensor:
         x = _video_batch(source, seeds, cfg.video_batch, cfg.video_frames, generator)
         posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample(generator)).sample
+        latents = posterior.mode() if cfg.video_latents == "mode" else posterior.sample(generator)
+        recon = vae.decode(latents).sample
         weights = foreground_weights(x, cfg.foreground_weight)
         reconstruction = ((recon - x).abs() * weights).mean() / weights.mean()
         return reconstruction + cfg.kl_weight * posterior.kl().mean()
@@ -226,11 +233,15 @@ def train_codecs(
     """Train each codec stage that `out` does not hold yet, normalise latents, save the pipeline folder."""
     from omni.pipelines.pipeline_omni import OmniPipeline
 
+    if cfg.video_latents not in ("mode", "sample"):
+        raise ValueError(f"video_latents must be 'mode' or 'sample', got {cfg.video_latents!r}")
     preset = load_preset(preset) if isinstance(preset, str) else preset
     out = Path(out)
     stages = out / "stages"
     stages.mkdir(parents=True, exist_ok=True)
     pipe = build_pipeline(preset, seed=cfg.seed)
+    if cfg.video_init:
+        pipe.vae = AutoencoderKLWan.from_pretrained(cfg.video_init)
     source = source or toyworld_source(33)
     mel = MelSpectrogram(pipe.mel_config)
     timings = {}

@@ -1,0 +1,68 @@
+"""`omni codecs`: training a preset's codecs on the toy world, resuming finished stages, continuing a VAE."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from diffusers import AutoencoderKLWan
+
+from omni.pipelines.pipeline_omni import OmniPipeline
+from omni.train.codecs import CodecTraining, foreground_weights, toyworld_source, train_codecs
+
+FAST = CodecTraining(
+    video_steps=2, video_batch=1, video_frames=5, audio_steps=2, audio_batch=2, vocoder_steps=2,
+    vocoder_batch=2, eval_clips=1,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("codecs") / "tiny-codecs"
+    report = train_codecs("tiny", out, FAST, source=toyworld_source(9))
+    return out, report
+
+
+def test_codecs_folder_loads_and_reports_reconstruction(trained):
+    out, report = trained
+    pipe = OmniPipeline.from_pretrained(out)
+    written = json.loads((out / "codecs_report.json").read_text())
+    for key in ("video_psnr_db", "audio_vae_mel_l1", "vocoder_mel_l1"):
+        assert written[key] == report[key] and report[key] == report[key]  # present and not NaN
+    assert set(written["training_seconds"]) == {"vae", "audio_vae", "vocoder"}
+    # latents are normalised with the statistics measured on held-out clips
+    assert pipe.vae.config.latents_std == pytest.approx(report["video_latent_std"])
+
+
+def test_rerun_reuses_finished_stages(trained, tmp_path):
+    out, _ = trained
+    before = (out / "stages" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
+    report = train_codecs("tiny", out, FAST, source=toyworld_source(9))
+    assert report["training_seconds"] == {}  # nothing retrained
+    assert (out / "stages" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() == before
+
+
+def test_video_vae_continues_from_a_given_folder(trained, tmp_path):
+    out, _ = trained
+    init = out / "stages" / "vae"
+    cfg = replace(FAST, video_steps=0, video_init=str(init))
+    second = tmp_path / "continued"
+    (second / "stages").mkdir(parents=True)
+    for stage in ("audio_vae", "vocoder"):  # reuse the other stages, train only the video VAE
+        (second / "stages" / stage).symlink_to(out / "stages" / stage)
+    train_codecs("tiny", second, cfg, source=toyworld_source(9))
+    started, continued = AutoencoderKLWan.from_pretrained(init), OmniPipeline.from_pretrained(second).vae
+    for name, value in started.state_dict().items():
+        torch.testing.assert_close(continued.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_unknown_latent_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="video_latents must be 'mode' or 'sample', got 'mean'"):
+        train_codecs("tiny", tmp_path / "x", CodecTraining(video_latents="mean"))
+
+
+def test_foreground_pixels_weigh_more():
+    x = -torch.ones(1, 3, 1, 8, 8)  # a black frame
+    x[..., 2:4, 2:4] = 1.0  # with a white square
+    weights = foreground_weights(x, 5.0)
+    assert weights[..., 2:4, 2:4].eq(5).all() and weights.sum() == 64 - 4 + 4 * 5
