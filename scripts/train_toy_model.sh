@@ -4,7 +4,7 @@
 #   2. 3000 toy-world clips encoded into latent shards
 #   3. the transformer trained on every task (configs/train/toy.yaml)
 #   4. the EMA export installed into the package as omni/assets/toy (fp16, with its model card numbers)
-# Usage: scripts/train_toy_model.sh   (about 2.5 hours on a 2-core CPU; minutes on a GPU)
+# Usage: scripts/train_toy_model.sh   (about 2.5 hours on a 2-core CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 omni=.venv/bin/omni
