@@ -21,7 +21,7 @@ fi
 if ! python -c "$has_torch" 2>/dev/null; then
   pip install -q torch==2.13.0
 fi
-torch_version=$(python -c 'import torch; print(torch.__version__.split("+")[0])')
+torch_version=$(python -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null)  # quiet: numpy may not be installed yet
 # The constraint keeps pip from replacing the installed torch (an open range would pull a CUDA build).
 pip install -q -c <(echo "torch==$torch_version") -e ".$extras"
 echo "omni is set up in .venv (torch $torch_version)"
