@@ -44,6 +44,7 @@ class CodecTraining:
     # encoder's initial std of 1 drowns the latent, and the decoder first learns to ignore it.
     video_latents: str = "mode"
     video_init: str = ""  # a video VAE folder to continue training from ("" = random init)
+    image_every: int = 0  # every n-th video VAE step trains on single frames (0 = never)
     audio_steps: int = 3000
     audio_batch: int = 8
     vocoder_steps: int = 4000
@@ -140,8 +141,13 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
     seeds = _seeds(cfg.seed * 10_000_000, 10_000_000)
     vae.train()
 
-    def step(_: int) -> Tensor:
-        x = _video_batch(source, seeds, cfg.video_batch, cfg.video_frames, generator)
+    def step(number: int) -> Tensor:
+        if cfg.image_every and number % cfg.image_every == cfg.image_every - 1:
+            # single frames, a batch as many frames as a clip batch: the decoder's first-frame path (every
+            # image, every clip's first frame) sees one frame in `video_frames` otherwise
+            x = _video_batch(source, seeds, cfg.video_batch * cfg.video_frames, 1, generator)
+        else:
+            x = _video_batch(source, seeds, cfg.video_batch, cfg.video_frames, generator)
         posterior = vae.encode(x).latent_dist
         latents = posterior.mode() if cfg.video_latents == "mode" else posterior.sample(generator)
         recon = vae.decode(latents).sample

@@ -66,3 +66,21 @@ def test_foreground_pixels_weigh_more():
     x[..., 2:4, 2:4] = 1.0  # with a white square
     weights = foreground_weights(x, 5.0)
     assert weights[..., 2:4, 2:4].eq(5).all() and weights.sum() == 64 - 4 + 4 * 5
+
+
+def test_image_steps_train_on_single_frames(monkeypatch):
+    from omni.train import codecs
+
+    shapes, real = [], codecs._video_batch
+
+    def recording(*args):
+        batch = real(*args)
+        shapes.append(tuple(batch.shape[:3]))
+        return batch
+
+    monkeypatch.setattr(codecs, "_video_batch", recording)
+    vae = codecs.build_pipeline(codecs.load_preset("tiny"), seed=0).vae
+    cfg = replace(FAST, video_steps=4, image_every=2)
+    codecs.train_video_vae(vae, toyworld_source(33), cfg)
+    clip, image = (1, 3, 5), (5, 3, 1)  # (batch, channels, frames): an image batch holds as many frames
+    assert shapes == [clip, image, clip, image]
