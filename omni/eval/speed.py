@@ -89,7 +89,7 @@ def bench_transformer(
     torch.manual_seed(0)
     model = cast_keeping_fp32(OmniTransformer(**cfg.transformer), dtype).to(device).eval()
     wan = wan_twin(model).to(device, dtype).eval()
-    spatial, temporal = cfg.vae.get("scale_factor_spatial", 8), cfg.vae.get("scale_factor_temporal", 4)
+    temporal, spatial = cfg.video_compression()
     latent_frames = (frames - 1) // temporal + 1
     video = torch.randn(
         1,

@@ -67,6 +67,14 @@ class PresetConfig:
             exclude=component_args | {"text_encoder_source"},
         )
 
+    def video_compression(self) -> tuple[int, int]:
+        """(temporal, spatial) compression of the video VAE: latent frames = 1 + (F - 1) / temporal."""
+        defaults = inspect.signature(AutoencoderKLWan.__init__).parameters
+        return tuple(
+            self.vae.get(key, defaults[key].default)
+            for key in ("scale_factor_temporal", "scale_factor_spatial")
+        )
+
 
 def check_kwargs(cls: type, kwargs: dict[str, Any], where: str, exclude: set[str] = frozenset()) -> None:
     """Unknown keyword arguments for `cls` are config errors naming the key and the allowed ones."""

@@ -22,7 +22,7 @@ def synthetic_batch(
     """Random normalised latents with the shapes the preset's codecs would produce."""
     cfg = load_preset(preset) if isinstance(preset, str) else preset
     t = cfg.transformer
-    spatial, temporal = cfg.vae.get("scale_factor_spatial", 8), cfg.vae.get("scale_factor_temporal", 4)
+    temporal, spatial = cfg.video_compression()
     latent_frames = (frames - 1) // temporal + 1
     video = torch.randn(
         batch_size, t["in_channels"], latent_frames, height // spatial, width // spatial, device=device

@@ -4,8 +4,8 @@ The classes are diffusers' own (`AutoencoderKLWan`, `AutoencoderKLLTX2Audio`, `L
 preset's small configurations. Losses: L1 reconstruction + a small KL for the VAEs (log-mel L1 for audio),
 multi-resolution STFT + log-mel L1 for the vocoder. The video loss weights foreground pixels (those far
 from the frame's background colour) `foreground_weight` times more: with a plain L1 a VAE first learns the
-background, which is most of every frame, and small objects stay invisible for thousands of steps. Each stage is saved when it finishes, so a rerun skips
-finished stages. The result is an `OmniPipeline` folder (random transformer) that `omni prepare` encodes
+background, which is most of every frame, and small objects stay invisible for thousands of steps. Each
+stage is saved when it finishes, so a rerun skips finished stages. The result is an `OmniPipeline` folder (random transformer) that `omni prepare` encodes
 data with, plus `codecs_report.json` with held-out reconstruction PSNR and mel errors.
 """
 
@@ -54,6 +54,10 @@ class CodecTraining:
     kl_weight: float = 1e-6
     seed: int = 0
     eval_clips: int = 16
+
+    def __post_init__(self) -> None:
+        if self.video_latents not in ("mode", "sample"):
+            raise ValueError(f"video_latents must be 'mode' or 'sample', got {self.video_latents!r}")
 
 
 def toyworld_source(num_frames: int) -> ClipSource:
@@ -239,27 +243,25 @@ def train_codecs(
     """Train each codec stage that `out` does not hold yet, normalise latents, save the pipeline folder."""
     from omni.pipelines.pipeline_omni import OmniPipeline
 
-    if cfg.video_latents not in ("mode", "sample"):
-        raise ValueError(f"video_latents must be 'mode' or 'sample', got {cfg.video_latents!r}")
     preset = load_preset(preset) if isinstance(preset, str) else preset
     out = Path(out)
     stages = out / "stages"
     stages.mkdir(parents=True, exist_ok=True)
     pipe = build_pipeline(preset, seed=cfg.seed)
-    if cfg.video_init:
-        pipe.vae = AutoencoderKLWan.from_pretrained(cfg.video_init)
     source = source or toyworld_source(33)
     mel = MelSpectrogram(pipe.mel_config)
     timings = {}
-    for name, cls, train in (
-        ("vae", AutoencoderKLWan, lambda m: train_video_vae(m, source, cfg)),
-        ("audio_vae", AutoencoderKLLTX2Audio, lambda m: train_audio_vae(m, mel, source, cfg)),
-        ("vocoder", LTX2Vocoder, lambda m: train_vocoder(m, mel, source, cfg)),
+    for name, cls, init, train in (  # init: a folder to continue from instead of the preset's random weights
+        ("vae", AutoencoderKLWan, cfg.video_init, lambda m: train_video_vae(m, source, cfg)),
+        ("audio_vae", AutoencoderKLLTX2Audio, "", lambda m: train_audio_vae(m, mel, source, cfg)),
+        ("vocoder", LTX2Vocoder, "", lambda m: train_vocoder(m, mel, source, cfg)),
     ):
         folder = stages / name
         if (folder / "config.json").is_file():
             setattr(pipe, name, cls.from_pretrained(folder))
             continue
+        if init:
+            setattr(pipe, name, cls.from_pretrained(init))
         start = time.perf_counter()
         losses = train(getattr(pipe, name))
         timings[name] = time.perf_counter() - start
