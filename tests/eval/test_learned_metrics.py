@@ -163,6 +163,15 @@ def test_missing_or_broken_weights_make_metrics_unavailable_not_errors(tmp_path)
     assert all("\n" not in reason for reason in unavailable.values())
 
 
+def test_pickle_weights_are_refused_not_loaded(tmp_path, weights):
+    import shutil
+
+    shutil.copytree(weights / "dino", tmp_path / "dino")
+    (tmp_path / "dino" / "pytorch_model.bin").write_bytes(b"not loaded")
+    plugins, unavailable = load_learned_metrics(tmp_path)
+    assert plugins == [] and "refusing pickle-format weights" in unavailable["dino"]
+
+
 def test_weights_can_be_named_in_a_yaml_file(tmp_path, weights):
     listing = tmp_path / "weights.yaml"
     listing.write_text(yaml.safe_dump({"dino": str(weights / "dino"), "i3d": "nowhere"}))

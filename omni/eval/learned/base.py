@@ -18,6 +18,7 @@ import numpy as np
 from omni.config import ConfigError, from_dict, load_yaml
 from omni.eval.harness.decoded import DecodedMedia
 from omni.eval.harness.suite import SuiteItem
+from omni.models.weights import check_safetensors_only
 
 
 class MetricUnavailable(Exception):
@@ -105,16 +106,18 @@ def load_learned_metrics(
 
 def offline() -> dict[str, Any]:
     """Keyword arguments for transformers' `from_pretrained` that forbid any download (and set the env)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return {"local_files_only": True}
 
 
 def load_pretrained(cls, folder: str | Path, what: str):
-    """`cls.from_pretrained(folder)` offline, turning a missing or unreadable folder into MetricUnavailable."""
+    """`cls.from_pretrained(folder)` offline, turning a missing or unreadable folder, or one holding
+    pickle-format weights, into MetricUnavailable."""
     folder = Path(folder)
     if not (folder / "config.json").is_file() and cls.__name__.endswith("Model"):
         raise MetricUnavailable(f"{what}: no config.json in {folder}")
     try:
+        check_safetensors_only(folder)
         return cls.from_pretrained(folder, **offline())
     except (OSError, ValueError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
