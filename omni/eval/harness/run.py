@@ -11,7 +11,6 @@ import datetime
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +20,6 @@ from omni import media
 from omni.eval.harness.suite import Suite, SuiteItem
 
 RUN_FILE = "run.json"
-
-
-@dataclass(frozen=True, eq=False)
-class GeneratedMedia:
-    """One item's output: video frames (F, H, W, 3) and/or audio (C, N), or an image (H, W, 3)."""
-
-    frames: np.ndarray | None
-    fps: float | None
-    audio: np.ndarray | None
-    sample_rate: int | None
-    image: np.ndarray | None
-    timings: dict[str, float]
 
 
 def item_conditions(suite: Suite, item: SuiteItem) -> dict[str, Any]:
@@ -57,11 +44,14 @@ def item_conditions(suite: Suite, item: SuiteItem) -> dict[str, Any]:
     return {"video": clip.frames, "video_fps": clip.fps}
 
 
-def generate_item(pipeline: Callable, suite: Suite, item: SuiteItem, seed: int, **options) -> GeneratedMedia:
-    """Run `pipeline` for `item`: one call, or one per shot (seeds seed, seed + 1, ...) joined end to end.
+def generate_item(pipeline: Callable, suite: Suite, item: SuiteItem, seed: int, **options):
+    """Run `pipeline` for `item`: one call, or one per shot (seeds seed, seed + 1, ...) joined end to end,
+    as one `OmniPipelineOutput` whose timings add up the shots'.
 
     `options` go to every pipeline call (e.g. num_inference_steps).
     """
+    from omni.pipelines.pipeline_omni import OmniPipelineOutput
+
     conditions = item_conditions(suite, item)
     size = item.height_width
     height, width = size if size else (None, None)
@@ -89,27 +79,10 @@ def generate_item(pipeline: Callable, suite: Suite, item: SuiteItem, seed: int, 
             timings[stage] = timings.get(stage, 0.0) + value
     first = outputs[0]
     if first.images is not None:
-        return GeneratedMedia(None, None, None, None, first.images[0], timings)
-    audio = None if first.audio is None else np.concatenate([o.audio[0] for o in outputs], axis=-1)
-    frames = None if first.frames is None else np.concatenate([o.frames[0] for o in outputs], axis=0)
-    return GeneratedMedia(
-        frames,
-        first.fps if frames is not None else None,
-        audio,
-        first.sample_rate if audio is not None else None,
-        None,
-        timings,
-    )
-
-
-def write_generated(path: Path, generated: GeneratedMedia) -> None:
-    """Write an item's output by kind: png for an image, wav for sound alone, mp4 otherwise."""
-    if generated.image is not None:
-        media.write_png(path, generated.image)
-    elif generated.frames is None:
-        media.write_wav(path, generated.audio, generated.sample_rate)
-    else:
-        media.write_mp4(path, generated.frames, generated.fps, generated.audio, generated.sample_rate)
+        return OmniPipelineOutput(None, first.images[:1], None, first.fps, first.sample_rate, timings)
+    audio = None if first.audio is None else np.concatenate([o.audio[:1] for o in outputs], axis=-1)
+    frames = None if first.frames is None else np.concatenate([o.frames[:1] for o in outputs], axis=1)
+    return OmniPipelineOutput(frames, None, audio, first.fps, first.sample_rate, timings)
 
 
 def run_suite(
@@ -130,6 +103,8 @@ def run_suite(
     """
     from tqdm import tqdm
 
+    from omni.cli import write_result
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = read_run(out_dir)
@@ -146,7 +121,7 @@ def run_suite(
         start = time.perf_counter()
         generated = generate_item(pipeline, suite, item, item_seed, **options)
         write_start = time.perf_counter()
-        write_generated(path, generated)
+        write_result(path, generated)
         now = time.perf_counter()
         record["items"][item.id] = {
             "file": path.name,
