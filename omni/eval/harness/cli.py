@@ -12,6 +12,8 @@ from omni.eval.harness.suite import Suite, load_suite
 
 def register(kinds) -> None:
     """Add run / score / report to the `omni bench` sub-commands."""
+    from omni.cli import _add_model_arguments
+
     p = kinds.add_parser("run", help="generate every item of a benchmark suite (resumable)")
     p.add_argument("--suite", type=Path, required=True, help="suite YAML, e.g. suites/workflows.yaml")
     p.add_argument("--out", type=Path, required=True, help="this system's results folder, e.g. results/omni")
@@ -23,10 +25,7 @@ def register(kinds) -> None:
         action="store_true",
         help="write the toy-world ground-truth render of items with a scene instead of generating",
     )
-    p.add_argument("--model", help="OmniPipeline folder (default: the built-in toy model)")
-    p.add_argument("--preset", help="build a random-weight model from configs/<preset>.yaml instead")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
+    _add_model_arguments(p)
     p.set_defaults(run=_run)
 
     p = kinds.add_parser("score", help="score every system's outputs in a results folder")
@@ -59,7 +58,7 @@ def _run(args: argparse.Namespace) -> None:
         return
     from omni.pipelines.loading import load_model
 
-    loaded = load_model(args.model, args.preset, args.device, args.dtype)
+    loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention)
     if loaded.random_weights:
         print(
             f"note: {loaded.description}: outputs are noise, useful only to try the harness", file=sys.stderr
