@@ -1,8 +1,11 @@
-"""Strict YAML configs: `yaml.safe_load` into dataclasses, where an unknown key or a wrong type is an error."""
+"""Strict YAML configs: `yaml.safe_load` into dataclasses, where an unknown key or a wrong type is an error;
+and JSON objects read with errors that name the file."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import types
 import typing
 from pathlib import Path
@@ -143,3 +146,17 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if isinstance(hint, type) and not isinstance(value, hint):
         raise ConfigError(f"{key}: expected {hint.__name__}, found {type(value).__name__} {value!r}")
     return value
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """A JSON object from `path`; errors name the file and say it is `what` (e.g. "the shard index")."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: {what} is not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: {what} must be a JSON object, found {type(data).__name__}")
+    return data

@@ -15,7 +15,6 @@ Latent frame i of a causal video VAE summarises pixel frames up to 4i; its maps 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from omni.config import read_json
 
 CONTROL_CHANNELS = 11
 CAMERA_PRESETS = ("static", "pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out")
@@ -115,13 +116,7 @@ def _load_json(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"motion file not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
+    return read_json(path, "the motion file")
 
 
 def _keyframes(path: str | Path, key: str, width: int) -> np.ndarray:

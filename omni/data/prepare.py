@@ -26,6 +26,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from omni.conditioning.text import encode_text
+from omni.config import read_json
 from omni.data.clips import SKIP_REASONS, ClipFormat, ClipRejected, ConformedClip, SourceClip, conform
 from omni.data.shard_format import (
     EMPTY_TEXT_FILE,
@@ -38,14 +39,13 @@ from omni.data.shard_format import (
     VERSION,
     ShardLayout,
     check_format,
-    read_json,
     shard_file,
     sidecar_file,
     tensor_key,
-    write_json,
 )
 from omni.data.sources import ClipSource
 from omni.media import atomic_output
+from omni.media.atomic import write_json
 from omni.pipelines.inputs import nearest_valid_frames
 
 

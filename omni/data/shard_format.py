@@ -10,15 +10,11 @@ shard_00000.json            per sample: clip id, caption, source files, bucket, 
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from omni.media import atomic_output
 
 FORMAT = "omni-latent-shards"
 VERSION = 2
@@ -67,26 +63,6 @@ class ShardLayout:
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write `data` to `path` atomically (temp + rename), so a kill never leaves half a file."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
-    """A JSON object from `path`; errors name the file and say it is `what` (e.g. "the shard index")."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: {what} is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: {what} is not valid JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: {what} must be a JSON object, found {type(data).__name__}")
-    return data
 
 
 def check_format(data: dict[str, Any], path: Path) -> None:

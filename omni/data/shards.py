@@ -27,6 +27,7 @@ import torch
 from safetensors import safe_open
 from torch import Tensor
 
+from omni.config import read_json
 from omni.data.shard_format import (
     EMPTY_TEXT_FILE,
     INDEX_FILE,
@@ -34,7 +35,6 @@ from omni.data.shard_format import (
     TENSORS,
     ShardLayout,
     check_format,
-    read_json,
     tensor_key,
 )
 from omni.train.objective import LatentBatch

@@ -11,7 +11,6 @@ import base64
 import csv
 import datetime
 import io
-import json
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from omni import media
 from omni.eval.harness.catalogue import CATALOGUE, METRICS, SET_METRICS, MetricInfo
 from omni.eval.harness.score import json_safe, load_scores
 from omni.eval.harness.svg import bar_chart, format_value, histogram, system_color, waveform
+from omni.media.atomic import write_json
 
 STRIP_FRAMES = 4
 THUMB_HEIGHT = 72
@@ -72,8 +72,7 @@ def write_report(results_dir: str | Path, out: str | Path | None = None) -> tupl
         tmp.write_text(html, encoding="utf-8")
     with media.atomic_output(csv_path) as tmp:
         tmp.write_text(render_csv(scores), encoding="utf-8")
-    with media.atomic_output(json_path) as tmp:
-        tmp.write_text(json.dumps(report_json(scores), indent=1) + "\n", encoding="utf-8")
+    write_json(json_path, report_json(scores))
     return out, csv_path, json_path
 
 

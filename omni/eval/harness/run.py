@@ -8,7 +8,6 @@ it is rewritten after each item, so an interrupted run keeps what it measured.
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from omni import media
+from omni.config import read_json
 from omni.eval.harness.suite import Suite, SuiteItem
+from omni.media.atomic import write_json
 
 RUN_FILE = "run.json"
 
@@ -142,18 +143,14 @@ def read_run(out_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error}); move it away to start a fresh record") from error
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return record
+        return read_json(path, "the run record")
+    except ValueError as error:
+        raise ValueError(f"{error}; move it away to start a fresh record") from error
 
 
 def write_run(out_dir: Path, record: dict[str, Any]) -> None:
     record["updated"] = _now()
-    with media.atomic_output(out_dir / RUN_FILE) as tmp:
-        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_json(out_dir / RUN_FILE, record)
 
 
 def render_ground_truth(suite: Suite, out_dir: str | Path, *, limit: int | None = None) -> list[str]:

@@ -8,7 +8,6 @@ that fails on a file. Files that match no item are listed.
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from omni.config import read_json
 from omni.eval.harness.catalogue import CATALOGUE
 from omni.eval.harness.decoded import DecodedMedia, decode_output, find_output
 from omni.eval.harness.run import RUN_FILE, read_run
@@ -34,6 +34,7 @@ from omni.eval.metrics import (
 )
 from omni.eval.metrics.signals import analysis_frames
 from omni.media import MediaError
+from omni.media.atomic import write_json
 
 SCORES_FILE = "scores.json"
 REFERENCE_SYSTEM = "reference"  # the default reference for set metrics (FVD), when such a folder exists
@@ -113,8 +114,7 @@ def score_results(
     for system, entry in report["systems"].items():
         entry["summary"] = summarize(entry["items"]) | set_values.get(system, {})
     report = json_safe(report)
-    out = results_dir / SCORES_FILE
-    out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_json(results_dir / SCORES_FILE, report)
     return report
 
 
@@ -275,7 +275,7 @@ def load_scores(results_dir: str | Path) -> dict[str, Any]:
     path = Path(results_dir) / SCORES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `omni bench score {results_dir}` first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path, "the scores file")
 
 
 def json_safe(value: Any) -> Any:
