@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import datetime
 import io
 from html import escape
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from omni import media
 from omni.eval.harness.catalogue import CATALOGUE, METRICS, SET_METRICS, MetricInfo
+from omni.eval.harness.run import utc_now
 from omni.eval.harness.score import json_safe, load_scores
 from omni.eval.harness.svg import bar_chart, format_value, histogram, system_color, waveform
 from omni.media.atomic import write_json
@@ -82,7 +82,7 @@ def render_html(scores: dict[str, Any], results_dir: Path) -> str:
     sections = [
         f"<h1>omni benchmark: suite {escape(suite['name'])}</h1>",
         f'<p class="note">{suite["items"]} items, {len(systems)} systems; scored {escape(scores["created"])}, '
-        f"report written {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}. "
+        f"report written {utc_now()}. "
         f"Learned metrics: {escape(_learned_note(scores))}.</p>",
         "<h2>Summary</h2>",
         summary_table(scores),

@@ -130,7 +130,7 @@ def run_suite(
             "shots": len(item.prompts),
             "seconds": now - start,
             "timings": {**generated.timings, "write": now - write_start},
-            "finished": _now(),
+            "finished": utc_now(),
         }
         write_run(out_dir, record)
     write_run(out_dir, record)
@@ -149,7 +149,7 @@ def read_run(out_dir: str | Path) -> dict[str, Any]:
 
 
 def write_run(out_dir: Path, record: dict[str, Any]) -> None:
-    record["updated"] = _now()
+    record["updated"] = utc_now()
     write_json(out_dir / RUN_FILE, record)
 
 
@@ -172,5 +172,6 @@ def render_ground_truth(suite: Suite, out_dir: str | Path, *, limit: int | None 
     return written
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time now, UTC, ISO 8601 to the second: the timestamps of run.json, scores.json and the report."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -7,7 +7,6 @@ that fails on a file. Files that match no item are listed.
 
 from __future__ import annotations
 
-import datetime
 import math
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ import numpy as np
 from omni.config import read_json
 from omni.eval.harness.catalogue import CATALOGUE
 from omni.eval.harness.decoded import DecodedMedia, decode_output, find_output
-from omni.eval.harness.run import RUN_FILE, read_run
+from omni.eval.harness.run import RUN_FILE, read_run, utc_now
 from omni.eval.harness.suite import Suite, SuiteItem
 from omni.eval.learned.base import LearnedMetric
 from omni.eval.metrics import (
@@ -76,7 +75,7 @@ def score_results(
             "path": str(suite.path) if suite.path else None,
             "items": len(suite.items),
         },
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "trust_anchors": str(trust_anchors) if trust_anchors else None,
         "reference": reference,
         "learned": {m.name: "available" for m in learned}
