@@ -102,3 +102,16 @@ def test_duplicate_ids_and_unknown_top_level_keys_are_refused(tmp_path):
         load_suite(path)
     with pytest.raises(ConfigError, match="config file not found"):
         load_suite(Path(tmp_path / "none.yaml"))
+
+
+def test_outputs_are_found_whatever_the_suffix_case_and_the_rest_is_listed(tmp_path):
+    from omni.eval.harness.score import find_outputs
+
+    suite = suite_from_dict(
+        {"name": "s", "items": [item(id="a"), item(id="b"), item(id="c", task="t2i"), item(id="d")]}
+    )
+    for name in ("a.mp4", "a.MP4", "b.Mov", "c.PNG", "c.mp4", "notes.txt", "run.json", ".hidden"):
+        (tmp_path / name).write_bytes(b"")
+    outputs, unmatched = find_outputs(tmp_path, suite)
+    assert {k: p.name for k, p in outputs.items()} == {"a": "a.mp4", "b": "b.Mov", "c": "c.PNG"}
+    assert unmatched == ["c.mp4", "notes.txt"]  # an image item's mp4 is no output of it

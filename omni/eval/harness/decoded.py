@@ -35,16 +35,6 @@ class DecodedMedia:
         return None
 
 
-def find_output(system_dir: Path, item: SuiteItem) -> Path | None:
-    """`<system_dir>/<item.id><suffix>` for the first accepted suffix that exists (any case), else None."""
-    for suffix in item.accepted_suffixes:
-        for candidate in (suffix, suffix.upper()):
-            path = system_dir / f"{item.id}{candidate}"
-            if path.is_file():
-                return path
-    return None
-
-
 def decode_output(path: Path, item: SuiteItem) -> DecodedMedia:
     """Decode `path` for `item`; raise `MediaError` when the file is broken or lacks what the task outputs."""
     suffix = path.suffix.lower()

@@ -17,7 +17,7 @@ import numpy as np
 
 from omni.config import read_json
 from omni.eval.harness.catalogue import CATALOGUE
-from omni.eval.harness.decoded import DecodedMedia, decode_output, find_output
+from omni.eval.harness.decoded import DecodedMedia, decode_output
 from omni.eval.harness.run import RUN_FILE, read_run, utc_now
 from omni.eval.harness.suite import Suite, SuiteItem
 from omni.eval.learned.base import LearnedMetric
@@ -87,10 +87,11 @@ def score_results(
         if not system_dir.is_dir():
             raise FileNotFoundError(f"system folder {system_dir} does not exist")
         run = read_run(system_dir)
+        outputs, unmatched = find_outputs(system_dir, suite)
         items: dict[str, Any] = {}
         features[system] = []
         for item in tqdm(suite.items, desc=f"score {system}", unit="item", disable=not progress):
-            path = find_output(system_dir, item)
+            path = outputs.get(item.id)
             if path is None:
                 items[item.id] = {"status": "missing", "file": None}
                 continue
@@ -103,7 +104,7 @@ def score_results(
             items[item.id] = entry
         report["systems"][system] = {
             "items": items,
-            "unmatched_files": unmatched_files(system_dir, suite),
+            "unmatched_files": unmatched,
             "run": {k: v for k, v in run.items() if k != "items"} or None,
         }
     set_values: dict[str, dict] = {}
@@ -236,17 +237,25 @@ def toyworld_metrics(output: DecodedMedia, scene) -> dict[str, Any]:
     }
 
 
-def unmatched_files(system_dir: Path, suite: Suite) -> list[str]:
-    """Files in a system folder that are no suite item's output (run.json and hidden files aside)."""
-    accepted = {(item.id, suffix) for item in suite.items for suffix in item.accepted_suffixes}
-    return sorted(
-        p.name
-        for p in system_dir.iterdir()
-        if p.is_file()
-        and p.name != RUN_FILE
-        and not p.name.startswith(".")
-        and (p.stem, p.suffix.lower()) not in accepted
-    )
+def find_outputs(system_dir: Path, suite: Suite) -> tuple[dict[str, Path], list[str]]:
+    """Each item's output in a system folder, and the names of the files that are no item's output.
+
+    An item's output is `<id><suffix>` for the first of its accepted suffixes present, the suffix in any
+    case; run.json and hidden files are neither.
+    """
+    files: dict[tuple[str, str], list[Path]] = {}
+    for path in sorted(system_dir.iterdir()):
+        if path.is_file() and path.name != RUN_FILE and not path.name.startswith("."):
+            files.setdefault((path.stem, path.suffix.lower()), []).append(path)
+    outputs, accepted = {}, set()
+    for item in suite.items:
+        for suffix in item.accepted_suffixes:
+            accepted.add((item.id, suffix))
+            if item.id not in outputs and (item.id, suffix) in files:
+                lowercase_first = sorted(files[(item.id, suffix)], key=lambda p: p.suffix != suffix)
+                outputs[item.id] = lowercase_first[0]
+    unmatched = sorted(p.name for key, paths in files.items() if key not in accepted for p in paths)
+    return outputs, unmatched
 
 
 def summarize(items: dict[str, Any]) -> dict[str, Any]:
