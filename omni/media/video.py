@@ -57,6 +57,40 @@ def read_video(path: str | os.PathLike[str], *, max_frames: int | None = None) -
     )
 
 
+def spread_indices(count: int, wanted: int) -> np.ndarray:
+    """`wanted` indices spread evenly over `count` items (all of them when there are fewer)."""
+    if count <= wanted:
+        return np.arange(count)
+    return np.linspace(0, count - 1, wanted).round().astype(int)
+
+
+def sample_frames(path: str | os.PathLike[str], count: int) -> list[np.ndarray]:
+    """`count` RGB frames (H, W, 3) uint8 spread evenly over the video stream of `path` (all of them when it
+    has fewer; none when it has no video stream). Only those frames are converted, so a long high-resolution
+    clip costs little memory; a stream that does not state its length is counted by demuxing first."""
+    path = check_readable(path)
+    with open_container(path) as container:
+        if not container.streams.video:
+            return []
+        stream = container.streams.video[0]
+        try:
+            total = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        except av.FFmpegError as error:
+            raise MediaError(f"{path}: corrupt or truncated media: {error}") from error
+    wanted = set(spread_indices(total, count).tolist())
+    frames: list[np.ndarray] = []
+    with open_container(path) as container:
+        try:
+            for index, frame in enumerate(container.decode(container.streams.video[0])):
+                if index in wanted:
+                    frames.append(_frame_rgb(frame))
+                if len(frames) == len(wanted):
+                    break
+        except av.FFmpegError as error:
+            raise MediaError(f"{path}: corrupt or truncated media: {error}") from error
+    return frames
+
+
 def _decode(
     container: av.container.InputContainer,
     video_stream: av.VideoStream | None,

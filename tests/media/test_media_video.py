@@ -300,3 +300,18 @@ def test_corrupt_truncated_and_non_media_files_raise_media_error_naming_the_file
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         read_video(tmp_path / "missing.mp4")
+
+
+def test_sample_frames_picks_evenly_spread_frames_and_names_a_broken_file(tmp_path):
+    from omni.media.video import sample_frames
+
+    frames = np.zeros((20, 32, 32, 3), np.uint8)
+    frames[:, :, :, 0] = (np.arange(20) * 12)[:, None, None]  # red level tells the frame apart
+    write_mp4(tmp_path / "ramp.mp4", frames, 16.0)
+    picked = sample_frames(tmp_path / "ramp.mp4", 3)
+    red = [int(round(f[..., 0].mean() / 12)) for f in picked]
+    assert red == [0, 10, 19]  # first, middle, last
+    assert len(sample_frames(tmp_path / "ramp.mp4", 50)) == 20  # never more than there are
+    (tmp_path / "broken.mp4").write_bytes((tmp_path / "ramp.mp4").read_bytes()[:600])
+    with pytest.raises(MediaError, match="broken.mp4"):
+        sample_frames(tmp_path / "broken.mp4", 3)

@@ -20,8 +20,10 @@ from omni import media
 from omni.eval.harness.catalogue import CATALOGUE, METRICS, SET_METRICS, MetricInfo
 from omni.eval.harness.run import utc_now
 from omni.eval.harness.score import json_safe, load_scores
+from omni.eval.harness.suite import IMAGE_SUFFIXES
 from omni.eval.harness.svg import bar_chart, format_value, histogram, system_color, waveform
 from omni.media.atomic import write_json
+from omni.media.video import sample_frames as sample_video_frames
 
 STRIP_FRAMES = 4
 THUMB_HEIGHT = 72
@@ -263,33 +265,10 @@ def frame_strip(path: Path, count: int = STRIP_FRAMES, height: int = THUMB_HEIGH
 
 
 def sample_frames(path: Path, count: int) -> list[np.ndarray]:
-    """`count` RGB frames spread evenly over the video at `path` (one for an image), decoding but not
-    converting the rest, so a long high-resolution clip costs little memory."""
-    from omni.media.reading import check_readable, open_container
-
-    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+    """`count` RGB frames spread evenly over the video at `path`, or the image itself."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
         return [media.read_image(path)]
-    with open_container(check_readable(path)) as container:
-        if not container.streams.video:
-            return []
-        stream = container.streams.video[0]
-        total = stream.frames or round(
-            float((stream.duration or 0) * (stream.time_base or 0)) * float(stream.average_rate or 0)
-        )
-        if total <= 0:
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-            return [
-                frames[i]
-                for i in np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
-            ]
-        wanted = set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
-        frames = []
-        for index, frame in enumerate(container.decode(stream)):
-            if index in wanted:
-                frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) == len(wanted):
-                break
-        return frames
+    return sample_video_frames(path, count)
 
 
 def render_csv(scores: dict[str, Any]) -> str:

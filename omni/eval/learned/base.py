@@ -132,10 +132,3 @@ def pooled(output) -> Any:
 def text_inputs(tokens, device: str) -> dict[str, Any]:
     """Token ids and mask only: a BERT-style tokenizer's token_type_ids mean nothing to CLIP-like models."""
     return {k: tokens[k].to(device) for k in ("input_ids", "attention_mask") if k in tokens}
-
-
-def sample_indices(count: int, wanted: int) -> np.ndarray:
-    """`wanted` indices spread evenly over `count` items (all of them when there are fewer)."""
-    if count <= wanted:
-        return np.arange(count)
-    return np.linspace(0, count - 1, wanted).round().astype(int)

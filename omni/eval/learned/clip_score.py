@@ -15,9 +15,9 @@ from omni.eval.learned.base import (
     MetricUnavailable,
     load_pretrained,
     pooled,
-    sample_indices,
     text_inputs,
 )
+from omni.media.video import spread_indices
 
 FRAMES = 8  # frames sampled evenly over the clip
 
@@ -66,7 +66,7 @@ class TextVideoScore(LearnedMetric):
         for prompt, shot in zip(prompts, shots):
             if shot.size == 0:
                 continue
-            frames = output.frames[shot[sample_indices(shot.size, FRAMES)]]
+            frames = output.frames[shot[spread_indices(shot.size, FRAMES)]]
             scores.append(self.similarity(prompt, frames))
         return {"clip_score": 100 * float(np.mean(scores))}
 

@@ -8,7 +8,8 @@ import torch
 
 from omni.eval.harness.decoded import DecodedMedia
 from omni.eval.harness.suite import SuiteItem
-from omni.eval.learned.base import LearnedMetric, MetricUnavailable, load_pretrained, sample_indices
+from omni.eval.learned.base import LearnedMetric, MetricUnavailable, load_pretrained
+from omni.media.video import spread_indices
 
 MAX_FRAMES = 32  # longer clips are sampled evenly down to this many frames
 
@@ -44,7 +45,7 @@ class SubjectConsistency(LearnedMetric):
     def item_metrics(self, item: SuiteItem, output: DecodedMedia) -> dict[str, float]:
         if output.frames is None or len(output.frames) < 2:
             return {}
-        frames = output.frames[sample_indices(len(output.frames), MAX_FRAMES)]
+        frames = output.frames[spread_indices(len(output.frames), MAX_FRAMES)]
         pixels = self.image_processor(images=list(frames), return_tensors="pt")["pixel_values"]
         features = self.model(pixel_values=pixels.to(self.device)).last_hidden_state[:, 0]  # (F, D) [CLS]
         features = torch.nn.functional.normalize(features.float(), dim=-1)
