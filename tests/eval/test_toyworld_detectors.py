@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -245,3 +247,13 @@ def test_score_clip_on_ground_truth_and_on_a_wrong_prompt():
     wrong = SceneSpec(objects=(ObjectSpec("circle", other, "small", "still", (32.0, 32.0)),))
     missed = score_clip(clip.frames, clip.audio, clip.fps, clip.sample_rate, wrong)
     assert missed["color_accuracy"] == 0.0 and missed["extra_objects"] == 2
+
+
+def test_a_clip_without_sound_scores_its_picture_and_has_no_sync():
+    scene = sample_scene(31, motion="horizontal", num_objects=2)
+    clip = render(scene)
+    silent = score_clip(clip.frames, None, clip.fps, None, scene)
+    assert silent["color_accuracy"] == silent["shape_accuracy"] == silent["motion_accuracy"] == 1.0
+    assert math.isnan(silent["av_sync_median_abs_ms"]) and math.isnan(silent["pitch_color_agreement"])
+    zeros = score_clip(clip.frames, np.zeros_like(clip.audio), clip.fps, clip.sample_rate, scene)
+    assert json.dumps(silent, default=str) == json.dumps(zeros, default=str)  # as if the track were silence

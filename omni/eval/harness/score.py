@@ -31,13 +31,13 @@ from omni.eval.metrics import (
     silence_ratio,
     temporal_stats,
 )
+from omni.eval.metrics.loudness import STANDARD_WEIGHTS
 from omni.eval.metrics.signals import analysis_frames
 from omni.media import MediaError
 from omni.media.atomic import write_json
 
 SCORES_FILE = "scores.json"
 REFERENCE_SYSTEM = "reference"  # the default reference for set metrics (FVD), when such a folder exists
-TOY_AUDIO_RATE = 16000  # silent audio handed to the toy-world detectors when a clip has none
 
 
 def list_systems(results_dir: Path) -> list[str]:
@@ -187,7 +187,7 @@ def media_metrics(
     if audio is not None:
         metrics.update(
             loudness_lufs=integrated_loudness(audio, output.sample_rate)
-            if audio.shape[0] in (1, 2, 6)
+            if audio.shape[0] in STANDARD_WEIGHTS
             else None,
             silence_ratio=silence_ratio(audio, output.sample_rate),
             clipping_ratio=clipping_ratio(audio),
@@ -221,11 +221,7 @@ def toyworld_metrics(output: DecodedMedia, scene) -> dict[str, Any]:
     """The toy-world capability scores of a clip against the scene its item was made from."""
     from omni.eval.toyworld import score_clip
 
-    audio, rate = output.audio, output.sample_rate
-    if audio is None:
-        rate = TOY_AUDIO_RATE
-        audio = np.zeros(round(len(output.frames) / output.fps * rate), np.float32)
-    scores = score_clip(output.frames, audio, output.fps, rate, expected=scene)
+    scores = score_clip(output.frames, output.audio, output.fps, output.sample_rate, expected=scene)
     return {
         "toy_color_accuracy": scores["color_accuracy"],
         "toy_shape_accuracy": scores["shape_accuracy"],

@@ -29,6 +29,7 @@ LOUDNESS_OFFSET_DB = -0.691  # makes a 997 Hz full-scale sine in one front chann
 
 SURROUND_WEIGHT = 1.41
 WEIGHTS_5_1 = (1.0, 1.0, 1.0, 0.0, SURROUND_WEIGHT, SURROUND_WEIGHT)  # L R C LFE Ls Rs
+STANDARD_WEIGHTS = {1: (1.0,), 2: (1.0, 1.0), 6: WEIGHTS_5_1}  # by channel count
 
 SILENCE_WINDOW_SECONDS = 0.05
 SILENCE_DBFS = -60.0  # a 50 ms window whose RMS over all channels stays under this is silent
@@ -84,10 +85,8 @@ def k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def channel_weights(num_channels: int) -> tuple[float, ...]:
     """BS.1770 weights for mono, stereo and 5.1 (L R C LFE Ls Rs); other layouts are ambiguous."""
-    if num_channels in (1, 2):
-        return (1.0,) * num_channels
-    if num_channels == 6:
-        return WEIGHTS_5_1
+    if num_channels in STANDARD_WEIGHTS:
+        return STANDARD_WEIGHTS[num_channels]
     raise ValueError(
         f"no standard channel weights for {num_channels} channels: give 1 (mono), 2 (stereo) or 6 "
         "(5.1 as L R C LFE Ls Rs), or pass weights explicitly"

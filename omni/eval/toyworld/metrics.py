@@ -64,13 +64,13 @@ def match_events(
 
 
 def score_clip(
-    frames: np.ndarray, audio: np.ndarray, fps: float, sample_rate: int, expected: SceneSpec
+    frames: np.ndarray, audio: np.ndarray | None, fps: float, sample_rate: int | None, expected: SceneSpec
 ) -> dict[str, Any]:
     """Detect objects, motions, bounces and beeps in a clip and compare them with the `expected` scene.
 
     Args:
         frames: (F, H, W, 3) uint8 RGB.
-        audio: (N,) or (C, N) float in [-1, 1].
+        audio: (N,) or (C, N) float in [-1, 1], or None for a silent clip (no beeps).
         fps, sample_rate: of `frames` and `audio`.
         expected: the scene the clip should show (e.g. the one whose canonical caption was the prompt).
 
@@ -82,7 +82,7 @@ def score_clip(
     object's colour). Undefined averages are NaN.
     """
     tracked = track_objects(frames, fps)
-    beeps = detect_beeps(audio, sample_rate)
+    beeps = [] if audio is None else detect_beeps(audio, sample_rate)
     frame_size = min(np.shape(frames)[1:3])
     bounces_of = {}
     objects = []
