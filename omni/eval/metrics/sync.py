@@ -85,9 +85,11 @@ def av_sync(
     """
     if not max_lag_seconds > 0:
         raise ValueError(f"max_lag_seconds must be positive, got {max_lag_seconds}")
+    if np.max(np.abs(audio), initial=0.0) < SILENCE_PEAK:  # before the envelopes: it needs neither
+        return SyncEstimate(None, 0.0, 0.0, None, "silent audio", np.zeros(0), np.zeros(0))
     visual = motion_change_envelope(frames, fps, analysed=analysed)
     sound = frame_smoothed(onset_strength(audio, sample_rate), 1 / fps)
-    missing = _missing_events(visual, sound, audio, 1 / fps)
+    missing = _missing_events(visual, sound, 1 / fps)
     if missing:
         return SyncEstimate(None, 0.0, 0.0, None, missing, np.zeros(0), np.zeros(0))
     lags, correlation = lagged_correlation(visual, sound, max_lag_seconds)
@@ -109,10 +111,8 @@ def av_sync(
     )
 
 
-def _missing_events(visual: Envelope, sound: Envelope, audio: np.ndarray, frame_seconds: float) -> str:
-    """Why the clip has nothing to line up ("" when both sides have distinct events)."""
-    if np.max(np.abs(audio), initial=0.0) < SILENCE_PEAK:
-        return "silent audio"
+def _missing_events(visual: Envelope, sound: Envelope, frame_seconds: float) -> str:
+    """Why a clip with sound has nothing to line up ("" when both sides have distinct events)."""
     if visual.values.size < MIN_OVERLAP_FRAMES or sound.values.size < 2:
         return "clip too short"
     if np.max(visual.values) < STILL_MOTION:
@@ -166,12 +166,11 @@ def lagged_correlation(
     at which fewer than MIN_OVERLAP_FRAMES visual samples fall inside the sound get NaN.
     """
     step = float(sound.times[1] - sound.times[0])
-    smoothed = sound.values
     count = math.floor(max_lag_seconds / step)
     lags = np.arange(-count, count + 1) * step
     at = visual.times[None, :] + lags[:, None]  # (L, J) times at which the sound is read
     inside = (at >= sound.times[0]) & (at <= sound.times[-1])
-    heard = np.interp(at, sound.times, smoothed)
+    heard = np.interp(at, sound.times, sound.values)
     correlation = np.full(len(lags), np.nan)
     for i in range(len(lags)):
         mask = inside[i]
