@@ -12,6 +12,7 @@ or verified, so building records and `warn_unsigned_once` work without them.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -259,8 +260,25 @@ class VerificationResult:
 
 
 def read_trust_anchors(path: str | Path) -> str:
-    """The PEM text of a trust-anchor bundle (one or more root certificates), checked to hold certificates."""
+    """The PEM text of a trust-anchor bundle (one or more root certificates), checked to hold certificates.
+
+    Parsed once per version of the file (path, modification time, size): scoring verifies many files
+    against one bundle.
+    """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _parse_trust_anchors(path)  # says what is wrong with the path
+    return _parsed_trust_anchors(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_trust_anchors(path: Path, mtime_ns: int, size: int) -> str:
+    return _parse_trust_anchors(path)
+
+
+def _parse_trust_anchors(path: Path) -> str:
     _provenance_extra()
     from cryptography import x509
 

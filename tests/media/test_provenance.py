@@ -491,3 +491,16 @@ def test_without_the_provenance_extra_records_build_and_signing_says_what_to_ins
     assert GenerationRecord(**to_dict(record)) == record
     with pytest.raises(ProvenanceError, match=r"pip install 'omni\[provenance\]'"):
         Signer(ca.cert_chain, ca.private_key)
+
+
+def test_a_trust_anchor_bundle_edited_in_place_is_read_again(tmp_path, ca, unrelated_ca):
+    from omni.media.provenance import read_trust_anchors
+
+    bundle = tmp_path / "roots.pem"
+    bundle.write_bytes(ca.root_cert.read_bytes())
+    assert read_trust_anchors(bundle) == ca.root_cert.read_text()
+    bundle.write_bytes(ca.root_cert.read_bytes() + unrelated_ca.root_cert.read_bytes())
+    assert read_trust_anchors(bundle).count("BEGIN CERTIFICATE") == 2
+    bundle.write_text("not a certificate")
+    with pytest.raises(ProvenanceError, match="roots.pem"):
+        read_trust_anchors(bundle)
