@@ -163,6 +163,19 @@ def test_missing_or_broken_weights_make_metrics_unavailable_not_errors(tmp_path)
     assert all("\n" not in reason for reason in unavailable.values())
 
 
+def test_an_unparsable_or_foreign_config_makes_any_plugin_unavailable(tmp_path):
+    for name in ("clip", "dino", "clap"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "clip" / "config.json").write_text("{not json")
+    (tmp_path / "dino" / "config.json").write_text('{"model_type": "clip"}')
+    (tmp_path / "clap" / "config.json").write_text('{"model_type": "bert"}')
+    plugins, unavailable = load_learned_metrics(tmp_path)
+    assert plugins == []
+    assert unavailable["clip"].startswith("clip: cannot load")
+    assert "'clip' model; expected dinov2 or dinov2_with_registers or vit" in unavailable["dino"]
+    assert "'bert' model; expected clap" in unavailable["clap"]
+
+
 def test_pickle_weights_are_refused_not_loaded(tmp_path, weights):
     import shutil
 

@@ -110,12 +110,26 @@ def offline() -> dict[str, Any]:
     return {"local_files_only": True}
 
 
+def check_model_type(folder: str | Path, what: str, allowed: tuple[str, ...]) -> str:
+    """The model_type of the transformers config in `folder`; MetricUnavailable when there is none or it is
+    not one of `allowed`."""
+    from transformers import AutoConfig
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise MetricUnavailable(f"{what}: no config.json in {folder}")
+    model_type = load_pretrained(AutoConfig, folder, what).model_type
+    if model_type not in allowed:
+        raise MetricUnavailable(
+            f"{what}: {folder} holds a {model_type!r} model; expected {' or '.join(allowed)}"
+        )
+    return model_type
+
+
 def load_pretrained(cls, folder: str | Path, what: str):
     """`cls.from_pretrained(folder)` offline, turning a missing or unreadable folder, or one holding
     pickle-format weights, into MetricUnavailable."""
     folder = Path(folder)
-    if not (folder / "config.json").is_file() and cls.__name__.endswith("Model"):
-        raise MetricUnavailable(f"{what}: no config.json in {folder}")
     try:
         check_safetensors_only(folder)
         return cls.from_pretrained(folder, **offline())

@@ -8,7 +8,7 @@ import torch
 
 from omni.eval.harness.decoded import DecodedMedia
 from omni.eval.harness.suite import SuiteItem
-from omni.eval.learned.base import LearnedMetric, load_pretrained, pooled, text_inputs
+from omni.eval.learned.base import LearnedMetric, check_model_type, load_pretrained, pooled, text_inputs
 from omni.media import resample
 
 
@@ -28,6 +28,7 @@ class TextAudioScore(LearnedMetric):
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> TextAudioScore:
         from transformers import AutoFeatureExtractor, AutoTokenizer, ClapModel
 
+        check_model_type(folder, "clap", ("clap",))
         return cls(
             load_pretrained(ClapModel, folder, "clap"),
             load_pretrained(AutoTokenizer, folder, "clap tokenizer"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from omni.eval.harness.decoded import DecodedMedia
 from omni.eval.harness.suite import SuiteItem
 from omni.eval.learned.base import (
     LearnedMetric,
-    MetricUnavailable,
+    check_model_type,
     load_pretrained,
     pooled,
     text_inputs,
@@ -41,14 +40,9 @@ class TextVideoScore(LearnedMetric):
         """Load a CLIPModel or SiglipModel folder (by its config's model_type) with its tokenizer and processor."""
         from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, SiglipModel
 
-        folder = Path(folder)
-        config_path = folder / "config.json"
-        if not config_path.is_file():
-            raise MetricUnavailable(f"clip: no config.json in {folder}")
-        model_type = json.loads(config_path.read_text()).get("model_type")
-        model_class = {"clip": CLIPModel, "siglip": SiglipModel}.get(model_type)
-        if model_class is None:
-            raise MetricUnavailable(f"clip: {folder} holds a {model_type!r} model; expected clip or siglip")
+        model_class = {"clip": CLIPModel, "siglip": SiglipModel}[
+            check_model_type(folder, "clip", ("clip", "siglip"))
+        ]
         return cls(
             load_pretrained(model_class, folder, "clip"),
             load_pretrained(AutoTokenizer, folder, "clip tokenizer"),

@@ -8,7 +8,7 @@ import torch
 
 from omni.eval.harness.decoded import DecodedMedia
 from omni.eval.harness.suite import SuiteItem
-from omni.eval.learned.base import LearnedMetric, MetricUnavailable, load_pretrained
+from omni.eval.learned.base import LearnedMetric, check_model_type, load_pretrained
 from omni.media.video import spread_indices
 
 MAX_FRAMES = 32  # longer clips are sampled evenly down to this many frames
@@ -28,13 +28,9 @@ class SubjectConsistency(LearnedMetric):
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> SubjectConsistency:
         """Load a Dinov2Model or ViTModel folder (AutoModel picks the class) with its image processor."""
-        from transformers import AutoConfig, AutoImageProcessor, AutoModel
+        from transformers import AutoImageProcessor, AutoModel
 
-        config = load_pretrained(AutoConfig, folder, "dino")
-        if config.model_type not in ("dinov2", "vit", "dinov2_with_registers"):
-            raise MetricUnavailable(
-                f"dino: {folder} holds a {config.model_type!r} model; expected dinov2 or vit"
-            )
+        check_model_type(folder, "dino", ("dinov2", "dinov2_with_registers", "vit"))
         return cls(
             load_pretrained(AutoModel, folder, "dino"),
             load_pretrained(AutoImageProcessor, folder, "dino image processor"),
