@@ -125,10 +125,6 @@ def _register_generate(subparsers) -> None:
     p.set_defaults(run=run_generate)
 
 
-def _output_suffix(task: str) -> str:
-    return {"t2i": ".png", "t2a": ".wav"}.get(task, ".mp4")
-
-
 def read_conditions(args: argparse.Namespace, frames: int | None = None) -> dict:
     """Pipeline keyword arguments for the condition files named on the command line."""
     from omni import media
@@ -238,8 +234,9 @@ def generation_record(loaded, args: argparse.Namespace, result):
 
 def run_generate(args: argparse.Namespace) -> None:
     from omni.pipelines.loading import load_model
+    from omni.pipelines.tasks import output_suffix
 
-    suffix = _output_suffix(args.task)
+    suffix = output_suffix(args.task)
     out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"
     if out.suffix.lower() != suffix:
         raise CLIError(f"--out {out}: task {args.task} writes a {suffix} file")

@@ -20,8 +20,14 @@ from omni.pipelines.sampling import StreamPlan
 VIDEO_TASKS = ("t2v", "t2av", "i2v", "a2v", "v2a", "extend", "retake")
 AUDIO_TASKS = ("t2a", "t2av", "i2v", "a2v", "v2a", "extend", "retake")
 TASKS = ("t2v", "t2i", "t2a", "t2av", "i2v", "v2a", "a2v", "extend", "retake")
+
 REFERENCE_SECONDS = -1.0  # reference images sit one second before the clip starts (as in training)
 CROSSFADE_SECONDS = 0.01  # audio joins between given and generated audio
+
+
+def output_suffix(task: str) -> str:
+    """The file a task's output is written as: png for an image, wav for sound alone, mp4 otherwise."""
+    return {"t2i": ".png", "t2a": ".wav"}.get(task, ".mp4")
 
 
 @dataclass

@@ -42,7 +42,7 @@ def decode_output(path: Path, item: SuiteItem) -> DecodedMedia:
         return DecodedMedia(path, media.read_image(path)[None], None, None, None)
     if suffix in AUDIO_SUFFIXES:
         audio, rate = media.read_audio(path)
-        return DecodedMedia(path, None, None, np.asarray(audio, dtype=np.float32), rate)
+        return DecodedMedia(path, None, None, audio, rate)
     clip = media.read_video(path)
     if item.task in VIDEO_OUTPUT_TASKS and not clip.has_video:
         raise media.MediaError(f"{path}: task {item.task} outputs video, but the file has no video stream")

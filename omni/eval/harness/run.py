@@ -111,7 +111,7 @@ def run_suite(
     record = read_run(out_dir)
     record.update(suite=suite.name, suite_path=str(suite.path) if suite.path else None, system=system)
     record.setdefault("items", {})
-    items = suite.items if limit is None else suite.items[:limit]
+    items = suite.items[:limit]
     bar = tqdm(items, desc=f"bench {suite.name}", unit="item", disable=not progress)
     for item in bar:
         path = out_dir / f"{item.id}{item.output_suffix}"
@@ -161,7 +161,7 @@ def render_ground_truth(suite: Suite, out_dir: str | Path, *, limit: int | None 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for item in suite.items if limit is None else suite.items[:limit]:
+    for item in suite.items[:limit]:
         scene = item.scene_spec()
         path = out_dir / f"{item.id}{item.output_suffix}"
         if scene is None or item.output_suffix != ".mp4" or path.exists():

@@ -170,7 +170,7 @@ def media_metrics(
     height = width = None
     if frames is not None:
         height, width = frames.shape[1:3]
-    fps = None if output.is_image else output.fps
+    fps = output.fps  # None for an image
     metrics = check_compliance(
         item.request(),
         seconds=output.seconds,

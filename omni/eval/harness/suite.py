@@ -63,7 +63,9 @@ class SuiteItem:
 
     @property
     def output_suffix(self) -> str:
-        return {"t2i": ".png", "t2a": ".wav"}.get(self.task, ".mp4")
+        from omni.pipelines.tasks import output_suffix
+
+        return output_suffix(self.task)
 
     @property
     def accepted_suffixes(self) -> tuple[str, ...]:
@@ -126,12 +128,6 @@ class Suite:
     tolerances: Tolerances = field(default_factory=Tolerances)
     folder: Path = field(default=Path("."), compare=False)
     path: Path | None = field(default=None, compare=False)
-
-    def item(self, item_id: str) -> SuiteItem:
-        for item in self.items:
-            if item.id == item_id:
-                return item
-        raise KeyError(f"suite {self.name!r} has no item {item_id!r}")
 
     def resolve(self, relative: str) -> Path:
         """An input path of the suite as a path on disk."""
