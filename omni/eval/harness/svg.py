@@ -11,6 +11,8 @@ from html import escape
 
 import numpy as np
 
+from omni.eval.metrics.signals import mono
+
 PALETTE = ("#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00")
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
@@ -109,17 +111,16 @@ def histogram(
 
 def waveform(audio: np.ndarray, sample_rate: int, width: int = 300, height: int = 48) -> str:
     """The min / max envelope of (C, N) or (N,) audio (channels mixed) as a filled SVG path, with its length."""
-    mono = np.asarray(audio, dtype=np.float64)
-    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
-    columns = min(width, max(mono.size, 1))
-    chunks = np.array_split(mono, columns) if mono.size else [np.zeros(1)]
+    mixed = mono(audio)
+    columns = min(width, max(mixed.size, 1))
+    chunks = np.array_split(mixed, columns) if mixed.size else [np.zeros(1)]
     upper = [float(c.max(initial=0.0)) for c in chunks]
     lower = [float(c.min(initial=0.0)) for c in chunks]
     middle, scale = height / 2, height / 2 - 1
     step = width / len(chunks)
     points = [f"{i * step:.1f},{middle - scale * u:.1f}" for i, u in enumerate(upper)]
     points += [f"{i * step:.1f},{middle - scale * v:.1f}" for i, v in reversed(list(enumerate(lower)))]
-    seconds = mono.size / sample_rate if sample_rate else 0.0
+    seconds = mixed.size / sample_rate if sample_rate else 0.0
     return (
         f'<svg class="wave" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="waveform, {seconds:.2f} s">'

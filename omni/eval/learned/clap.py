@@ -9,6 +9,7 @@ import torch
 from omni.eval.harness.decoded import DecodedMedia
 from omni.eval.harness.suite import SuiteItem
 from omni.eval.learned.base import LearnedMetric, check_model_type, load_pretrained, pooled, text_inputs
+from omni.eval.metrics.signals import mono
 from omni.media import resample
 
 
@@ -41,7 +42,7 @@ class TextAudioScore(LearnedMetric):
         if output.audio is None or output.audio.shape[-1] == 0:
             return {}
         rate = self.feature_extractor.sampling_rate
-        audio = resample(output.audio.mean(axis=0), output.sample_rate, rate)
+        audio = resample(mono(output.audio), output.sample_rate, rate)
         features = self.feature_extractor(audio, sampling_rate=rate, return_tensors="pt")
         text = self.tokenizer([" ".join(item.prompts)], padding=True, truncation=True, return_tensors="pt")
         audio_embedding = pooled(
