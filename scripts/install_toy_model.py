@@ -1,13 +1,18 @@
 """Install a trained toy pipeline folder as the built-in model: weights stored in fp16 (loaded as fp32), the
 text encoder referenced (it ships in its own package), the whole folder checked to stay under 20 MB.
 
-    python scripts/install_toy_model.py checkpoints/toy-run/export omni/assets/toy
+    python scripts/install_toy_model.py checkpoints/toy-run/export omni/assets/toy [--codecs DIR]
+
+--codecs DIR takes the video VAE, audio VAE and vocoder from another pipeline folder, e.g. one whose
+decoders and vocoder were fine-tuned after the transformer was trained (`omni codecs --video-train decoder
+--vocoder-init ...`). The transformer is bound to its codecs' latent space, so their encoders and latent
+statistics must be identical; anything else is refused.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import torch
@@ -15,10 +20,29 @@ import torch
 from omni.pipelines.pipeline_omni import OmniPipeline
 
 LIMIT_BYTES = 20 * 2**20
+ENCODER_PREFIXES = {"vae": ("encoder.", "quant_conv."), "audio_vae": ("encoder.",)}
 
 
-def main(source: str, target: str) -> None:
+def check_same_latent_space(pipe: OmniPipeline, codecs: OmniPipeline, source: str) -> None:
+    for name, prefixes in ENCODER_PREFIXES.items():
+        ours, theirs = getattr(pipe, name).state_dict(), getattr(codecs, name).state_dict()
+        for key, value in ours.items():
+            if key.startswith(prefixes) and not torch.equal(value, theirs[key]):
+                raise SystemExit(f"--codecs {source}: its {name} encodes differently ({key} differs)")
+    for key in ("latents_mean", "latents_std"):
+        if pipe.vae.config[key] != codecs.vae.config[key]:
+            raise SystemExit(f"--codecs {source}: its video latent statistics ({key}) differ")
+    for key in ("audio_latents_mean", "audio_latents_std"):
+        if pipe.config[key] != codecs.config[key]:
+            raise SystemExit(f"--codecs {source}: its audio latent statistics ({key}) differ")
+
+
+def main(source: str, target: str, codecs: str | None = None) -> None:
     pipe = OmniPipeline.from_pretrained(source)
+    if codecs:
+        other = OmniPipeline.from_pretrained(codecs)
+        check_same_latent_space(pipe, other, codecs)
+        pipe.vae, pipe.audio_vae, pipe.vocoder = other.vae, other.audio_vae, other.vocoder
     for name in ("transformer", "vae", "audio_vae", "vocoder"):
         torch.nn.Module.to(getattr(pipe, name), torch.float16)  # stored half precision, loaded as fp32
     target_path = Path(target)
@@ -40,6 +64,9 @@ def main(source: str, target: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="trained pipeline folder (e.g. the trainer's export)")
+    parser.add_argument("target", help="where the built-in model lives (omni/assets/toy)")
+    parser.add_argument("--codecs", help="pipeline folder to take the VAEs and the vocoder from")
+    args = parser.parse_args()
+    main(args.source, args.target, args.codecs)

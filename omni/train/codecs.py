@@ -44,12 +44,20 @@ class CodecTraining:
     # encoder's initial std of 1 drowns the latent, and the decoder first learns to ignore it.
     video_latents: str = "mode"
     video_init: str = ""  # a video VAE folder to continue training from ("" = random init)
+    # "all": encoder and decoder. "decoder": the encoder is frozen, so the latent space (and a transformer
+    # trained on it) stays valid while the decoder sharpens.
+    video_train: str = "all"
     image_every: int = 0  # every n-th video VAE step trains on single frames (0 = never)
     audio_steps: int = 3000
     audio_batch: int = 8
     vocoder_steps: int = 4000
     vocoder_batch: int = 8
     vocoder_segment_frames: int = 48  # mel frames per vocoder training segment
+    # share of vocoder segments centred on a frame drawn by loudness: the toy world's beeps fill a few
+    # percent of a clip, and uniformly drawn segments teach the vocoder mostly the quiet room sound
+    vocoder_focus: float = 0.0
+    vocoder_lr: float = 3e-4
+    vocoder_init: str = ""  # a vocoder folder to continue training from ("" = random init)
     lr: float = 3e-4
     kl_weight: float = 1e-6
     seed: int = 0
@@ -58,6 +66,10 @@ class CodecTraining:
     def __post_init__(self) -> None:
         if self.video_latents not in ("mode", "sample"):
             raise ValueError(f"video_latents must be 'mode' or 'sample', got {self.video_latents!r}")
+        if self.video_train not in ("all", "decoder"):
+            raise ValueError(f"video_train must be 'all' or 'decoder', got {self.video_train!r}")
+        if not 0.0 <= self.vocoder_focus <= 1.0:
+            raise ValueError(f"vocoder_focus must be in [0, 1], got {self.vocoder_focus}")
 
 
 def toyworld_source(num_frames: int) -> ClipSource:
@@ -93,6 +105,14 @@ def _mel_batch(
     spec = mel(waveform)
     usable = 1 + 4 * ((spec.shape[2] - 1) // 4)
     return spec[:, :, :usable], waveform
+
+
+VOCODER_STFT_RESOLUTIONS = (
+    (512, 128),
+    (256, 64),
+    (1024, 256),
+    (2048, 512),
+)  # 2048: 7.8 Hz bins resolve pitch
 
 
 def stft_loss(pred: Tensor, target: Tensor, resolutions=((512, 128), (256, 64), (1024, 256))) -> Tensor:
@@ -144,6 +164,10 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
     generator = torch.Generator().manual_seed(cfg.seed)
     seeds = _seeds(cfg.seed * 10_000_000, 10_000_000)
     vae.train()
+    decoder_only = cfg.video_train == "decoder"
+    if decoder_only:
+        vae.encoder.eval().requires_grad_(False)
+        vae.quant_conv.eval().requires_grad_(False)
 
     def step(number: int) -> Tensor:
         if cfg.image_every and number % cfg.image_every == cfg.image_every - 1:
@@ -152,14 +176,16 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
             x = _video_batch(source, seeds, cfg.video_batch * cfg.video_frames, 1, generator)
         else:
             x = _video_batch(source, seeds, cfg.video_batch, cfg.video_frames, generator)
-        posterior = vae.encode(x).latent_dist
+        with torch.set_grad_enabled(not decoder_only):
+            posterior = vae.encode(x).latent_dist
         latents = posterior.mode() if cfg.video_latents == "mode" else posterior.sample(generator)
         recon = vae.decode(latents).sample
         weights = foreground_weights(x, cfg.foreground_weight)
         reconstruction = ((recon - x).abs() * weights).mean() / weights.mean()
-        return reconstruction + cfg.kl_weight * posterior.kl().mean()
+        return reconstruction if decoder_only else reconstruction + cfg.kl_weight * posterior.kl().mean()
 
-    return _fit("video VAE", cfg.video_steps, list(vae.parameters()), cfg.video_lr, step)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    return _fit("video VAE", cfg.video_steps, params, cfg.video_lr, step)
 
 
 def train_audio_vae(
@@ -189,13 +215,31 @@ def train_vocoder(
     def step(_: int) -> Tensor:
         spec, waveform = _mel_batch(source, seeds, cfg.vocoder_batch, mel)
         frames = cfg.vocoder_segment_frames
-        start = int(torch.randint(0, spec.shape[2] - frames + 1, (), generator=generator))
-        segment = spec[:, :, start : start + frames]
-        target = waveform[..., start * hop : (start + frames) * hop]
+        whole = spec[:, :, : waveform.shape[-1] // hop]  # frames with all their samples in the clip
+        starts = segment_starts(whole, frames, cfg.vocoder_focus, generator)
+        segment = torch.stack([spec[i, :, s : s + frames] for i, s in enumerate(starts)])
+        target = torch.stack([waveform[i, :, s * hop : (s + frames) * hop] for i, s in enumerate(starts)])
         pred = vocoder(segment)[..., : target.shape[-1]]
-        return stft_loss(pred, target) + (mel(pred) - segment).abs().mean()
+        return stft_loss(pred, target, VOCODER_STFT_RESOLUTIONS) + (mel(pred) - segment).abs().mean()
 
-    return _fit("vocoder", cfg.vocoder_steps, list(vocoder.parameters()), cfg.lr, step)
+    return _fit("vocoder", cfg.vocoder_steps, list(vocoder.parameters()), cfg.vocoder_lr, step)
+
+
+def segment_starts(spec: Tensor, frames: int, focus: float, generator: torch.Generator) -> list[int]:
+    """A start frame per item of `spec` (B, C, T, n_mels) for a `frames`-long segment: with probability
+    `focus` the segment holds a frame drawn in proportion to its power (somewhere in the segment), else
+    the start is uniform."""
+    length = spec.shape[2]
+    power = spec.float().exp().sum(dim=(1, 3))  # (B, T)
+    starts = []
+    for item in range(spec.shape[0]):
+        if float(torch.rand((), generator=generator)) < focus:
+            centre = int(torch.multinomial(power[item] / power[item].sum(), 1, generator=generator))
+            start = centre - int(torch.randint(0, frames, (), generator=generator))
+        else:
+            start = int(torch.randint(0, length - frames + 1, (), generator=generator))
+        starts.append(min(max(start, 0), length - frames))
+    return starts
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -254,7 +298,7 @@ def train_codecs(
     for name, cls, init, train in (  # init: a folder to continue from instead of the preset's random weights
         ("vae", AutoencoderKLWan, cfg.video_init, lambda m: train_video_vae(m, source, cfg)),
         ("audio_vae", AutoencoderKLLTX2Audio, "", lambda m: train_audio_vae(m, mel, source, cfg)),
-        ("vocoder", LTX2Vocoder, "", lambda m: train_vocoder(m, mel, source, cfg)),
+        ("vocoder", LTX2Vocoder, cfg.vocoder_init, lambda m: train_vocoder(m, mel, source, cfg)),
     ):
         folder = stages / name
         if (folder / "config.json").is_file():

@@ -84,3 +84,34 @@ def test_image_steps_train_on_single_frames(monkeypatch):
     codecs.train_video_vae(vae, toyworld_source(33), cfg)
     clip, image = (1, 3, 5), (5, 3, 1)  # (batch, channels, frames): an image batch holds as many frames
     assert shapes == [clip, image, clip, image]
+
+
+def test_decoder_only_training_keeps_the_latent_space():
+    """A transformer trained on a VAE's latents stays valid when only the decoder is fine-tuned."""
+    from omni.train import codecs
+
+    vae = codecs.build_pipeline(codecs.load_preset("tiny"), seed=0).vae
+    encoder = {k: v.clone() for k, v in vae.state_dict().items() if k.startswith(("encoder.", "quant_conv."))}
+    decoder = {k: v.clone() for k, v in vae.state_dict().items() if k.startswith("decoder.")}
+    codecs.train_video_vae(vae, toyworld_source(9), replace(FAST, video_steps=2, video_train="decoder"))
+    after = vae.state_dict()
+    for name, value in encoder.items():
+        torch.testing.assert_close(after[name], value, rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(after[name], value) for name, value in decoder.items())
+
+
+def test_unknown_video_train_part_is_refused():
+    with pytest.raises(ValueError, match="video_train must be 'all' or 'decoder', got 'encoder'"):
+        CodecTraining(video_train="encoder")
+
+
+def test_focused_vocoder_segments_hold_the_loud_frames():
+    from omni.train.codecs import segment_starts
+
+    spec = torch.full((64, 1, 200, 8), -10.0)  # quiet log-mel
+    spec[:, :, 150:152] = 0.0  # one loud event, as a beep in a toy clip
+    starts = segment_starts(spec, 48, focus=1.0, generator=torch.Generator().manual_seed(0))
+    assert all(s <= 150 < s + 48 or s <= 151 < s + 48 for s in starts)
+    assert all(0 <= s <= 200 - 48 for s in starts)
+    uniform = segment_starts(spec, 48, focus=0.0, generator=torch.Generator().manual_seed(0))
+    assert sum(not (s <= 150 < s + 48) for s in uniform) > 16  # most uniform segments miss it

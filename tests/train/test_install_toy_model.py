@@ -1,0 +1,59 @@
+"""scripts/install_toy_model.py: a trained folder becomes the built-in model, optionally with fine-tuned codecs."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from omni.pipelines.pipeline_omni import OmniPipeline
+from omni.pipelines.presets import build_pipeline
+
+SCRIPT = Path(__file__).parents[2] / "scripts" / "install_toy_model.py"
+
+
+@pytest.fixture(scope="module")
+def install():
+    spec = importlib.util.spec_from_file_location("install_toy_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run") / "export"
+    build_pipeline("tiny", seed=0).save_pretrained(folder)
+    return folder
+
+
+def test_installed_model_is_half_precision_on_disk_and_loads(install, trained, tmp_path):
+    install(str(trained), str(tmp_path / "toy"))
+    weights = tmp_path / "toy" / "transformer" / "diffusion_pytorch_model.safetensors"
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(weights).values()} == {torch.float16}
+    pipe = OmniPipeline.from_pretrained(tmp_path / "toy")
+    assert pipe.transformer.dtype == torch.float32
+
+
+def test_codecs_with_the_same_encoders_replace_decoders_and_vocoder(install, trained, tmp_path):
+    codecs = OmniPipeline.from_pretrained(trained)
+    with torch.no_grad():
+        codecs.vae.decoder.conv_out.weight.add_(1.0)  # a fine-tuned decoder
+        next(codecs.vocoder.parameters()).add_(1.0)  # a retrained vocoder
+    codecs.save_pretrained(tmp_path / "codecs")
+    install(str(trained), str(tmp_path / "toy"), str(tmp_path / "codecs"))
+    installed = OmniPipeline.from_pretrained(tmp_path / "toy")
+    expected = codecs.vae.decoder.conv_out.weight.half().float()
+    torch.testing.assert_close(installed.vae.decoder.conv_out.weight, expected)
+
+
+def test_codecs_with_another_encoder_are_refused(install, trained, tmp_path):
+    codecs = OmniPipeline.from_pretrained(trained)
+    with torch.no_grad():
+        codecs.vae.encoder.conv_in.weight.add_(1.0)
+    codecs.save_pretrained(tmp_path / "codecs")
+    with pytest.raises(SystemExit, match="its vae encodes differently"):
+        install(str(trained), str(tmp_path / "toy"), str(tmp_path / "codecs"))
+    assert not (tmp_path / "toy").exists()  # nothing written
