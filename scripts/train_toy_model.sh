@@ -3,16 +3,18 @@
 #   1. codecs (video VAE, audio VAE, vocoder) trained on the toy world, in four short runs
 #   2. 3000 toy-world clips encoded into latent shards
 #   3. the transformer trained on every task (configs/train/toy.yaml)
-#   4. the EMA export installed into the package as omni/assets/toy (fp16, with its model card numbers)
-# Usage: scripts/train_toy_model.sh   (about 4 hours on a 2-core CPU)
+#   4. the video VAE's decoder fine-tuned with its encoder frozen (the transformer's latent space is kept)
+#   5. the EMA export installed into the package as omni/assets/toy with those codecs (fp16)
+# Usage: scripts/train_toy_model.sh   (about 5 hours on a 2-core CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 omni=.venv/bin/omni
 
 # 1. Codecs, as a curriculum of short runs, each continuing the last video VAE (audio stages reused):
-#    a. all three codecs; the video VAE's decoder sees sampled latents (where the built-in model started)
+#    a. all three codecs; the video VAE's decoder sees sampled latents (where the built-in model started);
+#       three in four vocoder segments are centred on a loud frame (a beep)
 $omni codecs --preset toy --out checkpoints/toy-codecs-warmup --video-steps 1500 --video-latents sample \
-  --audio-steps 2000 --vocoder-steps 4000
+  --audio-steps 2000 --vocoder-steps 7000 --vocoder-focus 0.75 --vocoder-lr 4e-4
 #    b. deterministic latents, milder foreground weight, 9-frame clips
 #    c. full 33-frame clips (the causal decoder drifts past the longest clip it was trained on)
 #    d. single-frame steps mixed in, for the first-frame path that images and clip starts go through
@@ -34,4 +36,13 @@ for run in "9f --video-steps 1200 --video-frames 9 --video-batch 4 --video-lr 1e
 done
 $omni prepare --toyworld --count 3000 --seed 0 --model checkpoints/toy-codecs --out data/toy-shards
 $omni train --config toy
-.venv/bin/python scripts/install_toy_model.py checkpoints/toy-run/export omni/assets/toy
+# 4. the decoder alone, on full clips with single frames mixed in (the encoder, hence the latents, unchanged)
+mkdir -p checkpoints/toy-codecs-decoder/stages
+for stage in audio_vae vocoder; do
+  [ -e checkpoints/toy-codecs-decoder/stages/$stage ] || cp -r checkpoints/toy-codecs/stages/$stage checkpoints/toy-codecs-decoder/stages/
+done
+$omni codecs --preset toy --out checkpoints/toy-codecs-decoder --video-init checkpoints/toy-codecs/stages/vae \
+  --video-train decoder --video-steps 800 --video-frames 33 --video-batch 2 --video-lr 3e-4 --image-every 4 \
+  --foreground-weight 5
+.venv/bin/python scripts/install_toy_model.py checkpoints/toy-run/export omni/assets/toy \
+  --codecs checkpoints/toy-codecs-decoder
