@@ -134,3 +134,12 @@ def test_torchrun_trains_with_fsdp_on_two_processes(data, tmp_path):
     assert sorted(_losses(tmp_path)) == list(range(1, 7))
     assert (tmp_path / "step_00000006" / "trainer.json").is_file()
     OmniPipeline.from_pretrained(tmp_path / "export")
+
+
+def test_command_line_overrides_read_numbers_as_written():
+    from omni.train.cli import _override
+
+    assert _override("optim.lr=1e-4") == ("optim.lr", 1e-4)  # YAML alone reads this as a string
+    assert _override("steps=100") == ("steps", 100)
+    assert _override("model.preset=null") == ("model.preset", None)
+    assert _override("checkpoint.dir=runs/a") == ("checkpoint.dir", "runs/a")
