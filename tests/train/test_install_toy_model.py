@@ -57,3 +57,12 @@ def test_codecs_with_another_encoder_are_refused(install, trained, tmp_path):
     with pytest.raises(SystemExit, match="its vae encodes differently"):
         install(str(trained), str(tmp_path / "toy"), str(tmp_path / "codecs"))
     assert not (tmp_path / "toy").exists()  # nothing written
+
+
+def test_codecs_with_other_latent_statistics_are_refused(install, trained, tmp_path):
+    codecs = OmniPipeline.from_pretrained(trained)
+    std = list(codecs.vae.config.latents_std)
+    codecs.vae.register_to_config(latents_std=[s * 1.1 for s in std])  # same encoder, other normalisation
+    codecs.save_pretrained(tmp_path / "codecs")
+    with pytest.raises(SystemExit, match="its video latent statistics"):
+        install(str(trained), str(tmp_path / "toy"), str(tmp_path / "codecs"))
