@@ -143,3 +143,19 @@ def test_command_line_overrides_read_numbers_as_written():
     assert _override("steps=100") == ("steps", 100)
     assert _override("model.preset=null") == ("model.preset", None)
     assert _override("checkpoint.dir=runs/a") == ("checkpoint.dir", "runs/a")
+
+
+def test_denoiser_probe_reports_error_per_noise_level_and_caption_sensitivity(data, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe", REPO / "scripts" / "probe_denoiser.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    probe.main(str(data / "codecs"), str(data / "shards"), samples=4, seed=0)
+    out = capsys.readouterr().out
+    rows = [
+        line.split() for line in out.splitlines() if line.strip()[:1].isdigit() and "." in line.split()[0]
+    ]
+    assert [float(r[0]) for r in rows] == list(probe.SIGMAS)
+    assert all(float(r[1]) > 0 for r in rows)
+    assert "caption sensitivity at sigma 1:" in out
