@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 
 import yaml
@@ -14,12 +13,7 @@ def _override(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--set takes key=value (e.g. optim.lr=1e-4), got {text!r}")
     key, value = text.split("=", 1)
-    parsed = yaml.safe_load(value)
-    if isinstance(parsed, str):
-        # YAML 1.1 reads 1e-4 (no dot) as a string; on the command line it is meant as a number
-        with contextlib.suppress(ValueError):
-            parsed = float(parsed)
-    return key.strip(), parsed
+    return key.strip(), yaml.safe_load(value)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
