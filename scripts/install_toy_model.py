@@ -4,9 +4,10 @@ text encoder referenced (it ships in its own package), the whole folder checked 
     python scripts/install_toy_model.py checkpoints/toy-run/export omni/assets/toy [--codecs DIR]
 
 --codecs DIR takes the video VAE, audio VAE and vocoder from another pipeline folder, e.g. one whose
-decoders and vocoder were fine-tuned after the transformer was trained (`omni codecs --video-train decoder
---vocoder-init ...`). The transformer is bound to its codecs' latent space, so their encoders and latent
-statistics must be identical; anything else is refused.
+decoder and vocoder were fine-tuned after the transformer was trained: copy `stages/audio_vae` of the
+codecs the data was encoded with into `NEW/stages/`, then `omni codecs --out NEW --video-init OLD/stages/vae
+--video-train decoder --vocoder-init OLD/stages/vocoder ...`. The transformer is bound to its codecs' latent space, so their encoders and latent
+must be identical (anything else is refused), and the latents keep the source's normalisation.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import argparse
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from omni.pipelines.pipeline_omni import OmniPipeline
@@ -24,26 +24,19 @@ LIMIT_BYTES = 20 * 2**20
 ENCODER_PREFIXES = {"vae": ("encoder.", "quant_conv."), "audio_vae": ("encoder.",)}
 
 
-def _same(a: list[float] | None, b: list[float] | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return len(a) == len(b) and bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
-
-
 def check_same_latent_space(pipe: OmniPipeline, codecs: OmniPipeline, source: str) -> None:
+    """Refuse codecs whose encoders differ from the ones the transformer's training data was encoded with."""
+    if pipe.mel_config != codecs.mel_config:
+        raise SystemExit(
+            f"--codecs {source}: its mel spectrogram differs ({codecs.mel_config} vs {pipe.mel_config})"
+        )
     for name, prefixes in ENCODER_PREFIXES.items():
         ours, theirs = getattr(pipe, name).state_dict(), getattr(codecs, name).state_dict()
         for key, value in ours.items():
-            if key.startswith(prefixes) and not torch.equal(value, theirs[key]):
+            if not key.startswith(prefixes):
+                continue
+            if key not in theirs or theirs[key].shape != value.shape or not torch.equal(value, theirs[key]):
                 raise SystemExit(f"--codecs {source}: its {name} encodes differently ({key} differs)")
-    # statistics re-measured with the same encoders differ only by float summation order
-    for kind, ours, theirs, keys in (
-        ("video", pipe.vae.config, codecs.vae.config, ("latents_mean", "latents_std")),
-        ("audio", pipe.config, codecs.config, ("audio_latents_mean", "audio_latents_std")),
-    ):
-        for key in keys:
-            if not _same(ours[key], theirs[key]):
-                raise SystemExit(f"--codecs {source}: its {kind} latent statistics ({key}) differ")
 
 
 def main(source: str, target: str, codecs: str | None = None) -> None:
@@ -51,6 +44,10 @@ def main(source: str, target: str, codecs: str | None = None) -> None:
     if codecs:
         other = OmniPipeline.from_pretrained(codecs)
         check_same_latent_space(pipe, other, codecs)
+        # the transformer's latents were normalised with the source's statistics (audio ones live in the
+        # pipeline's config, which stays); the encoders being the same, only a re-measurement could differ
+        cfg = pipe.vae.config
+        other.vae.register_to_config(latents_mean=cfg.latents_mean, latents_std=cfg.latents_std)
         pipe.vae, pipe.audio_vae, pipe.vocoder = other.vae, other.audio_vae, other.vocoder
     for name in ("transformer", "vae", "audio_vae", "vocoder"):
         torch.nn.Module.to(getattr(pipe, name), torch.float16)  # stored half precision, loaded as fp32

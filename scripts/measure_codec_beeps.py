@@ -37,12 +37,13 @@ def main(model: str, clips: int) -> None:
         through_vae = pipe.audio_vae.decode(pipe.audio_vae.encode(mel).latent_dist.mode()).sample
         for name, spec in (("vocoder (true mel)", mel), ("audio VAE + vocoder", through_vae)):
             detected = detect_beeps(pipe.vocoder(spec).reshape(-1).numpy(), clip.sample_rate)
-            for beep in truth:
+            for beep in truth:  # each detected beep matches at most one true beep
                 near = [d for d in detected if abs(d.time - beep.time) < MATCH_SECONDS]
                 if near:
                     best = min(near, key=lambda d: abs(d.time - beep.time))
+                    detected.remove(best)
                     found[name][0] += 1
-                    found[name][1] += best.color == beep.color
+                    found[name][1] += best.color is not None and best.color == beep.color
                     found[name][2].append(1000 * abs(best.time - beep.time))
     print(f"{clips} held-out clips, {total} beeps")
     for name, (hits, right, errors) in found.items():

@@ -11,7 +11,7 @@ omni=.venv/bin/omni
 
 # 1. Codecs, as a curriculum of short runs, each continuing the last video VAE (audio stages reused):
 #    a. all three codecs; the video VAE's decoder sees sampled latents (where the built-in model started);
-#       three in four vocoder segments are centred on a loud frame (a beep)
+#       three in four vocoder segments contain a loud frame (a beep)
 $omni codecs --preset toy --out checkpoints/toy-codecs-warmup --video-steps 1500 --video-latents sample \
   --audio-steps 2000 --vocoder-steps 7000 --vocoder-focus 0.75 --vocoder-lr 4e-4
 #    b. deterministic latents, milder foreground weight, 9-frame clips

@@ -53,7 +53,7 @@ class CodecTraining:
     vocoder_steps: int = 4000
     vocoder_batch: int = 8
     vocoder_segment_frames: int = 48  # mel frames per vocoder training segment
-    # share of vocoder segments centred on a frame drawn by loudness: the toy world's beeps fill a few
+    # share of vocoder segments that contain a frame drawn by loudness: the toy world's beeps fill a few
     # percent of a clip, and uniformly drawn segments teach the vocoder mostly the quiet room sound
     vocoder_focus: float = 0.0
     vocoder_lr: float = 3e-4
@@ -107,15 +107,11 @@ def _mel_batch(
     return spec[:, :, :usable], waveform
 
 
-VOCODER_STFT_RESOLUTIONS = (
-    (512, 128),
-    (256, 64),
-    (1024, 256),
-    (2048, 512),
-)  # 2048: 7.8 Hz bins resolve pitch
+# (n_fft, hop) of the vocoder's STFT loss; 2048-point frames (7.8 Hz bins) resolve the beeps' pitch
+STFT_RESOLUTIONS = ((512, 128), (256, 64), (1024, 256), (2048, 512))
 
 
-def stft_loss(pred: Tensor, target: Tensor, resolutions=((512, 128), (256, 64), (1024, 256))) -> Tensor:
+def stft_loss(pred: Tensor, target: Tensor, resolutions=STFT_RESOLUTIONS) -> Tensor:
     """Multi-resolution STFT loss: spectral convergence + log-magnitude L1, averaged over resolutions."""
     loss = pred.new_zeros(())
     for n_fft, hop in resolutions:
@@ -163,7 +159,7 @@ def foreground_weights(x: Tensor, weight: float, threshold: float = 0.25) -> Ten
 def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTraining) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed)
     seeds = _seeds(cfg.seed * 10_000_000, 10_000_000)
-    vae.train()
+    vae.train().requires_grad_(True)
     decoder_only = cfg.video_train == "decoder"
     if decoder_only:
         vae.encoder.eval().requires_grad_(False)
@@ -185,7 +181,10 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
         return reconstruction if decoder_only else reconstruction + cfg.kl_weight * posterior.kl().mean()
 
     params = [p for p in vae.parameters() if p.requires_grad]
-    return _fit("video VAE", cfg.video_steps, params, cfg.video_lr, step)
+    try:
+        return _fit("video VAE", cfg.video_steps, params, cfg.video_lr, step)
+    finally:
+        vae.requires_grad_(True)
 
 
 def train_audio_vae(
@@ -220,7 +219,7 @@ def train_vocoder(
         segment = torch.stack([spec[i, :, s : s + frames] for i, s in enumerate(starts)])
         target = torch.stack([waveform[i, :, s * hop : (s + frames) * hop] for i, s in enumerate(starts)])
         pred = vocoder(segment)[..., : target.shape[-1]]
-        return stft_loss(pred, target, VOCODER_STFT_RESOLUTIONS) + (mel(pred) - segment).abs().mean()
+        return stft_loss(pred, target) + (mel(pred) - segment).abs().mean()
 
     return _fit("vocoder", cfg.vocoder_steps, list(vocoder.parameters()), cfg.vocoder_lr, step)
 
@@ -230,6 +229,10 @@ def segment_starts(spec: Tensor, frames: int, focus: float, generator: torch.Gen
     `focus` the segment holds a frame drawn in proportion to its power (somewhere in the segment), else
     the start is uniform."""
     length = spec.shape[2]
+    if length < frames:
+        raise ValueError(
+            f"vocoder_segment_frames ({frames}) exceeds the {length} whole mel frames of a training clip"
+        )
     power = spec.float().exp().sum(dim=(1, 3))  # (B, T)
     starts = []
     for item in range(spec.shape[0]):
@@ -295,6 +298,10 @@ def train_codecs(
     source = source or toyworld_source(33)
     mel = MelSpectrogram(pipe.mel_config)
     timings = {}
+    if cfg.video_train == "decoder" and not cfg.video_init and not (stages / "vae" / "config.json").is_file():
+        raise ValueError(
+            "video_train='decoder' fine-tunes the decoder of a trained VAE: give video_init (--video-init DIR)"
+        )
     for name, cls, init, train in (  # init: a folder to continue from instead of the preset's random weights
         ("vae", AutoencoderKLWan, cfg.video_init, lambda m: train_video_vae(m, source, cfg)),
         ("audio_vae", AutoencoderKLLTX2Audio, "", lambda m: train_audio_vae(m, mel, source, cfg)),

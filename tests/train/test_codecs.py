@@ -105,13 +105,56 @@ def test_unknown_video_train_part_is_refused():
         CodecTraining(video_train="encoder")
 
 
-def test_focused_vocoder_segments_hold_the_loud_frames():
+@pytest.mark.parametrize("loud", [0, 100, 199])  # first frame, middle, last frame
+def test_focused_vocoder_segments_hold_the_loud_frame(loud):
     from omni.train.codecs import segment_starts
 
-    spec = torch.full((64, 1, 200, 8), -10.0)  # quiet log-mel
-    spec[:, :, 150:152] = 0.0  # one loud event, as a beep in a toy clip
+    spec = torch.full((64, 1, 200, 8), -30.0)  # quiet log-mel: drawn with odds of about 1e-11
+    spec[:, :, loud] = 0.0  # one loud frame, as a beep in a toy clip
     starts = segment_starts(spec, 48, focus=1.0, generator=torch.Generator().manual_seed(0))
-    assert all(s <= 150 < s + 48 or s <= 151 < s + 48 for s in starts)
-    assert all(0 <= s <= 200 - 48 for s in starts)
-    uniform = segment_starts(spec, 48, focus=0.0, generator=torch.Generator().manual_seed(0))
-    assert sum(not (s <= 150 < s + 48) for s in uniform) > 16  # most uniform segments miss it
+    assert all(0 <= s <= 200 - 48 and s <= loud < s + 48 for s in starts)
+    if loud == 100:  # away from the clip's ends the loud frame lands anywhere in the segment
+        assert len(set(starts)) > 8
+
+
+def test_uniform_vocoder_segments_mostly_miss_a_single_loud_frame():
+    from omni.train.codecs import segment_starts
+
+    spec = torch.full((64, 1, 200, 8), -10.0)
+    spec[:, :, 150] = 0.0
+    starts = segment_starts(spec, 48, focus=0.0, generator=torch.Generator().manual_seed(0))
+    assert sum(not (s <= 150 < s + 48) for s in starts) > 32  # about 44 of 64 expected
+
+
+def test_segments_longer_than_the_clip_are_refused():
+    from omni.train.codecs import segment_starts
+
+    with pytest.raises(ValueError, match=r"vocoder_segment_frames \(48\) exceeds the 40 whole mel frames"):
+        segment_starts(torch.zeros(2, 1, 40, 8), 48, focus=0.5, generator=torch.Generator())
+
+
+def test_vocoder_focus_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="vocoder_focus must be in \\[0, 1\\], got 1.5"):
+        CodecTraining(vocoder_focus=1.5)
+
+
+def test_decoder_only_training_needs_a_trained_vae(tmp_path):
+    with pytest.raises(ValueError, match="give video_init"):
+        train_codecs("tiny", tmp_path / "x", replace(FAST, video_train="decoder"))
+
+
+def test_vocoder_continues_from_a_given_folder(trained, tmp_path):
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    out, _ = trained
+    init = out / "stages" / "vocoder"
+    second = tmp_path / "continued"
+    (second / "stages").mkdir(parents=True)
+    for stage in ("vae", "audio_vae"):
+        (second / "stages" / stage).symlink_to(out / "stages" / stage)
+    train_codecs(
+        "tiny", second, replace(FAST, vocoder_steps=0, vocoder_init=str(init)), source=toyworld_source(9)
+    )
+    started, continued = LTX2Vocoder.from_pretrained(init), OmniPipeline.from_pretrained(second).vocoder
+    for name, value in started.state_dict().items():
+        torch.testing.assert_close(continued.state_dict()[name], value, rtol=0, atol=0, msg=name)

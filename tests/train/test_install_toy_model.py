@@ -1,4 +1,4 @@
-"""scripts/install_toy_model.py: a trained folder becomes the built-in model, optionally with fine-tuned codecs."""
+"""scripts/install_toy_model.py: a trained folder becomes the built-in model, optionally with new codecs."""
 
 import importlib.util
 from pathlib import Path
@@ -45,8 +45,11 @@ def test_codecs_with_the_same_encoders_replace_decoders_and_vocoder(install, tra
     codecs.save_pretrained(tmp_path / "codecs")
     install(str(trained), str(tmp_path / "toy"), str(tmp_path / "codecs"))
     installed = OmniPipeline.from_pretrained(tmp_path / "toy")
-    expected = codecs.vae.decoder.conv_out.weight.half().float()
-    torch.testing.assert_close(installed.vae.decoder.conv_out.weight, expected)
+    for name in ("vae", "audio_vae", "vocoder"):
+        for key, value in getattr(codecs, name).state_dict().items():
+            torch.testing.assert_close(
+                getattr(installed, name).state_dict()[key], value.half().float(), msg=key
+            )
 
 
 def test_codecs_with_another_encoder_are_refused(install, trained, tmp_path):
@@ -59,10 +62,19 @@ def test_codecs_with_another_encoder_are_refused(install, trained, tmp_path):
     assert not (tmp_path / "toy").exists()  # nothing written
 
 
-def test_codecs_with_other_latent_statistics_are_refused(install, trained, tmp_path):
+def test_latents_keep_the_source_normalisation(install, trained, tmp_path):
     codecs = OmniPipeline.from_pretrained(trained)
     std = list(codecs.vae.config.latents_std)
-    codecs.vae.register_to_config(latents_std=[s * 1.1 for s in std])  # same encoder, other normalisation
+    codecs.vae.register_to_config(latents_std=[s * 1.1 for s in std])  # re-measured on other clips
     codecs.save_pretrained(tmp_path / "codecs")
-    with pytest.raises(SystemExit, match="its video latent statistics"):
+    install(str(trained), str(tmp_path / "toy"), str(tmp_path / "codecs"))
+    assert OmniPipeline.from_pretrained(tmp_path / "toy").vae.config.latents_std == pytest.approx(std)
+
+
+def test_codecs_with_another_architecture_are_refused(install, trained, tmp_path):
+    from omni.pipelines.presets import load_preset
+
+    codecs = build_pipeline(load_preset("toy"), seed=0)  # other VAE shapes
+    codecs.save_pretrained(tmp_path / "codecs")
+    with pytest.raises(SystemExit, match="differ"):
         install(str(trained), str(tmp_path / "toy"), str(tmp_path / "codecs"))

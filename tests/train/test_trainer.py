@@ -148,17 +148,39 @@ def test_numbers_written_without_a_dot_are_numbers(data, tmp_path):
         load_train_config("tiny", overrides(data, tmp_path, **{"optim.lr": "fast"}))
 
 
-def test_denoiser_probe_reports_error_per_noise_level_and_caption_sensitivity(data, capsys):
+def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypatch):
+    """With a stub transformer whose velocity is its input x_t, the prediction x_t - sigma * v is 0 at
+    sigma 1, so the probe must report the clean latents' mean square there; the stub ignores captions, so
+    the caption sensitivity must be 0."""
     import importlib.util
+    import types
+
+    from omni.data.shards import LatentShards
 
     spec = importlib.util.spec_from_file_location("probe", REPO / "scripts" / "probe_denoiser.py")
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
-    probe.main(str(data / "codecs"), str(data / "shards"), samples=4, seed=0)
+    seen = []
+
+    def transformer(streams, states, mask):
+        seen.append(float(streams[0].timesteps.max()))
+        return [streams[0].latents]
+
+    transformer.eval = lambda: transformer
+    monkeypatch.setattr(
+        probe.OmniPipeline,
+        "from_pretrained",
+        staticmethod(lambda _: types.SimpleNamespace(transformer=transformer)),
+    )
+    probe.main("stub", str(data / "shards"), samples=4, seed=0)
     out = capsys.readouterr().out
-    rows = [
-        line.split() for line in out.splitlines() if line.strip()[:1].isdigit() and "." in line.split()[0]
-    ]
-    assert [float(r[0]) for r in rows] == list(probe.SIGMAS)
-    assert all(float(r[1]) > 0 for r in rows)
-    assert "caption sensitivity at sigma 1:" in out
+    rows = {
+        float(r[0]): float(r[1])
+        for r in (line.split() for line in out.splitlines())
+        if len(r) == 3 and "." in r[0]
+    }
+    assert list(rows) == list(probe.SIGMAS)
+    x0 = LatentShards(data / "shards").load(list(range(4))).video.float()
+    assert rows[1.0] == pytest.approx(float(x0.square().mean()), abs=2e-3)
+    assert max(seen) == 1000.0  # timesteps are sigma x 1000, as in training
+    assert "caption sensitivity at sigma 1: 0.000" in out
