@@ -16,35 +16,37 @@ import torch
 
 from omni.data.toyworld import render, sample_scene
 from omni.eval.toyworld.audio import detect_beeps
+from omni.eval.toyworld.metrics import match_events
 from omni.pipelines.pipeline_omni import OmniPipeline
 
 MATCH_SECONDS = 0.025
+PATHS = ("vocoder (true mel)", "audio VAE + vocoder")
 FIRST_SEED = 20_000
 
 
 @torch.no_grad()
 def main(model: str, clips: int) -> None:
     pipe = OmniPipeline.from_pretrained(model)
-    paths = {"vocoder (true mel)": [], "audio VAE + vocoder": []}
-    found = {name: [0, 0, []] for name in paths}  # found, right colour, onset errors
+    found = {name: [0, 0, []] for name in PATHS}  # found, at the right pitch, onset errors (ms)
     total = 0
     for seed in range(FIRST_SEED, FIRST_SEED + clips):
         clip = render(sample_scene(seed))
         truth = detect_beeps(clip.audio, clip.sample_rate)
         total += len(truth)
-        mel = pipe.mel(torch.from_numpy(clip.audio)[None, None])
-        mel = mel[:, :, : 1 + 4 * ((mel.shape[2] - 1) // 4)]
-        through_vae = pipe.audio_vae.decode(pipe.audio_vae.encode(mel).latent_dist.mode()).sample
-        for name, spec in (("vocoder (true mel)", mel), ("audio VAE + vocoder", through_vae)):
-            detected = detect_beeps(pipe.vocoder(spec).reshape(-1).numpy(), clip.sample_rate)
-            for beep in truth:  # each detected beep matches at most one true beep
-                near = [d for d in detected if abs(d.time - beep.time) < MATCH_SECONDS]
-                if near:
-                    best = min(near, key=lambda d: abs(d.time - beep.time))
-                    detected.remove(best)
-                    found[name][0] += 1
-                    found[name][1] += best.color is not None and best.color == beep.color
-                    found[name][2].append(1000 * abs(best.time - beep.time))
+        samples = clip.audio.shape[-1]
+        true_mel = pipe.mel(torch.from_numpy(clip.audio)[None, None])
+        outputs = {  # the pipeline's own paths: mel -> vocoder, and encode_audio -> decode_audio
+            PATHS[0]: pipe.vocoder(true_mel)[0, 0, :samples].numpy(),
+            PATHS[1]: pipe.decode_audio(pipe.encode_audio(clip.audio[None]), samples)[0, 0],
+        }
+        for name, audio in outputs.items():
+            detected = detect_beeps(audio, clip.sample_rate)
+            matching = match_events([b.time for b in truth], [d.time for d in detected], MATCH_SECONDS)
+            found[name][0] += len(matching.pairs)
+            found[name][1] += sum(
+                truth[r].color is not None and detected[d].color == truth[r].color for r, d in matching.pairs
+            )
+            found[name][2].extend(1000 * np.abs(matching.errors))
     print(f"{clips} held-out clips, {total} beeps")
     for name, (hits, right, errors) in found.items():
         onset = f"{np.median(errors):.1f} ms" if errors else "n/a"

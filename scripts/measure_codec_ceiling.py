@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 
 from omni.data.toyworld import render
-from omni.eval.toyworld.evaluate import EvalSettings, suite_scene
+from omni.eval.toyworld.evaluate import EvalSettings, _mean, suite_scene
 from omni.eval.toyworld.metrics import score_clip
 from omni.pipelines.pipeline_omni import OmniPipeline
 
@@ -41,11 +40,7 @@ def ceiling(pipe: OmniPipeline, scenes: int) -> dict[str, dict[str, float]]:
             ("through the codecs", (frames, audio)),
         ):
             scores[name].append(score_clip(f, a, clip.fps, clip.sample_rate, scene))
-    return {
-        name: {k: float(np.nanmean([s[k] for s in rows])) if any(s[k] == s[k] for s in rows) else float("nan")
-               for k in KEYS}
-        for name, rows in scores.items()
-    }  # fmt: skip
+    return {name: {k: _mean(s[k] for s in rows) for k in KEYS} for name, rows in scores.items()}
 
 
 def main(model: str, scenes: int) -> None:

@@ -5,8 +5,9 @@ preset's small configurations. Losses: L1 reconstruction + a small KL for the VA
 multi-resolution STFT + log-mel L1 for the vocoder. The video loss weights foreground pixels (those far
 from the frame's background colour) `foreground_weight` times more: with a plain L1 a VAE first learns the
 background, which is most of every frame, and small objects stay invisible for thousands of steps. Each
-stage is saved when it finishes, so a rerun skips finished stages. The result is an `OmniPipeline` folder (random transformer) that `omni prepare` encodes
-data with, plus `codecs_report.json` with held-out reconstruction PSNR and mel errors.
+stage is saved when it finishes, so a rerun skips finished stages. The result is an `OmniPipeline` folder
+(random transformer) that `omni prepare` encodes data with, plus `codecs_report.json` with held-out
+reconstruction PSNR and mel errors.
 """
 
 from __future__ import annotations
@@ -237,8 +238,8 @@ def segment_starts(spec: Tensor, frames: int, focus: float, generator: torch.Gen
     starts = []
     for item in range(spec.shape[0]):
         if float(torch.rand((), generator=generator)) < focus:
-            centre = int(torch.multinomial(power[item] / power[item].sum(), 1, generator=generator))
-            start = centre - int(torch.randint(0, frames, (), generator=generator))
+            loud = int(torch.multinomial(power[item] / power[item].sum(), 1, generator=generator))
+            start = loud - int(torch.randint(0, frames, (), generator=generator))
         else:
             start = int(torch.randint(0, length - frames + 1, (), generator=generator))
         starts.append(min(max(start, 0), length - frames))
