@@ -195,8 +195,11 @@ class ExpertIO(nn.Module):
         patch,
         eps,
         control: int = 0,
+        pooled_text_dim: int = 0,
     ):
         super().__init__()
+        if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
+            self.text_pool = nn.Linear(pooled_text_dim, dim)
         if expert == "video":
             self.patch_embedding = nn.Conv3d(in_channels, dim, kernel_size=patch, stride=patch)
             out_features = out_channels * math.prod(patch)
@@ -229,11 +232,23 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         rope_time_scale: RoPE time units per second. 4.0 puts video latent frame i of a 16 fps clip
             (4x temporal compression) at position i, exactly where Wan puts it.
         control_channels: channels of the motion-control maps added to video tokens (0: no motion control).
+        pooled_text: also condition every adaLN modulation on the mean of the text states, next to the
+            timestep. A caption here is mostly a list of global attributes (room colour, object colour and
+            shape, motion), which adaLN conditioning learns much faster than cross-attention alone; the
+            projection starts at zero, so enabling it on a trained model changes nothing until trained.
     """
 
     _supports_gradient_checkpointing = True
     _no_split_modules = ["OmniBlock"]
-    _keep_in_fp32_modules = ["time_embedder", "time_proj", "scale_shift_table", "norm1", "norm2", "norm3"]
+    _keep_in_fp32_modules = [
+        "time_embedder",
+        "time_proj",
+        "text_pool",
+        "scale_shift_table",
+        "norm1",
+        "norm2",
+        "norm3",
+    ]
     _skip_layerwise_casting_patterns = ["patch_embedding", "text_embedder", "norm"]
 
     @register_to_config
@@ -256,21 +271,25 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         rope_theta: float = 10000.0,
         rope_time_scale: float = 4.0,
         control_channels: int = 0,
+        pooled_text: bool = False,
     ):
         super().__init__()
         if qk_norm != "rms_norm_across_heads":
             raise ValueError(f"qk_norm {qk_norm!r} is not supported; omni uses 'rms_norm_across_heads'")
         dim = num_attention_heads * attention_head_dim
         patch = tuple(patch_size)
+        pooled = text_dim if pooled_text else 0
         self.timesteps_proj = Timesteps(num_channels=freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.text_embedder = PixArtAlphaTextProjection(text_dim, dim, act_fn="gelu_tanh")
         self.image_embedding = nn.Parameter(torch.zeros(dim))
         self.experts = nn.ModuleDict(
             {
                 "video": ExpertIO(
-                    "video", dim, freq_dim, in_channels, out_channels, patch, eps, control_channels
+                    "video", dim, freq_dim, in_channels, out_channels, patch, eps, control_channels, pooled
                 ),
-                "audio": ExpertIO("audio", dim, freq_dim, audio_in_channels, audio_in_channels, patch, eps),
+                "audio": ExpertIO(
+                    "audio", dim, freq_dim, audio_in_channels, audio_in_channels, patch, eps, 0, pooled
+                ),
             }
         )
         ffn_dims = {"video": ffn_dim, "audio": audio_ffn_dim or ffn_dim}
@@ -295,7 +314,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             nn.init.zeros_(io.patch_embedding.bias)
             nn.init.normal_(io.time_embedder.linear_1.weight, std=0.02)
             nn.init.normal_(io.time_embedder.linear_2.weight, std=0.02)
-            for param in (io.time_proj.weight, io.time_proj.bias, io.proj_out.weight, io.proj_out.bias):
+            zero = [io.time_proj.weight, io.time_proj.bias, io.proj_out.weight, io.proj_out.bias]
+            if hasattr(io, "text_pool"):  # starts as an exact no-op, also when added to a trained model
+                zero += [io.text_pool.weight, io.text_pool.bias]
+            for param in zero:
                 nn.init.zeros_(param)
             if hasattr(io, "control_embedding"):  # no control until trained: starts as an exact no-op
                 nn.init.zeros_(io.control_embedding.weight)
@@ -358,12 +380,15 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         experts = [name for name in EXPERTS if any(s.expert == name for s in streams)]
         by_expert = {name: [s for s in streams if s.expert == name] for name in experts}
 
+        pooled = self._pooled_text(text_states, text_mask) if self.config.pooled_text else None
         hidden, modulation, temb = [], [], []
         for name in experts:
             io = self.experts[name]
             hidden.append(torch.cat([self._embed(io, s) for s in by_expert[name]], dim=1))  # (B, L_e, D)
             t, _ = self._expert_timesteps(by_expert[name], patch)  # (B, G)
             emb = self._time_embedding(io, t)  # (B, G, D) fp32
+            if pooled is not None:
+                emb = emb + io.text_pool(pooled.to(io.text_pool.weight.dtype)).float()[:, None]
             temb.append(emb)
             modulation.append(io.time_proj(nn.functional.silu(emb)).unflatten(-1, (6, -1)))  # (B, G, 6, D)
 
@@ -451,6 +476,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             ]
             return torch.cat(frames, dim=1), grids[0][1] * grids[0][2]
         return torch.cat([s.per_token(s.timesteps, patch) for s in streams], dim=1), 1
+
+    @staticmethod
+    def _pooled_text(text_states: Tensor, text_mask: Tensor | None) -> Tensor:
+        """(B, Lt, text_dim) -> (B, text_dim): the mean over real tokens (zero for a dropped caption)."""
+        if text_mask is None:
+            return text_states.float().mean(dim=1)
+        weights = text_mask.to(torch.float32)[..., None]
+        return (text_states.float() * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
     def _time_embedding(self, io: ExpertIO, timesteps: Tensor) -> Tensor:
         """(B, G) timesteps -> (B, G, D) fp32 embeddings."""

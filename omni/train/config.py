@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from omni.conditioning.masks import TRAIN_TASKS
 from omni.config import ConfigError, from_dict, load_yaml, resolve_config_path
@@ -18,6 +18,9 @@ class ModelSection:
     preset: str | None = None  # configs/<preset>.yaml: architecture, random initialisation
     init: str | None = None  # an OmniPipeline or OmniTransformer folder to start from
     codecs: str | None = None  # OmniPipeline folder whose VAEs, vocoder and text encoder complete exports
+    # OmniTransformer arguments over the preset's or the init folder's (e.g. {pooled_text: true}); layers
+    # that an init folder lacks start at their initialisation
+    transformer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

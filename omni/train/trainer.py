@@ -8,6 +8,7 @@ reproduces the losses of an uninterrupted one.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import shutil
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from omni.config import to_dict
+from omni.config import ConfigError, to_dict
 from omni.models.transformer import OmniTransformer
+from omni.models.weights import check_safetensors_only
 from omni.train.checkpoint import CheckpointManager
 from omni.train.config import TrainConfig
 from omni.train.distributed import DistInfo, init_distributed, shutdown
@@ -59,16 +62,40 @@ def lr_lambda(config: TrainConfig):
 
 
 def build_model(config: TrainConfig) -> OmniTransformer:
-    """A fresh model from the preset, or the transformer of an existing folder."""
+    """A fresh model from the preset, or the transformer of an existing folder, with `model.transformer`
+    arguments applied over either. Weights an init folder lacks (a layer the overrides add) keep their
+    initialisation and are named on stderr; weights the model has no place for are an error."""
+    overrides = dict(config.model.transformer)
+    allowed = set(inspect.signature(OmniTransformer.__init__).parameters) - {"self"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ConfigError(f"model.transformer: unknown argument(s) {unknown}; allowed: {sorted(allowed)}")
     if config.model.preset is not None:
-        from omni.pipelines.presets import build_transformer, load_preset
+        from omni.pipelines.presets import load_preset
 
         torch.manual_seed(config.seed)
-        return build_transformer(load_preset(config.model.preset))
+        return OmniTransformer(**{**load_preset(config.model.preset).transformer, **overrides})
     folder = Path(config.model.init)
     if (folder / "transformer" / "config.json").is_file():
         folder = folder / "transformer"
-    return OmniTransformer.from_pretrained(folder)
+    if not overrides:
+        return OmniTransformer.from_pretrained(folder)
+    torch.manual_seed(config.seed)
+    model = OmniTransformer.from_config({**OmniTransformer.load_config(folder), **overrides})
+    check_safetensors_only(folder)
+    state = load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected:
+        raise ConfigError(
+            f"model.transformer {overrides} leaves no place for {len(unexpected)} weight(s) of {folder}, "
+            f"e.g. {unexpected[:3]}"
+        )
+    if missing:
+        print(
+            f"{len(missing)} weight(s) new to {folder} start at their initialisation: {missing}",
+            file=sys.stderr,
+        )
+    return model
 
 
 class Trainer:

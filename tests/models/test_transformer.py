@@ -6,7 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from omni import LatentStream, OmniTransformer
 from omni.ops import AttentionBackend, register_backend
-from tests.helpers import TINY_TRANSFORMER
+from tests.helpers import TINY_TRANSFORMER, randomize
 
 
 def streams(batch=1, seed=0, video_t=500.0, audio_t=500.0, audio_start=0.0):
@@ -137,6 +137,41 @@ def test_save_and_load_round_trip(tiny_transformer, tmp_path):
     assert (tmp_path / "diffusion_pytorch_model.safetensors").is_file()
     loaded = OmniTransformer.from_pretrained(tmp_path).eval()
     assert all(torch.equal(a, b) for a, b in zip(run(tiny_transformer, streams()), run(loaded, streams())))
+
+
+def _without_cross_attention(model):
+    with torch.no_grad():
+        for block in model.blocks:
+            for layer in block.experts.values():
+                layer.attn2.to_out[0].weight.zero_()
+                layer.attn2.to_out[0].bias.zero_()
+    return model
+
+
+def test_pooled_text_carries_the_caption_without_cross_attention():
+    """With cross-attention silenced, only the pooled-text path lets the caption change the prediction."""
+    other = text() + 1.0
+    plain = _without_cross_attention(randomize(OmniTransformer(**TINY_TRANSFORMER)).eval())
+    assert torch.equal(run(plain, streams())[0], run(plain, streams(), other)[0])
+    pooled = OmniTransformer(**TINY_TRANSFORMER, pooled_text=True)
+    pooled = _without_cross_attention(randomize(pooled)).eval()
+    assert not torch.allclose(run(pooled, streams())[0], run(pooled, streams(), other)[0])
+    # padding tokens do not count: a caption padded with junk under a False mask is the same caption
+    mask = torch.tensor([[True, True, True, False, False]])
+    padded = text().clone()
+    padded[:, 3:] = 5.0
+    assert torch.allclose(
+        run(pooled, streams(), text(), text_mask=mask)[0], run(pooled, streams(), padded, text_mask=mask)[0]
+    )
+
+
+def test_pooled_text_added_to_a_trained_model_changes_nothing_until_trained(tiny_transformer):
+    pooled = OmniTransformer(**TINY_TRANSFORMER, pooled_text=True).eval()
+    missing, unexpected = pooled.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert unexpected == [] and sorted(missing) == sorted(
+        f"experts.{e}.text_pool.{p}" for e in ("video", "audio") for p in ("weight", "bias")
+    )
+    assert all(torch.equal(a, b) for a, b in zip(run(pooled, streams()), run(tiny_transformer, streams())))
 
 
 def _matmul_attention(q, k, v, key_padding_mask, rope):

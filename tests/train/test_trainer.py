@@ -137,6 +137,23 @@ def test_torchrun_trains_with_fsdp_on_two_processes(data, tmp_path):
     OmniPipeline.from_pretrained(tmp_path / "export")
 
 
+def test_a_trained_model_warm_starts_with_a_new_layer(data, tmp_path, capsys):
+    """model.transformer arguments apply over an init folder: the new layer starts at zero and trains."""
+    first = Trainer(load_train_config("tiny", overrides(data, tmp_path / "a", steps=2))).fit()
+    warm = {"model.preset": None, "model.init": str(first.export), "model.transformer": {"pooled_text": True}}
+    result = Trainer(load_train_config("tiny", overrides(data, tmp_path / "b", steps=3, **warm))).fit()
+    assert "4 weight(s) new to" in capsys.readouterr().err
+    transformer = OmniPipeline.from_pretrained(result.export).transformer
+    assert transformer.config.pooled_text
+    assert transformer.experts["video"].text_pool.weight.abs().sum() > 0  # trained away from its zero start
+    with pytest.raises(ConfigError, match=r"model.transformer: unknown argument\(s\) \['pooled'\]"):
+        Trainer(
+            load_train_config(
+                "tiny", overrides(data, tmp_path / "c", **{**warm, "model.transformer": {"pooled": True}})
+            )
+        )
+
+
 def test_numbers_written_without_a_dot_are_numbers(data, tmp_path):
     # YAML 1.1 reads 1e-4 as a string; `omni train --help` shows --set optim.lr=1e-4
     from omni.train.cli import _override
