@@ -5,8 +5,9 @@ For a batch of shard samples (video stream only, every frame noised): the x0 err
 prediction x_t - sigma * v at several sigmas, against the variance of the clean latents (an error at or
 above it means the prediction is no better than a constant), and the caption sensitivity at sigma = 1: the
 mean squared change of the prediction when each sample gets another sample's caption, relative to the
-prediction's variance. A model that draws what the caption says needs both: low error near sigma = 1 and a
-sensitivity well above zero.
+prediction's variance. The last column is the x0 error when each sample gets another sample's caption: the
+gap to the error with its own caption is what the caption is worth at that noise level. A model that draws
+what the caption says needs both: low error near sigma = 1 and a sensitivity well above zero.
 
     python scripts/probe_denoiser.py checkpoints/toy-run/export --shards data/toy-shards
 """
@@ -40,12 +41,13 @@ def main(model: str, shards: str, samples: int, seed: int) -> None:
         return transformer([stream], states, states_mask)[0].float()
 
     print(f"{len(x0)} samples of {shards}; clean latent variance {x0.var():.3f}")
-    print(f"{'sigma':>6}  {'x0 error':>8}  {'/ variance':>10}")
+    print(f"{'sigma':>6}  {'x0 error':>8}  {'/ variance':>10}  {'with another caption':>20}")
     for sigma in SIGMAS:
         noise = torch.randn(x0.shape, generator=generator)
         xt = (1 - sigma) * x0 + sigma * noise
         error = (xt - sigma * velocity(xt, sigma, text, mask) - x0).square().mean()
-        print(f"{sigma:6.2f}  {error:8.3f}  {error / x0.var():10.3f}")
+        swapped = (xt - sigma * velocity(xt, sigma, text.roll(1, 0), mask.roll(1, 0)) - x0).square().mean()
+        print(f"{sigma:6.2f}  {error:8.3f}  {error / x0.var():10.3f}  {swapped / x0.var():20.3f}")
     noise = torch.randn(x0.shape, generator=generator)
     own = velocity(noise, 1.0, text, mask)
     other = velocity(noise, 1.0, text.roll(1, 0), mask.roll(1, 0))

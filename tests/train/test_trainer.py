@@ -192,12 +192,14 @@ def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypat
     probe.main("stub", str(data / "shards"), samples=4, seed=0)
     out = capsys.readouterr().out
     rows = {
-        float(r[0]): float(r[1])
+        float(r[0]): [float(v) for v in r[1:]]
         for r in (line.split() for line in out.splitlines())
-        if len(r) == 3 and "." in r[0]
+        if len(r) == 4 and "." in r[0]
     }
     assert list(rows) == list(probe.SIGMAS)
     x0 = LatentShards(data / "shards").load(list(range(4))).video.float()
-    assert rows[1.0] == pytest.approx(float(x0.square().mean()), abs=2e-3)
+    error, relative, swapped = rows[1.0]
+    assert error == pytest.approx(float(x0.square().mean()), abs=2e-3)
+    assert swapped == relative  # the stub ignores captions: another caption costs nothing
     assert max(seen) == 1000.0  # timesteps are sigma x 1000, as in training
     assert "caption sensitivity at sigma 1: 0.000" in out
