@@ -59,7 +59,7 @@ class CodecTraining:
     vocoder_focus: float = 0.0
     vocoder_lr: float = 3e-4
     vocoder_init: str = ""  # a vocoder folder to continue training from ("" = random init)
-    lr: float = 3e-4
+    audio_lr: float = 3e-4
     kl_weight: float = 1e-6
     seed: int = 0
     eval_clips: int = 16
@@ -201,7 +201,7 @@ def train_audio_vae(
         recon = vae.decode(posterior.sample(generator)).sample
         return (recon - spec).abs().mean() + cfg.kl_weight * posterior.kl().mean()
 
-    return _fit("audio VAE", cfg.audio_steps, list(vae.parameters()), cfg.lr, step)
+    return _fit("audio VAE", cfg.audio_steps, list(vae.parameters()), cfg.audio_lr, step)
 
 
 def train_vocoder(
@@ -285,6 +285,20 @@ def evaluate(pipe, source: ClipSource, count: int, seed: int = 987_654_321) -> d
     }
 
 
+def _check_architecture(folder: Path, wanted: dict, where: str, remedy: str) -> None:
+    """Refuse a saved stage or init folder whose architecture is not the preset's (a rerun after the preset
+    changed would otherwise reuse the old codec silently)."""
+    saved = json.loads((folder / "config.json").read_text())
+    for key, value in wanted.items():
+        if key in ("latents_mean", "latents_std"):  # set from the data after training
+            continue
+        have = saved.get(key)
+        if json.loads(json.dumps(have)) != json.loads(json.dumps(value)):
+            raise ValueError(
+                f"{folder} was trained with {key}={have!r} but {where} asks for {value!r}; {remedy}"
+            )
+
+
 def train_codecs(
     preset: str | PresetConfig, out: str | Path, cfg: CodecTraining, source: ClipSource | None = None
 ) -> dict:
@@ -310,9 +324,15 @@ def train_codecs(
     ):
         folder = stages / name
         if (folder / "config.json").is_file():
+            _check_architecture(
+                folder, getattr(preset, name), f"{preset.name}.{name}", "remove it to retrain"
+            )
             setattr(pipe, name, cls.from_pretrained(folder))
             continue
         if init:
+            _check_architecture(
+                Path(init), getattr(preset, name), f"{preset.name}.{name}", "start from another"
+            )
             setattr(pipe, name, cls.from_pretrained(init))
         start = time.perf_counter()
         losses = train(getattr(pipe, name))

@@ -42,6 +42,24 @@ def test_rerun_reuses_finished_stages(trained, tmp_path):
     assert (out / "stages" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() == before
 
 
+def test_a_stage_of_another_architecture_is_refused_not_reused(trained, tmp_path):
+    """After the preset's vocoder changed, a rerun must not silently keep the old one."""
+    import shutil
+
+    out, _ = trained
+    copy = tmp_path / "old"
+    shutil.copytree(out / "stages", copy / "stages")
+    config = copy / "stages" / "vocoder" / "config.json"
+    saved = json.loads(config.read_text())
+    config.write_text(json.dumps({**saved, "hidden_channels": saved["hidden_channels"] * 2}))
+    with pytest.raises(
+        ValueError, match=r"stages/vocoder was trained with hidden_channels=.*remove it to retrain"
+    ):
+        train_codecs("tiny", copy, FAST, source=toyworld_source(9))
+    with pytest.raises(ValueError, match=r"vocoder was trained with hidden_channels=.*start from another"):
+        train_codecs("tiny", tmp_path / "new", replace(FAST, vocoder_init=str(copy / "stages" / "vocoder")))
+
+
 def test_video_vae_continues_from_a_given_folder(trained, tmp_path):
     out, _ = trained
     init = out / "stages" / "vae"
