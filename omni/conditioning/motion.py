@@ -70,7 +70,7 @@ class CameraPath:
     @classmethod
     def from_json(cls, path: str | Path, num_frames: int, fps: float) -> CameraPath:
         """{"keyframes": [[t_seconds, dx, dy, zoom], ...]} linearly interpolated over the clip's frames."""
-        keys = _keyframes(path, "keyframes", 4)
+        keys = _keyframes(path, _load_json(path), "keyframes", 4)
         times = np.arange(num_frames) / fps
         offsets = np.stack([np.interp(times, keys[:, 0], keys[:, i]) for i in (1, 2)], axis=1)
         return cls(offsets, np.interp(times, keys[:, 0], keys[:, 3]))
@@ -97,9 +97,9 @@ class Trajectory:
         and pixels, linearly interpolated between the first and the last given time."""
         data = _load_json(path)
         if "points" in data:
-            keys = _keyframes(path, "points", 3)
+            keys = _keyframes(path, data, "points", 3)
         elif "boxes" in data:
-            boxes = _keyframes(path, "boxes", 5)
+            boxes = _keyframes(path, data, "boxes", 5)
             keys = np.stack(
                 [boxes[:, 0], (boxes[:, 1] + boxes[:, 3]) / 2, (boxes[:, 2] + boxes[:, 4]) / 2], 1
             )
@@ -113,14 +113,13 @@ class Trajectory:
 
 
 def _load_json(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():  # said before the path, as `omni generate --camera` users read it
         raise FileNotFoundError(f"motion file not found: {path}")
     return read_json(path, "the motion file")
 
 
-def _keyframes(path: str | Path, key: str, width: int) -> np.ndarray:
-    rows = _load_json(path).get(key)
+def _keyframes(path: str | Path, data: dict, key: str, width: int) -> np.ndarray:
+    rows = data.get(key)
     try:
         keys = np.asarray(rows, dtype=np.float64)
     except (TypeError, ValueError) as error:
