@@ -1,13 +1,16 @@
 """Probe a trained transformer on encoded training data: how well it denoises at each noise level, and how
 much it reads the caption.
 
-For a batch of shard samples (video stream only, every frame noised): the x0 error of the one-step
-prediction x_t - sigma * v at several sigmas, against the variance of the clean latents (an error at or
-above it means the prediction is no better than a constant), and the caption sensitivity at sigma = 1: the
-mean squared change of the prediction when each sample gets another sample's caption, relative to the
-prediction's variance. The last column is the x0 error when each sample gets another sample's caption: the
-gap to the error with its own caption is what the caption is worth at that noise level. A model that draws
-what the caption says needs both: low error near sigma = 1 and a sensitivity well above zero.
+For a batch of shard samples (video stream only, every frame noised), at several sigmas: the error of the
+one-step prediction x0 = x_t - sigma * v, divided by the variance of the clean latents (1.0 or more means
+no better than a constant), and the same with each sample given another sample's caption (the gap is what
+the caption is worth at that noise level). Then the caption sensitivity at sigma = 1: the mean squared
+change of the prediction under another caption, relative to the prediction's variance. A model that draws
+what the caption says needs both: a low error near sigma = 1 and a sensitivity well above zero.
+
+For toy-world captions ("... in a grey room ..."), a reference for sigma = 1: the error of predicting each
+held-out clip's latents by the mean latents of the training clips with its room colour, what a model that
+read only the room from the caption could reach.
 
     python scripts/probe_denoiser.py checkpoints/toy-run/export --shards data/toy-shards
 """
@@ -15,6 +18,8 @@ what the caption says needs both: low error near sigma = 1 and a sensitivity wel
 from __future__ import annotations
 
 import argparse
+import re
+from collections import defaultdict
 
 import torch
 
@@ -25,8 +30,28 @@ from omni.pipelines.pipeline_omni import OmniPipeline
 SIGMAS = (1.0, 0.97, 0.9, 0.8, 0.6, 0.3)
 
 
+def room_colour_bound(data: LatentShards, fit: int = 500, held_out: int = 100) -> float | None:
+    """Relative x0 error at sigma 1 of the per-room-colour mean latents (None if captions name no room)."""
+    count = min(fit + held_out, len(data))
+    rooms = [re.search(r"(\w+) room", data.record(i)["caption"]) for i in range(count)]
+    if count <= fit or not all(rooms):
+        return None
+    x0 = data.load(list(range(count))).video.float()
+    groups = defaultdict(list)
+    for i in range(fit):
+        groups[rooms[i].group(1)].append(i)
+    means = {room: x0[idx].mean(0) for room, idx in groups.items()}
+    overall = x0[:fit].mean(0)
+    errors = [(x0[i] - means.get(rooms[i].group(1), overall)).square().mean() for i in range(fit, count)]
+    return float(torch.stack(errors).mean() / x0[fit:].var())
+
+
 @torch.no_grad()
 def main(model: str, shards: str, samples: int, seed: int) -> None:
+    if samples < 2:
+        raise SystemExit(
+            f"--samples must be at least 2 (captions are swapped between samples), got {samples}"
+        )
     transformer = OmniPipeline.from_pretrained(model).transformer.eval()
     data = LatentShards(shards)
     batch = data.load(list(range(min(samples, len(data)))))
@@ -52,6 +77,9 @@ def main(model: str, shards: str, samples: int, seed: int) -> None:
     own = velocity(noise, 1.0, text, mask)
     other = velocity(noise, 1.0, text.roll(1, 0), mask.roll(1, 0))
     print(f"caption sensitivity at sigma 1: {(own - other).square().mean() / own.var():.3f}")
+    bound = room_colour_bound(data)
+    if bound is not None:
+        print(f"reference at sigma 1, the room colour's mean latents: {bound:.3f}")
 
 
 if __name__ == "__main__":

@@ -233,9 +233,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             (4x temporal compression) at position i, exactly where Wan puts it.
         control_channels: channels of the motion-control maps added to video tokens (0: no motion control).
         pooled_text: also condition every adaLN modulation on the mean of the text states, next to the
-            timestep. A caption here is mostly a list of global attributes (room colour, object colour and
-            shape, motion), which adaLN conditioning learns much faster than cross-attention alone; the
-            projection starts at zero, so enabling it on a trained model changes nothing until trained.
+            timestep: a direct path for captions that are mostly global attributes (room colour, object
+            colour and shape, motion). The projection starts at zero, so enabling it on a trained model
+            changes nothing until trained.
     """
 
     _supports_gradient_checkpointing = True
@@ -278,17 +278,32 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             raise ValueError(f"qk_norm {qk_norm!r} is not supported; omni uses 'rms_norm_across_heads'")
         dim = num_attention_heads * attention_head_dim
         patch = tuple(patch_size)
-        pooled = text_dim if pooled_text else 0
+        pooled_dim = text_dim if pooled_text else 0
         self.timesteps_proj = Timesteps(num_channels=freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.text_embedder = PixArtAlphaTextProjection(text_dim, dim, act_fn="gelu_tanh")
         self.image_embedding = nn.Parameter(torch.zeros(dim))
         self.experts = nn.ModuleDict(
             {
                 "video": ExpertIO(
-                    "video", dim, freq_dim, in_channels, out_channels, patch, eps, control_channels, pooled
+                    "video",
+                    dim,
+                    freq_dim,
+                    in_channels,
+                    out_channels,
+                    patch,
+                    eps,
+                    control=control_channels,
+                    pooled_text_dim=pooled_dim,
                 ),
                 "audio": ExpertIO(
-                    "audio", dim, freq_dim, audio_in_channels, audio_in_channels, patch, eps, 0, pooled
+                    "audio",
+                    dim,
+                    freq_dim,
+                    audio_in_channels,
+                    audio_in_channels,
+                    patch,
+                    eps,
+                    pooled_text_dim=pooled_dim,
                 ),
             }
         )
@@ -479,7 +494,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
 
     @staticmethod
     def _pooled_text(text_states: Tensor, text_mask: Tensor | None) -> Tensor:
-        """(B, Lt, text_dim) -> (B, text_dim): the mean over real tokens (zero for a dropped caption)."""
+        """(B, Lt, text_dim) -> (B, text_dim): the mean over real tokens (zero where none is real)."""
         if text_mask is None:
             return text_states.float().mean(dim=1)
         weights = text_mask.to(torch.float32)[..., None]

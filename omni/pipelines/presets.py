@@ -101,8 +101,9 @@ def build_scheduler(config: SchedulerConfig):
     )
 
 
-def build_transformer(preset: PresetConfig) -> OmniTransformer:
-    return OmniTransformer(**preset.transformer)
+def build_transformer(preset: PresetConfig, **overrides) -> OmniTransformer:
+    """The preset's transformer, freshly initialised; `overrides` replace preset arguments."""
+    return OmniTransformer(**{**preset.transformer, **overrides})
 
 
 def build_pipeline(preset: PresetConfig | str, seed: int = 0, text_encoder: bool = True):

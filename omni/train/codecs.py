@@ -285,17 +285,20 @@ def evaluate(pipe, source: ClipSource, count: int, seed: int = 987_654_321) -> d
     }
 
 
-def _check_architecture(folder: Path, wanted: dict, where: str, remedy: str) -> None:
-    """Refuse a saved stage or init folder whose architecture is not the preset's (a rerun after the preset
-    changed would otherwise reuse the old codec silently)."""
+def _check_architecture(folder: Path, wanted, what: str, remedy: str) -> None:
+    """Refuse a saved stage or init folder whose architecture differs from the module the preset builds
+    (`wanted`, its diffusers config): a rerun after the preset changed would otherwise reuse the old codec."""
     saved = json.loads((folder / "config.json").read_text())
     for key, value in wanted.items():
-        if key in ("latents_mean", "latents_std"):  # set from the data after training
+        if key.startswith("_") or key in ("latents_mean", "latents_std"):  # latents: set after training
             continue
-        have = saved.get(key)
-        if json.loads(json.dumps(have)) != json.loads(json.dumps(value)):
+        if key not in saved:
             raise ValueError(
-                f"{folder} was trained with {key}={have!r} but {where} asks for {value!r}; {remedy}"
+                f"{folder} lacks {key!r} in its config, which {what} sets to {value!r}; {remedy}"
+            )
+        if json.loads(json.dumps(saved[key])) != json.loads(json.dumps(value)):
+            raise ValueError(
+                f"{folder} was trained with {key}={saved[key]!r} but {what} asks for {value!r}; {remedy}"
             )
 
 
@@ -317,22 +320,23 @@ def train_codecs(
         raise ValueError(
             "video_train='decoder' fine-tunes the decoder of a trained VAE: give video_init (--video-init DIR)"
         )
-    for name, cls, init, train in (  # init: a folder to continue from instead of the preset's random weights
+    stage_list = (  # init: a folder to continue from instead of the preset's random weights
         ("vae", AutoencoderKLWan, cfg.video_init, lambda m: train_video_vae(m, source, cfg)),
         ("audio_vae", AutoencoderKLLTX2Audio, "", lambda m: train_audio_vae(m, mel, source, cfg)),
         ("vocoder", LTX2Vocoder, cfg.vocoder_init, lambda m: train_vocoder(m, mel, source, cfg)),
-    ):
+    )
+    for name, _, init, _ in stage_list:  # every folder is checked before any training starts
+        wanted, what = getattr(pipe, name).config, f"preset {preset.name}'s {name}"
+        if (stages / name / "config.json").is_file():
+            _check_architecture(stages / name, wanted, what, "remove the folder to train it again")
+        elif init:
+            _check_architecture(Path(init), wanted, what, "start from another folder")
+    for name, cls, init, train in stage_list:
         folder = stages / name
         if (folder / "config.json").is_file():
-            _check_architecture(
-                folder, getattr(preset, name), f"{preset.name}.{name}", "remove it to retrain"
-            )
             setattr(pipe, name, cls.from_pretrained(folder))
             continue
         if init:
-            _check_architecture(
-                Path(init), getattr(preset, name), f"{preset.name}.{name}", "start from another"
-            )
             setattr(pipe, name, cls.from_pretrained(init))
         start = time.perf_counter()
         losses = train(getattr(pipe, name))

@@ -36,7 +36,8 @@ def parallelize(model: OmniTransformer, config: ParallelSection, dist_info: Dist
         full = MixedPrecisionPolicy(param_dtype=torch.float32, reduce_dtype=torch.float32)
         for block in model.blocks:
             fully_shard(block, mesh=dist_info.mesh, mp_policy=mixed)
-        for io in model.experts.values():  # the time embedding stays in fp32
-            fully_shard([io.time_embedder, io.time_proj], mesh=dist_info.mesh, mp_policy=full)
+        for io in model.experts.values():  # the time embedding (and pooled text added to it) stays in fp32
+            fp32 = [io.time_embedder, io.time_proj] + ([io.text_pool] if hasattr(io, "text_pool") else [])
+            fully_shard(fp32, mesh=dist_info.mesh, mp_policy=full)
         fully_shard(model, mesh=dist_info.mesh, mp_policy=mixed, reshard_after_forward=False)
     return model

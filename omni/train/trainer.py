@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from omni.config import ConfigError, to_dict
 from omni.models.transformer import OmniTransformer
-from omni.models.weights import check_safetensors_only
+from omni.models.weights import check_safetensors_only, check_weights_fit
 from omni.train.checkpoint import CheckpointManager
 from omni.train.config import TrainConfig
 from omni.train.distributed import DistInfo, init_distributed, shutdown
@@ -61,39 +61,48 @@ def lr_lambda(config: TrainConfig):
     return factor
 
 
-def build_model(config: TrainConfig) -> OmniTransformer:
+def build_model(config: TrainConfig, verbose: bool = True) -> OmniTransformer:
     """A fresh model from the preset, or the transformer of an existing folder, with `model.transformer`
-    arguments applied over either. Weights an init folder lacks (a layer the overrides add) keep their
-    initialisation and are named on stderr; weights the model has no place for are an error."""
+    arguments applied over either. Over a folder, the arguments may only add layers (e.g. pooled_text):
+    those start at their initialisation (named on stderr when `verbose`), every other weight is loaded."""
     overrides = dict(config.model.transformer)
     allowed = set(inspect.signature(OmniTransformer.__init__).parameters) - {"self"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise ConfigError(f"model.transformer: unknown argument(s) {unknown}; allowed: {sorted(allowed)}")
     if config.model.preset is not None:
-        from omni.pipelines.presets import load_preset
+        from omni.pipelines.presets import build_transformer, load_preset
 
         torch.manual_seed(config.seed)
-        return OmniTransformer(**{**load_preset(config.model.preset).transformer, **overrides})
+        return build_transformer(load_preset(config.model.preset), **overrides)
     folder = Path(config.model.init)
     if (folder / "transformer" / "config.json").is_file():
         folder = folder / "transformer"
     if not overrides:
         return OmniTransformer.from_pretrained(folder)
-    torch.manual_seed(config.seed)
-    model = OmniTransformer.from_config({**OmniTransformer.load_config(folder), **overrides})
+    saved = OmniTransformer.load_config(folder)
     check_safetensors_only(folder)
-    state = load_file(str(folder / "diffusion_pytorch_model.safetensors"))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected:
+    check_weights_fit(folder, OmniTransformer, saved)  # the folder is whole and matches its own config
+    with torch.device("meta"):
+        before = {k: v.shape for k, v in OmniTransformer.from_config(saved).state_dict().items()}
+    torch.manual_seed(config.seed)
+    model = OmniTransformer.from_config({**saved, **overrides})
+    after = {k: v.shape for k, v in model.state_dict().items()}
+    reshaped = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+    dropped = sorted(before.keys() - after.keys())
+    if reshaped or dropped:
         raise ConfigError(
-            f"model.transformer {overrides} leaves no place for {len(unexpected)} weight(s) of {folder}, "
-            f"e.g. {unexpected[:3]}"
+            f"model.transformer {overrides} changes or removes trained weights of {folder} "
+            f"(e.g. {(reshaped + dropped)[:3]}); over an init folder it may only add layers"
         )
-    if missing:
+    state = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        state.update(load_file(str(path)))
+    model.load_state_dict(state, strict=False)
+    added = sorted(after.keys() - before.keys())
+    if added and verbose:
         print(
-            f"{len(missing)} weight(s) new to {folder} start at their initialisation: {missing}",
-            file=sys.stderr,
+            f"{len(added)} weight(s) new to {folder} start at their initialisation: {added}", file=sys.stderr
         )
     return model
 
@@ -105,7 +114,7 @@ class Trainer:
         self.config = config
         self.dist = dist_info or init_distributed(config.parallel.sequence_parallel)
         self.shards = LatentShards(config.data.shards)
-        model = build_model(config)
+        model = build_model(config, verbose=self.dist.is_main)
         self.shards.check_transformer(model.config)
         model = model.to(self.dist.device).train()
         self.model = parallelize(model, config.parallel, self.dist)

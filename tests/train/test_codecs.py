@@ -53,10 +53,13 @@ def test_a_stage_of_another_architecture_is_refused_not_reused(trained, tmp_path
     saved = json.loads(config.read_text())
     config.write_text(json.dumps({**saved, "hidden_channels": saved["hidden_channels"] * 2}))
     with pytest.raises(
-        ValueError, match=r"stages/vocoder was trained with hidden_channels=.*remove it to retrain"
+        ValueError,
+        match=r"stages/vocoder was trained with hidden_channels=.*remove the folder to train it again",
     ):
         train_codecs("tiny", copy, FAST, source=toyworld_source(9))
-    with pytest.raises(ValueError, match=r"vocoder was trained with hidden_channels=.*start from another"):
+    with pytest.raises(
+        ValueError, match=r"vocoder was trained with hidden_channels=.*start from another folder"
+    ):
         train_codecs("tiny", tmp_path / "new", replace(FAST, vocoder_init=str(copy / "stages" / "vocoder")))
 
 

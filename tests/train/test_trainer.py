@@ -15,7 +15,7 @@ from omni.data.prepare import PrepareConfig, default_format, prepare
 from omni.data.sources import build_source
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.train.config import load_train_config
-from omni.train.trainer import Trainer
+from omni.train.trainer import Trainer, build_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -146,6 +146,12 @@ def test_a_trained_model_warm_starts_with_a_new_layer(data, tmp_path, capsys):
     transformer = OmniPipeline.from_pretrained(result.export).transformer
     assert transformer.config.pooled_text
     assert transformer.experts["video"].text_pool.weight.abs().sum() > 0  # trained away from its zero start
+    with pytest.raises(ConfigError, match="over an init folder it may only add layers"):
+        build_model(
+            load_train_config(
+                "tiny", overrides(data, tmp_path / "d", **{**warm, "model.transformer": {"ffn_dim": 40}})
+            )
+        )
     with pytest.raises(ConfigError, match=r"model.transformer: unknown argument\(s\) \['pooled'\]"):
         Trainer(
             load_train_config(
@@ -167,8 +173,8 @@ def test_numbers_written_without_a_dot_are_numbers(data, tmp_path):
 
 def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypatch):
     """With a stub transformer whose velocity is its input x_t, the prediction x_t - sigma * v is 0 at
-    sigma 1, so the probe must report the clean latents' mean square there; the stub ignores captions, so
-    the caption sensitivity must be 0."""
+    sigma 1, so the probe must report the clean latents' mean square there. A second stub that adds its
+    caption's mean to x_t must come out worse with another sample's caption than with its own."""
     import importlib.util
     import types
 
@@ -203,3 +209,21 @@ def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypat
     assert swapped == relative  # the stub ignores captions: another caption costs nothing
     assert max(seen) == 1000.0  # timesteps are sigma x 1000, as in training
     assert "caption sensitivity at sigma 1: 0.000" in out
+
+    def reads_caption(streams, states, mask):  # its prediction is shifted by a number read off the caption
+        x = streams[0].latents
+        return [x + 10 * states.float()[:, :, 0].sum(dim=1).view(-1, *[1] * (x.ndim - 1))]
+
+    reads_caption.eval = lambda: reads_caption
+    monkeypatch.setattr(
+        probe.OmniPipeline,
+        "from_pretrained",
+        staticmethod(lambda _: types.SimpleNamespace(transformer=reads_caption)),
+    )
+    probe.main("stub", str(data / "shards"), samples=4, seed=0)
+    out = capsys.readouterr().out
+    rows = [r for r in (line.split() for line in out.splitlines()) if len(r) == 4 and "." in r[0]]
+    assert all(float(swapped) != float(own) for _, _, own, swapped in rows)
+    assert "caption sensitivity at sigma 1: 0.000" not in out
+    with pytest.raises(SystemExit, match="--samples must be at least 2"):
+        probe.main("stub", str(data / "shards"), samples=1, seed=0)
