@@ -66,10 +66,18 @@ def build_model(config: TrainConfig, verbose: bool = True) -> OmniTransformer:
     arguments applied over either. Over a folder, the arguments may only add layers (e.g. pooled_text):
     those start at their initialisation (named on stderr when `verbose`), every other weight is loaded."""
     overrides = dict(config.model.transformer)
-    allowed = set(inspect.signature(OmniTransformer.__init__).parameters) - {"self"}
-    unknown = sorted(set(overrides) - allowed)
+    parameters = dict(inspect.signature(OmniTransformer.__init__).parameters)
+    parameters.pop("self")
+    unknown = sorted(set(overrides) - set(parameters))
     if unknown:
-        raise ConfigError(f"model.transformer: unknown argument(s) {unknown}; allowed: {sorted(allowed)}")
+        raise ConfigError(f"model.transformer: unknown argument(s) {unknown}; allowed: {sorted(parameters)}")
+    for name, value in overrides.items():  # a YAML "false" string would otherwise switch a flag on
+        default = parameters[name].default
+        if (
+            isinstance(default, (bool, int, float))
+            and type(value) not in {bool: (bool,), int: (int,), float: (int, float)}[type(default)]
+        ):
+            raise ConfigError(f"model.transformer.{name}: expected {type(default).__name__}, found {value!r}")
     if config.model.preset is not None:
         from omni.pipelines.presets import build_transformer, load_preset
 
