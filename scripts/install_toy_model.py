@@ -6,8 +6,9 @@ text encoder referenced (it ships in its own package), the whole folder checked 
 --codecs DIR takes the video VAE, audio VAE and vocoder from another pipeline folder, e.g. one whose
 decoder and vocoder were fine-tuned after the transformer was trained: copy `stages/audio_vae` of the
 codecs the data was encoded with into `NEW/stages/`, then `omni codecs --out NEW --video-init OLD/stages/vae
---video-train decoder --vocoder-init OLD/stages/vocoder ...`. The transformer is bound to its codecs' latent space, so their encoders and latent
-must be identical (anything else is refused), and the latents keep the source's normalisation.
+--video-train decoder --vocoder-init OLD/stages/vocoder ...`. The transformer is bound to its codecs'
+latent space, so their encoders and mel settings must be identical (anything else is refused), and the
+latents keep the source's normalisation.
 """
 
 from __future__ import annotations

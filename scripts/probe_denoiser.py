@@ -56,6 +56,7 @@ def main(model: str, shards: str, samples: int, seed: int) -> None:
     data = LatentShards(shards)
     batch = data.load(list(range(min(samples, len(data)))))
     x0, text, mask = batch.video.float(), batch.text.float(), batch.text_mask
+    other_text, other_mask = text.roll(1, 0), mask.roll(1, 0)  # each sample gets its neighbour's caption
     generator = torch.Generator().manual_seed(seed)
 
     def velocity(
@@ -70,12 +71,14 @@ def main(model: str, shards: str, samples: int, seed: int) -> None:
     for sigma in SIGMAS:
         noise = torch.randn(x0.shape, generator=generator)
         xt = (1 - sigma) * x0 + sigma * noise
-        error = (xt - sigma * velocity(xt, sigma, text, mask) - x0).square().mean()
-        swapped = (xt - sigma * velocity(xt, sigma, text.roll(1, 0), mask.roll(1, 0)) - x0).square().mean()
+        error, swapped = (
+            (xt - sigma * velocity(xt, sigma, states, states_mask) - x0).square().mean()
+            for states, states_mask in ((text, mask), (other_text, other_mask))
+        )
         print(f"{sigma:6.2f}  {error:8.3f}  {error / x0.var():10.3f}  {swapped / x0.var():20.3f}")
     noise = torch.randn(x0.shape, generator=generator)
     own = velocity(noise, 1.0, text, mask)
-    other = velocity(noise, 1.0, text.roll(1, 0), mask.roll(1, 0))
+    other = velocity(noise, 1.0, other_text, other_mask)
     print(f"caption sensitivity at sigma 1: {(own - other).square().mean() / own.var():.3f}")
     bound = room_colour_bound(data)
     if bound is not None:

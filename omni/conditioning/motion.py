@@ -113,7 +113,7 @@ class Trajectory:
 
 
 def _load_json(path: str | Path) -> dict:
-    if not Path(path).is_file():  # said before the path, as `omni generate --camera` users read it
+    if not Path(path).is_file():  # "motion file not found: PATH", the message --camera/--trajectory users see
         raise FileNotFoundError(f"motion file not found: {path}")
     return read_json(path, "the motion file")
 

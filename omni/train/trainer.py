@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from omni.config import ConfigError, to_dict
 from omni.models.transformer import OmniTransformer
-from omni.models.weights import check_safetensors_only, check_weights_fit
+from omni.models.weights import check_safetensors_only, check_weights_fit, read_safetensors_header
 from omni.train.checkpoint import CheckpointManager
 from omni.train.config import TrainConfig
 from omni.train.distributed import DistInfo, init_distributed, shutdown
@@ -91,11 +91,11 @@ def build_model(config: TrainConfig, verbose: bool = True) -> OmniTransformer:
     saved = OmniTransformer.load_config(folder)
     check_safetensors_only(folder)
     check_weights_fit(folder, OmniTransformer, saved)  # the folder is whole and matches its own config
-    with torch.device("meta"):
-        before = {k: v.shape for k, v in OmniTransformer.from_config(saved).state_dict().items()}
+    files = sorted(folder.glob("*.safetensors"))
+    before = {k: shape for path in files for k, (shape, _) in read_safetensors_header(path).items()}
     torch.manual_seed(config.seed)
     model = OmniTransformer.from_config({**saved, **overrides})
-    after = {k: v.shape for k, v in model.state_dict().items()}
+    after = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     reshaped = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
     dropped = sorted(before.keys() - after.keys())
     if reshaped or dropped:
@@ -104,7 +104,7 @@ def build_model(config: TrainConfig, verbose: bool = True) -> OmniTransformer:
             f"(e.g. {(reshaped + dropped)[:3]}); over an init folder it may only add layers"
         )
     state = {}
-    for path in sorted(folder.glob("*.safetensors")):
+    for path in files:
         state.update(load_file(str(path)))
     model.load_state_dict(state, strict=False)
     added = sorted(after.keys() - before.keys())

@@ -190,25 +190,27 @@ def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypat
     spec = importlib.util.spec_from_file_location("probe", REPO / "scripts" / "probe_denoiser.py")
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
+
+    def run_probe(transformer):
+        """The probe's output and its table as {sigma: [error, relative, with another caption]}."""
+        transformer.eval = lambda: transformer
+        monkeypatch.setattr(
+            probe.OmniPipeline,
+            "from_pretrained",
+            staticmethod(lambda _: types.SimpleNamespace(transformer=transformer)),
+        )
+        probe.main("stub", str(data / "shards"), samples=4, seed=0)
+        out = capsys.readouterr().out
+        table = (line.split() for line in out.splitlines())
+        return out, {float(r[0]): [float(v) for v in r[1:]] for r in table if len(r) == 4 and "." in r[0]}
+
     seen = []
 
     def transformer(streams, states, mask):
         seen.append(float(streams[0].timesteps.max()))
         return [streams[0].latents]
 
-    transformer.eval = lambda: transformer
-    monkeypatch.setattr(
-        probe.OmniPipeline,
-        "from_pretrained",
-        staticmethod(lambda _: types.SimpleNamespace(transformer=transformer)),
-    )
-    probe.main("stub", str(data / "shards"), samples=4, seed=0)
-    out = capsys.readouterr().out
-    rows = {
-        float(r[0]): [float(v) for v in r[1:]]
-        for r in (line.split() for line in out.splitlines())
-        if len(r) == 4 and "." in r[0]
-    }
+    out, rows = run_probe(transformer)
     assert list(rows) == list(probe.SIGMAS)
     x0 = LatentShards(data / "shards").load(list(range(4))).video.float()
     error, relative, swapped = rows[1.0]
@@ -221,16 +223,9 @@ def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypat
         x = streams[0].latents
         return [x + 10 * states.float()[:, :, 0].sum(dim=1).view(-1, *[1] * (x.ndim - 1))]
 
-    reads_caption.eval = lambda: reads_caption
-    monkeypatch.setattr(
-        probe.OmniPipeline,
-        "from_pretrained",
-        staticmethod(lambda _: types.SimpleNamespace(transformer=reads_caption)),
-    )
-    probe.main("stub", str(data / "shards"), samples=4, seed=0)
-    out = capsys.readouterr().out
-    rows = [r for r in (line.split() for line in out.splitlines()) if len(r) == 4 and "." in r[0]]
-    assert all(float(swapped) != float(own) for _, _, own, swapped in rows)
+    out, rows = run_probe(reads_caption)
+    assert list(rows) == list(probe.SIGMAS)
+    assert all(swapped != own for _, own, swapped in rows.values())
     assert "caption sensitivity at sigma 1: 0.000" not in out
     with pytest.raises(SystemExit, match="--samples must be at least 2"):
         probe.main("stub", str(data / "shards"), samples=1, seed=0)
