@@ -95,6 +95,15 @@ class LatentStream:
         grid = torch.stack(torch.meshgrid(t, h, w, indexing="ij"), dim=-1)  # (F, H, W, 3)
         return grid.reshape(-1, 3)
 
+    def noise_levels(self, patch_size: tuple[int, int, int]) -> Tensor:
+        """Each latent element's noise level (timestep / 1000) as float32, broadcastable against `latents`."""
+        frames, rows, cols = self.token_grid(patch_size)
+        sigma = self.per_token(self.timesteps.float() / 1000, patch_size).reshape(-1, frames, rows, cols)
+        if self.modality == "audio":
+            return sigma.reshape(-1, 1, frames, 1)  # one token per latent frame, all mel bins
+        pt, ph, pw = patch_size
+        return sigma.repeat_interleave(pt, 1).repeat_interleave(ph, 2).repeat_interleave(pw, 3)[:, None]
+
     def per_token(self, values: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
         """Expand per-sample / per-frame / per-token `values` to (B, L) in token order."""
         frames, rows, cols = self.token_grid(patch_size)

@@ -25,6 +25,11 @@ from omni.models.streams import EXPERTS, LatentStream
 from omni.ops.attention import attention, use_attention_backend
 from omni.ops.rope import apply_rope, rope_frequencies
 
+PREDICTIONS = ("velocity", "sample")
+# Where a sample-predicting head's x_0 is turned into a velocity, sigma is clamped here: below it (the last
+# sampler steps, clean condition tokens) the division would amplify the head's error without bound.
+SAMPLE_MIN_SIGMA = 0.05
+
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """x (B, L, D) * (1 + scale) + shift, with shift/scale (B, G, D) shared by G equal groups of tokens."""
@@ -236,6 +241,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             timestep: a direct path for captions that are mostly global attributes (room colour, object
             colour and shape, motion). The projection starts at zero, so enabling it on a trained model
             changes nothing until trained.
+        prediction: what the output head predicts. "velocity": the flow velocity (noise - data) itself.
+            "sample": the clean latents x_0, turned into the velocity (x_t - x_0) / sigma before `forward`
+            returns, so samplers and the training loss are the same for both. A head that predicts x_0
+            never has to carry the input's noise through the network: with large patches (a token wider
+            than the hidden state can copy, as in the toy preset's 4x4 patches of 8 channels = 128 values
+            into 192) a velocity head leaves that noise half-cancelled and it is drawn as blobs.
+            sigma is clamped at SAMPLE_MIN_SIGMA in the division, so clean tokens stay finite.
     """
 
     _supports_gradient_checkpointing = True
@@ -272,8 +284,11 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         rope_time_scale: float = 4.0,
         control_channels: int = 0,
         pooled_text: bool = False,
+        prediction: str = "velocity",
     ):
         super().__init__()
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction {prediction!r} is not supported; choose one of {list(PREDICTIONS)}")
         if qk_norm != "rms_norm_across_heads":
             raise ValueError(f"qk_norm {qk_norm!r} is not supported; omni uses 'rms_norm_across_heads'")
         dim = num_attention_heads * attention_head_dim
@@ -373,7 +388,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
     def forward(
         self, streams: Sequence[LatentStream], text_states: Tensor, text_mask: Tensor | None = None
     ) -> list[Tensor]:
-        """Predict the flow velocity (noise - data) for every stream.
+        """Predict the flow velocity (noise - data) for every stream (from the head's x_0 when
+        `prediction` is "sample").
 
         Args:
             streams: the latent streams to denoise together (any mix of video, image and audio).
@@ -426,6 +442,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             x = io.proj_out(modulate(io.norm_out(x.float()), shift, scale).type_as(x))
             lengths = [math.prod(s.token_grid(patch)) for s in by_expert[name]]
             outputs += [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
+        if self.config.prediction == "sample":
+            outputs = [self._velocity_of_sample(s, x0) for s, x0 in zip(ordered, outputs)]
         index = {id(s): i for i, s in enumerate(ordered)}
         return [outputs[index[id(s)]] for s in streams]
 
@@ -474,6 +492,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         return rearrange(
             tokens, "b (f h w) (pf ph pw c) -> b c (f pf) (h ph) (w pw)", f=f, h=h, w=w, pf=pt, ph=ph, pw=pw
         )
+
+    def _velocity_of_sample(self, stream: LatentStream, sample: Tensor) -> Tensor:
+        """x_0 predicted for `stream` -> the flow velocity (x_t - x_0) / sigma, in the head's dtype."""
+        sigma = stream.noise_levels(tuple(self.config.patch_size)).to(sample.device)
+        velocity = (stream.latents.float() - sample.float()) / sigma.clamp(min=SAMPLE_MIN_SIGMA)
+        return velocity.to(sample.dtype)
 
     @staticmethod
     def _expert_timesteps(streams: list[LatentStream], patch) -> tuple[Tensor, int]:

@@ -61,6 +61,10 @@ def lr_lambda(config: TrainConfig):
     return factor
 
 
+# Arguments that keep every weight's shape but change what the weights compute: a warm start refuses them.
+REINTERPRETING_ARGUMENTS = ("prediction", "rope_theta", "rope_time_scale")
+
+
 def build_model(config: TrainConfig, verbose: bool = True) -> OmniTransformer:
     """A fresh model from the preset, or the transformer of an existing folder, with `model.transformer`
     arguments applied over either. Over a folder, the arguments may only add layers (e.g. pooled_text):
@@ -89,6 +93,16 @@ def build_model(config: TrainConfig, verbose: bool = True) -> OmniTransformer:
     if not overrides:
         return OmniTransformer.from_pretrained(folder)
     saved = OmniTransformer.load_config(folder)
+    reread = sorted(
+        k
+        for k in REINTERPRETING_ARGUMENTS
+        if k in overrides and overrides[k] != saved.get(k, parameters[k].default)
+    )
+    if reread:
+        raise ConfigError(
+            f"model.transformer {overrides} changes what the trained weights of {folder} mean ({reread}); "
+            "over an init folder it may only add layers"
+        )
     check_safetensors_only(folder)
     check_weights_fit(folder, OmniTransformer, saved)  # the folder is whole and matches its own config
     files = sorted(folder.glob("*.safetensors"))

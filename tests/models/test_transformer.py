@@ -174,6 +174,37 @@ def test_pooled_text_added_to_a_trained_model_changes_nothing_until_trained(tiny
     assert all(torch.equal(a, b) for a, b in zip(run(pooled, streams()), run(tiny_transformer, streams())))
 
 
+def test_sample_prediction_returns_the_velocity_of_its_x0():
+    """A sample-predicting head's output x_0 comes back as (x_t - x_0) / sigma, per token's own noise level,
+    with sigma clamped so clean condition tokens stay finite."""
+    velocity_head = randomize(OmniTransformer(**TINY_TRANSFORMER)).eval()
+    sample_head = OmniTransformer(**TINY_TRANSFORMER, prediction="sample").eval()
+    sample_head.load_state_dict(velocity_head.state_dict())
+    video_t = torch.tensor([[1000.0, 300.0, 0.0]])  # per latent frame: pure noise, mid, clean condition
+    s = streams()
+    s[0] = LatentStream("video", s[0].latents, video_t, frame_seconds=0.25)
+    x0_video, x0_audio = run(velocity_head, s)  # the same head read as x_0
+    v_video, v_audio = run(sample_head, s)
+    sigma = torch.tensor([1.0, 0.3, 0.05]).view(1, 1, 3, 1, 1)
+    assert torch.allclose(v_video, (s[0].latents - x0_video) / sigma, atol=1e-5)
+    assert torch.allclose(v_audio, (s[1].latents - x0_audio) / 0.5, atol=1e-5)
+    # per-token noise levels (a retake's or a trajectory's region) reach each token's own latent pixels
+    token_t = torch.zeros(1, 3, 2, 2)
+    token_t[0, 1, 0, 1] = 800.0
+    s[0] = LatentStream("video", s[0].latents, token_t, frame_seconds=0.25)
+    sigma = torch.full((1, 1, 3, 4, 4), 0.05)
+    sigma[..., 1, 0:2, 2:4] = 0.8
+    assert torch.allclose(
+        run(sample_head, s)[0], (s[0].latents - run(velocity_head, s)[0]) / sigma, atol=1e-5
+    )
+    # an untrained sample head predicts x_0 = 0: one Euler step from pure noise to sigma 0 lands on 0
+    fresh = OmniTransformer(**TINY_TRANSFORMER, prediction="sample").eval()
+    noise = streams(video_t=1000.0)
+    assert torch.allclose(noise[0].latents - run(fresh, noise)[0], torch.zeros(()), atol=1e-6)
+    with pytest.raises(ValueError, match="prediction 'epsilon' is not supported"):
+        OmniTransformer(**TINY_TRANSFORMER, prediction="epsilon")
+
+
 def _matmul_attention(q, k, v, key_padding_mask, rope):
     scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / q.shape[-1] ** 0.5
     return torch.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), v)

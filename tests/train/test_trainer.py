@@ -152,6 +152,13 @@ def test_a_trained_model_warm_starts_with_a_new_layer(data, tmp_path, capsys):
                 "tiny", overrides(data, tmp_path / "d", **{**warm, "model.transformer": {"ffn_dim": 40}})
             )
         )
+    with pytest.raises(ConfigError, match=r"changes what the trained weights .* mean \(\['prediction'\]\)"):
+        build_model(
+            load_train_config(
+                "tiny",
+                overrides(data, tmp_path / "f", **{**warm, "model.transformer": {"prediction": "sample"}}),
+            )
+        )
     with pytest.raises(ConfigError, match="model.transformer.pooled_text: expected bool, found 'false'"):
         build_model(
             load_train_config(
