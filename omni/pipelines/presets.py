@@ -51,6 +51,7 @@ class PresetConfig:
         check_kwargs(AutoencoderKLWan, self.vae, f"{self.name}.vae")
         check_kwargs(AutoencoderKLLTX2Audio, self.audio_vae, f"{self.name}.audio_vae")
         check_kwargs(LTX2Vocoder, self.vocoder, f"{self.name}.vocoder")
+        self._check_video_compression()
         component_args = {
             "transformer",
             "scheduler",
@@ -66,6 +67,21 @@ class PresetConfig:
             f"{self.name}.pipeline",
             exclude=component_args | {"text_encoder_source"},
         )
+
+    def _check_video_compression(self) -> None:
+        """The VAE's declared compression (what the pipeline sizes latents by) must be what its layers do."""
+        defaults = inspect.signature(AutoencoderKLWan.__init__).parameters
+        downsample = self.vae.get("temperal_downsample", defaults["temperal_downsample"].default)
+        dim_mult = self.vae.get("dim_mult", defaults["dim_mult"].default)
+        built = (2 ** sum(bool(d) for d in downsample), 2 ** (len(dim_mult) - 1))
+        declared = self.video_compression()
+        if declared != built:
+            raise ConfigError(
+                f"{self.name}.vae: scale_factor_temporal {declared[0]} and scale_factor_spatial {declared[1]} "
+                f"must be what the layers do: temperal_downsample {list(downsample)} compresses time "
+                f"{built[0]}x and dim_mult {list(dim_mult)} space {built[1]}x; set scale_factor_temporal: "
+                f"{built[0]} and scale_factor_spatial: {built[1]}"
+            )
 
     def video_compression(self) -> tuple[int, int]:
         """(temporal, spatial) compression of the video VAE: latent frames = 1 + (F - 1) / temporal."""
