@@ -259,7 +259,7 @@ def evaluate(pipe, source: ClipSource, count: int, seed: int = 987_654_321) -> d
     mel = MelSpectrogram(pipe.mel_config)
     for i in range(count):
         frames, audio = source(seed + i)
-        frames = frames[: inputs.nearest_valid_frames(len(frames)) if (len(frames) - 1) % 4 else len(frames)]
+        frames = frames[: 1 + pipe.vae_temporal * ((len(frames) - 1) // pipe.vae_temporal)]  # whole latent frames
         latents = pipe.encode_video(frames)
         video_latents.append(latents)
         video_psnr.append(psnr(pipe.decode_video(latents)[0], frames))

@@ -277,9 +277,8 @@ class ToyworldEvaluation:
             outside = (times < start) | (times > end)
             frames = out.frames[0]
             error = np.abs(frames[outside].astype(np.float64) - truth.frames[outside]).mean() / 255
-            roundtrip = self.pipe.decode_video(
-                self.pipe.encode_video(truth.frames[: 1 + 4 * ((len(truth.frames) - 1) // 4)])
-            )[0]
+            whole = 1 + self.pipe.vae_temporal * ((len(truth.frames) - 1) // self.pipe.vae_temporal)
+            roundtrip = self.pipe.decode_video(self.pipe.encode_video(truth.frames[:whole]))[0]
             vae_error = np.abs(roundtrip.astype(np.float64) - truth.frames[: len(roundtrip)]).mean() / 255
             report.add(
                 "retake",
