@@ -244,10 +244,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         prediction: what the output head predicts. "velocity": the flow velocity (noise - data) itself.
             "sample": the clean latents x_0, turned into the velocity (x_t - x_0) / sigma before `forward`
             returns, so samplers and the training loss are the same for both. A head that predicts x_0
-            never has to carry the input's noise through the network: with large patches (a token wider
-            than the hidden state can copy, as in the toy preset's 4x4 patches of 8 channels = 128 values
-            into 192) a velocity head leaves that noise half-cancelled and it is drawn as blobs.
-            sigma is clamped at SAMPLE_MIN_SIGMA in the division, so clean tokens stay finite.
+            never has to carry the input's noise through the network, which matters where tokens are wide
+            for the hidden state (the toy preset's 4x4 patches of 8 channels: 128 values into 192); there
+            it learned about twice as fast (BENCHMARKS.md). sigma is clamped at SAMPLE_MIN_SIGMA in the
+            division, so clean tokens stay finite.
     """
 
     _supports_gradient_checkpointing = True
