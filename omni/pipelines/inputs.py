@@ -24,6 +24,11 @@ def nearest_valid_frames(num_frames: int, temporal: int = 4) -> int:
     return 1 + temporal * k
 
 
+def whole_latent_frames(num_frames: int, temporal: int = 4) -> int:
+    """The longest prefix of `num_frames` a causal VAE encodes whole: the largest 1 + temporal * k <= num_frames."""
+    return 1 + temporal * ((num_frames - 1) // temporal)
+
+
 def check_num_frames(num_frames: int, temporal: int = 4) -> int:
     """Frame counts must be 1 + temporal * k for the causal video VAE."""
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:

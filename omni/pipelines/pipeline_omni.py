@@ -426,7 +426,7 @@ class OmniPipeline(DiffusionPipeline):
         chunk = round(inputs.check_seconds(chunk_seconds or self.config.default_seconds, fps) * fps)
         frames, audio = request.video, request.audio
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
-        context = 1 + self.vae_temporal * ((context - 1) // self.vae_temporal)  # whole latent frames
+        context = inputs.whole_latent_frames(context, self.vae_temporal)
         added = 0
         while added < total:
             new = min(chunk, total - added)

@@ -70,9 +70,7 @@ class PresetConfig:
 
     def _check_video_compression(self) -> None:
         """The VAE's declared compression (what the pipeline sizes latents by) must be what its layers do."""
-        defaults = inspect.signature(AutoencoderKLWan.__init__).parameters
-        downsample = self.vae.get("temperal_downsample", defaults["temperal_downsample"].default)
-        dim_mult = self.vae.get("dim_mult", defaults["dim_mult"].default)
+        downsample, dim_mult = self._vae_argument("temperal_downsample"), self._vae_argument("dim_mult")
         built = (2 ** sum(bool(d) for d in downsample), 2 ** (len(dim_mult) - 1))
         declared = self.video_compression()
         if declared != built:
@@ -85,11 +83,11 @@ class PresetConfig:
 
     def video_compression(self) -> tuple[int, int]:
         """(temporal, spatial) compression of the video VAE: latent frames = 1 + (F - 1) / temporal."""
-        defaults = inspect.signature(AutoencoderKLWan.__init__).parameters
-        return tuple(
-            self.vae.get(key, defaults[key].default)
-            for key in ("scale_factor_temporal", "scale_factor_spatial")
-        )
+        return (self._vae_argument("scale_factor_temporal"), self._vae_argument("scale_factor_spatial"))
+
+    def _vae_argument(self, key: str) -> Any:
+        """The preset's value for an AutoencoderKLWan argument, or the class default where it sets none."""
+        return self.vae.get(key, inspect.signature(AutoencoderKLWan.__init__).parameters[key].default)
 
 
 def check_kwargs(cls: type, kwargs: dict[str, Any], where: str, exclude: set[str] = frozenset()) -> None:

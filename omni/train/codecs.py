@@ -104,8 +104,7 @@ def _mel_batch(
     length = min(a.shape[-1] for a in audios)
     waveform = torch.stack([a[:, :length] for a in audios])
     spec = mel(waveform)
-    usable = 1 + 4 * ((spec.shape[2] - 1) // 4)
-    return spec[:, :, :usable], waveform
+    return spec[:, :, : inputs.whole_latent_frames(spec.shape[2], 4)], waveform
 
 
 # (n_fft, hop) of the vocoder's STFT loss; 2048-point frames (7.8 Hz bins) resolve the beeps' pitch
@@ -259,12 +258,14 @@ def evaluate(pipe, source: ClipSource, count: int, seed: int = 987_654_321) -> d
     mel = MelSpectrogram(pipe.mel_config)
     for i in range(count):
         frames, audio = source(seed + i)
-        frames = frames[: 1 + pipe.vae_temporal * ((len(frames) - 1) // pipe.vae_temporal)]  # whole latent frames
+        frames = frames[: inputs.whole_latent_frames(len(frames), pipe.vae_temporal)]
         latents = pipe.encode_video(frames)
         video_latents.append(latents)
         video_psnr.append(psnr(pipe.decode_video(latents)[0], frames))
         spec = mel(torch.from_numpy(audio)[None])
-        spec = spec[:, :, : 1 + 4 * ((spec.shape[2] - 1) // 4)]
+        spec = spec[
+            :, :, : inputs.whole_latent_frames(spec.shape[2], pipe.audio_vae.temporal_compression_ratio)
+        ]
         z = pipe.audio_vae.encode(spec).latent_dist.mode()
         audio_latents.append(z)
         recon = pipe.audio_vae.decode(z).sample

@@ -33,6 +33,7 @@ from omni.eval.toyworld.metrics import match_events, score_clip
 from omni.eval.toyworld.motion import visual_bounces
 from omni.eval.toyworld.shape import track_shape, track_size
 from omni.eval.toyworld.tracks import track_objects
+from omni.pipelines.inputs import whole_latent_frames
 
 MOTIONS_EVALUATED = ("horizontal", "vertical", "diagonal", "orbit", "still")
 EVENT_MATCH_SECONDS = 0.25  # generated events further than this from any reference count as misses
@@ -277,7 +278,7 @@ class ToyworldEvaluation:
             outside = (times < start) | (times > end)
             frames = out.frames[0]
             error = np.abs(frames[outside].astype(np.float64) - truth.frames[outside]).mean() / 255
-            whole = 1 + self.pipe.vae_temporal * ((len(truth.frames) - 1) // self.pipe.vae_temporal)
+            whole = whole_latent_frames(len(truth.frames), self.pipe.vae_temporal)
             roundtrip = self.pipe.decode_video(self.pipe.encode_video(truth.frames[:whole]))[0]
             vae_error = np.abs(roundtrip.astype(np.float64) - truth.frames[: len(roundtrip)]).mean() / 255
             report.add(
