@@ -45,6 +45,9 @@ class CodecTraining:
     # encoder's initial std of 1 drowns the latent, and the decoder first learns to ignore it.
     video_latents: str = "mode"
     video_init: str = ""  # a video VAE folder to continue training from ("" = random init)
+    # A trained video VAE of another temporal compression to start from: its weights are copied wherever
+    # name and shape match; the temporal layers one has and the other lacks start fresh (or are dropped).
+    video_transplant: str = ""
     # "all": encoder and decoder. "decoder": the encoder is frozen, so the latent space (and a transformer
     # trained on it) stays valid while the decoder sharpens.
     video_train: str = "all"
@@ -67,6 +70,11 @@ class CodecTraining:
     def __post_init__(self) -> None:
         if self.video_latents not in ("mode", "sample"):
             raise ValueError(f"video_latents must be 'mode' or 'sample', got {self.video_latents!r}")
+        if self.video_init and self.video_transplant:
+            raise ValueError(
+                "give video_init (continue the same architecture) or video_transplant (start from a VAE "
+                f"of another temporal compression), not both: got {self.video_init!r} and {self.video_transplant!r}"
+            )
         if self.video_train not in ("all", "decoder"):
             raise ValueError(f"video_train must be 'all' or 'decoder', got {self.video_train!r}")
         if not 0.0 <= self.vocoder_focus <= 1.0:
@@ -303,6 +311,36 @@ def _check_architecture(folder: Path, wanted, what: str, remedy: str) -> None:
             )
 
 
+# The only keys a transplant may change: which levels compress time, and the factor that declares it.
+TRANSPLANT_KEYS = ("temperal_downsample", "scale_factor_temporal")
+
+
+def transplant_video_vae(vae: AutoencoderKLWan, source: Path) -> list[str]:
+    """Copy into `vae` the weights of the trained VAE in `source`, which may compress time differently.
+
+    A Wan VAE level that compresses time has a `time_conv` the others lack; every other weight has the
+    same name and shape whatever the temporal compression, so a 2x-temporal VAE can start from a trained
+    4x one (colours, shapes and the spatial layout already learned) instead of from noise. Any other
+    difference of architecture is refused. Returns the names of the weights left at their initial values.
+    """
+    _check_architecture(
+        source,
+        {k: v for k, v in vae.config.items() if k not in TRANSPLANT_KEYS},
+        "the VAE to transplant into",
+        "a transplant may change only " + " and ".join(TRANSPLANT_KEYS),
+    )
+    old = AutoencoderKLWan.from_pretrained(source).state_dict()
+    new = vae.state_dict()
+    fresh = [k for k in new if k not in old or old[k].shape != new[k].shape]
+    if any("time_conv" not in k for k in fresh):
+        raise ValueError(
+            f"{source} differs from the VAE to transplant into in more than its temporal layers: "
+            f"{[k for k in fresh if 'time_conv' not in k][:4]}"
+        )
+    vae.load_state_dict({**new, **{k: old[k] for k in new if k not in fresh}})
+    return fresh
+
+
 def train_codecs(
     preset: str | PresetConfig, out: str | Path, cfg: CodecTraining, source: ClipSource | None = None
 ) -> dict:
@@ -332,6 +370,12 @@ def train_codecs(
             _check_architecture(stages / name, wanted, what, "remove the folder to train it again")
         elif init:
             _check_architecture(Path(init), wanted, what, "start from another folder")
+        elif (
+            name == "vae"
+            and cfg.video_transplant
+            and not (Path(cfg.video_transplant) / "config.json").is_file()
+        ):
+            raise FileNotFoundError(f"video_transplant: no VAE config.json in {cfg.video_transplant}")
     for name, cls, init, train in stage_list:
         folder = stages / name
         if (folder / "config.json").is_file():
@@ -339,6 +383,8 @@ def train_codecs(
             continue
         if init:
             setattr(pipe, name, cls.from_pretrained(init))
+        elif name == "vae" and cfg.video_transplant:
+            transplant_video_vae(pipe.vae, Path(cfg.video_transplant))
         start = time.perf_counter()
         losses = train(getattr(pipe, name))
         timings[name] = time.perf_counter() - start

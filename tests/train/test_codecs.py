@@ -8,7 +8,13 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from omni.pipelines.pipeline_omni import OmniPipeline
-from omni.train.codecs import CodecTraining, foreground_weights, toyworld_source, train_codecs
+from omni.train.codecs import (
+    CodecTraining,
+    foreground_weights,
+    toyworld_source,
+    train_codecs,
+    transplant_video_vae,
+)
 
 FAST = CodecTraining(
     video_steps=2, video_batch=1, video_frames=5, audio_steps=2, audio_batch=2, vocoder_steps=2,
@@ -179,3 +185,66 @@ def test_vocoder_continues_from_a_given_folder(trained, tmp_path):
     started, continued = LTX2Vocoder.from_pretrained(init), OmniPipeline.from_pretrained(second).vocoder
     for name, value in started.state_dict().items():
         torch.testing.assert_close(continued.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def _wan(**changes) -> AutoencoderKLWan:
+    config = dict(base_dim=8, z_dim=4, dim_mult=[1, 2, 2], num_res_blocks=1)
+    return AutoencoderKLWan(**{**config, **changes})
+
+
+def test_a_vae_of_another_temporal_compression_starts_from_a_trained_one(tmp_path):
+    """A 2x-temporal VAE transplanted from a 4x one decodes what the 4x one learned spatially: every
+    weight but the dropped temporal layers is copied, and it still takes 2x fewer frames per latent."""
+    torch.manual_seed(0)
+    four = _wan(temperal_downsample=[True, True])
+    four.save_pretrained(tmp_path / "four")
+    torch.manual_seed(1)
+    two = _wan(temperal_downsample=[False, True], scale_factor_temporal=2)
+    fresh = transplant_video_vae(two, tmp_path / "four")
+    assert fresh == [] and len(two.state_dict()) < len(four.state_dict())  # the 4x one's extra time_convs
+    for name, value in two.state_dict().items():
+        torch.testing.assert_close(value, four.state_dict()[name], rtol=0, atol=0, msg=name)
+    with torch.no_grad():
+        latents = two.encode(torch.rand(1, 3, 9, 16, 16)).latent_dist.mode()
+    assert latents.shape[2] == 5  # 1 + 8 / 2 latent frames, as declared
+
+    torch.manual_seed(2)  # the other way round: the time_convs the 2x VAE lacks start fresh
+    back = _wan(temperal_downsample=[True, True])
+    two.save_pretrained(tmp_path / "two")
+    fresh = transplant_video_vae(back, tmp_path / "two")
+    assert fresh and all("time_conv" in name for name in fresh)
+
+
+def test_a_transplant_refuses_any_other_difference(tmp_path):
+    _wan(temperal_downsample=[True, True]).save_pretrained(tmp_path / "narrow")
+    with pytest.raises(ValueError, match=r"trained with base_dim=8 but .* asks for 16.*temperal_downsample"):
+        transplant_video_vae(_wan(base_dim=16, temperal_downsample=[False, True]), tmp_path / "narrow")
+    with pytest.raises(ValueError, match="video_init .* or video_transplant .* not both"):
+        CodecTraining(video_init="a", video_transplant="b")
+    with pytest.raises(FileNotFoundError, match="video_transplant: no VAE config.json in"):
+        train_codecs("tiny", tmp_path / "out", replace(FAST, video_transplant=str(tmp_path / "missing")))
+
+
+def test_omni_codecs_transplants_a_trained_vae_into_a_preset_of_another_temporal_compression(
+    trained, tmp_path
+):
+    from omni.pipelines.presets import load_preset
+
+    out, _ = trained
+    tiny = load_preset("tiny")  # 4x temporal: [False, True, True]
+    two = replace(
+        tiny, vae={**tiny.vae, "temperal_downsample": [False, False, True], "scale_factor_temporal": 2}
+    )
+    second = tmp_path / "two"
+    (second / "stages").mkdir(parents=True)
+    for stage in ("audio_vae", "vocoder"):
+        (second / "stages" / stage).symlink_to(out / "stages" / stage)
+    cfg = replace(FAST, video_steps=0, video_transplant=str(out / "stages" / "vae"))
+    train_codecs(two, second, cfg, source=toyworld_source(9))
+    vae, trained_vae = (
+        OmniPipeline.from_pretrained(second).vae,
+        AutoencoderKLWan.from_pretrained(out / "stages" / "vae"),
+    )
+    assert vae.config.temperal_downsample == [False, False, True]
+    for name, value in vae.state_dict().items():
+        torch.testing.assert_close(value, trained_vae.state_dict()[name], rtol=0, atol=0, msg=name)
