@@ -41,6 +41,10 @@ class CodecTraining:
     video_frames: int = 9  # 1 + 2 chunks: trains the causal decoder's cache from one chunk to the next
     video_lr: float = 1e-3
     foreground_weight: float = 20.0
+    # Weight of an L1 loss on the spatial differences between neighbouring pixels (a gradient-difference
+    # loss): a plain L1 is met as well by a blurred edge as by a sharp one that is a pixel off, so corners
+    # round off; matching the differences too keeps them. 0 = off.
+    edge_weight: float = 0.0
     # "mode": the decoder sees the posterior mean. "sample": it sees a sample; with the tiny KL weight the
     # encoder's initial std of 1 drowns the latent, and the decoder first learns to ignore it.
     video_latents: str = "mode"
@@ -164,6 +168,17 @@ def foreground_weights(x: Tensor, weight: float, threshold: float = 0.25) -> Ten
     return 1 + (weight - 1) * foreground.float()
 
 
+def edge_loss(recon: Tensor, x: Tensor, weights: Tensor) -> Tensor:
+    """Weighted L1 between the horizontal and vertical pixel differences of `recon` and `x` (B, C, F, H, W);
+    a difference weighs as the larger of its two pixels' `weights` (B, 1, F, H, W)."""
+    losses = []
+    for dim in (-1, -2):
+        n = x.shape[dim] - 1
+        pair = torch.maximum(weights.narrow(dim, 0, n), weights.narrow(dim, 1, n))
+        losses.append(((recon.diff(dim=dim) - x.diff(dim=dim)).abs() * pair).mean() / pair.mean())
+    return sum(losses) / 2
+
+
 def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTraining) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed)
     seeds = _seeds(cfg.seed * 10_000_000, 10_000_000)
@@ -186,6 +201,8 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
         recon = vae.decode(latents).sample
         weights = foreground_weights(x, cfg.foreground_weight)
         reconstruction = ((recon - x).abs() * weights).mean() / weights.mean()
+        if cfg.edge_weight:
+            reconstruction = reconstruction + cfg.edge_weight * edge_loss(recon, x, weights)
         return reconstruction if decoder_only else reconstruction + cfg.kl_weight * posterior.kl().mean()
 
     params = [p for p in vae.parameters() if p.requires_grad]

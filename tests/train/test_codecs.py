@@ -248,3 +248,31 @@ def test_omni_codecs_transplants_a_trained_vae_into_a_preset_of_another_temporal
     assert vae.config.temperal_downsample == [False, False, True]
     for name, value in vae.state_dict().items():
         torch.testing.assert_close(value, trained_vae.state_dict()[name], rtol=0, atol=0, msg=name)
+
+
+def test_the_edge_loss_prices_blurred_edges_and_not_flat_colour_errors():
+    from omni.train.codecs import edge_loss
+
+    x = -torch.ones(1, 3, 1, 16, 16)
+    x[..., 4:10, 4:10] = 1.0  # a white square
+    blurred = torch.nn.functional.avg_pool3d(
+        x, (1, 3, 3), stride=1, padding=(0, 1, 1), count_include_pad=False
+    )
+    offset = x + (blurred - x).abs().mean()  # the same plain L1 error, spread evenly: every edge kept
+    weights = foreground_weights(x, 5.0)
+    assert (offset - x).abs().mean() == pytest.approx((blurred - x).abs().mean())
+    assert edge_loss(x, x, weights) == 0 and edge_loss(offset, x, weights) < 1e-6
+    assert edge_loss(blurred, x, weights) > 2 * (blurred - x).abs().mean()
+
+
+def test_edge_weight_adds_to_the_video_vae_loss():
+    from omni.train import codecs
+
+    def losses(edge_weight: float) -> list[float]:
+        vae = codecs.build_pipeline(codecs.load_preset("tiny"), seed=0).vae
+        return codecs.train_video_vae(
+            vae, toyworld_source(9), replace(FAST, video_steps=1, edge_weight=edge_weight)
+        )
+
+    plain, edged = losses(0.0), losses(1.0)
+    assert edged[0] > plain[0] > 0  # same weights, same batch: the edge term is added on top
