@@ -40,6 +40,21 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Set `{"section.key": value}` overrides in a loaded YAML mapping, in place; returns it. Validation is
+    left to `from_dict`, so a misspelt key is refused with the allowed ones named."""
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"cannot set {dotted!r}: {key!r} holds {child!r}, not a section")
+            node = child
+        node[leaf] = value
+    return data
+
+
 def resolve_config_path(name_or_path: str | Path, folder: str = "") -> Path:
     """A preset name (`tiny`, `toy`) resolves to `configs/<folder>/<name>.yaml`; anything else is a path."""
     candidate = Path(name_or_path)

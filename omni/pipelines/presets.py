@@ -17,7 +17,7 @@ from diffusers import (
 from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
 from omni.conditioning.text import DEFAULT_TEXT_ENCODER, load_text_encoder
-from omni.config import ConfigError, from_dict, load_yaml, resolve_config_path
+from omni.config import ConfigError, apply_overrides, from_dict, load_yaml, resolve_config_path
 from omni.models.transformer import OmniTransformer
 
 SCHEDULERS = ("unipc", "euler")
@@ -98,10 +98,11 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], where: str, exclude: set[str
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}")
 
 
-def load_preset(name_or_path: str | Path) -> PresetConfig:
+def load_preset(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> PresetConfig:
+    """A preset by name (`configs/<name>.yaml`) or path; `overrides` set dotted keys, e.g.
+    `{"vae.scale_factor_temporal": 4}`, and are checked like the file's own values."""
     path = resolve_config_path(name_or_path)
-    data = load_yaml(path)
-    return from_dict(PresetConfig, data, where=path.stem)
+    return from_dict(PresetConfig, apply_overrides(load_yaml(path), overrides), where=path.stem)
 
 
 def build_scheduler(config: SchedulerConfig):

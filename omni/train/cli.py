@@ -57,7 +57,10 @@ def run_codecs(args: argparse.Namespace) -> None:
         for f in fields(CodecTraining)
         if getattr(args, f.name, None) is not None
     }
-    report = train_codecs(args.preset, args.out, CodecTraining(**overrides))
+    from omni.pipelines.presets import load_preset
+
+    preset = load_preset(args.preset, dict(args.preset_overrides))
+    report = train_codecs(preset, args.out, CodecTraining(**overrides))
     print(
         f"codecs in {args.out}: video PSNR {report['video_psnr_db']:.2f} dB, audio VAE mel L1 "
         f"{report['audio_vae_mel_l1']:.3f}, vocoder mel L1 {report['vocoder_mel_l1']:.3f} (held-out toy clips)"
@@ -73,6 +76,14 @@ def register_codecs(subparsers) -> None:
         "codecs", help="train a preset's video VAE, audio VAE and vocoder on the toy world"
     )
     p.add_argument("--preset", default="toy")
+    p.add_argument(
+        "--set",
+        dest="preset_overrides",
+        type=_override,
+        action="append",
+        default=[],
+        help="override a preset value, e.g. --set vae.temperal_downsample=[true,true] (repeatable)",
+    )
     p.add_argument("--out", required=True, help="pipeline folder to write (finished stages are reused)")
     for f in fields(CodecTraining):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), help=f"default {f.default}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from omni.conditioning.masks import TRAIN_TASKS
-from omni.config import ConfigError, from_dict, load_yaml, resolve_config_path
+from omni.config import ConfigError, apply_overrides, from_dict, load_yaml, resolve_config_path
 from omni.train.objective import ObjectiveConfig, TimestepSampler
 
 
@@ -140,10 +140,4 @@ class TrainConfig:
 def load_train_config(name_or_path: str | Path, overrides: dict | None = None) -> TrainConfig:
     """Load a recipe from `configs/train/<name>.yaml` or a path; `overrides` replace top-level sections' keys."""
     data = load_yaml(resolve_config_path(name_or_path, "train"))
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return from_dict(TrainConfig, data)
+    return from_dict(TrainConfig, apply_overrides(data, overrides))

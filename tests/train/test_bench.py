@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-import yaml
 
-from omni.config import CONFIG_DIR, ConfigError
+from omni.config import ConfigError
 from omni.pipelines.presets import build_pipeline, load_preset
 from omni.train.bench import synthetic_batch
 
@@ -18,20 +17,25 @@ def test_synthetic_video_latents_match_the_vae(preset):
     assert batch.video.shape == encoded.shape
 
 
-def test_a_vae_must_declare_the_compression_its_layers_do(tmp_path):
+def test_a_vae_must_declare_the_compression_its_layers_do():
     """scale_factor_temporal sizes every latent the pipeline makes: left at Wan's 4 for a 2x-temporal VAE,
     a 2 s request came back as 1 s of video."""
-    spec = yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text())
-    spec["vae"]["temperal_downsample"] = [False, False, True]
-    path = tmp_path / "tiny-2x.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    two_x = {"vae.temperal_downsample": [False, False, True]}
     with pytest.raises(ConfigError, match="set scale_factor_temporal: 2 and scale_factor_spatial: 8"):
-        load_preset(path)
-    spec["vae"]["scale_factor_temporal"] = 2
-    path.write_text(yaml.safe_dump(spec))
-    cfg = load_preset(path)
+        load_preset("tiny", two_x)
+    cfg = load_preset("tiny", {**two_x, "vae.scale_factor_temporal": 2})
     pipe = build_pipeline(cfg, seed=0)
     out = pipe("a red ball", seconds=1.0, num_inference_steps=1, seed=0)
     assert out.frames[0].shape[0] == 16  # 1 s at 16 fps (9 latent frames decode to 17)
     batch = synthetic_batch(cfg, 1, 17, 64, 64, 0.0, torch.device("cpu"))
     assert batch.video.shape[2] == 9
+
+
+def test_preset_overrides_are_checked_like_the_file():
+    with pytest.raises(
+        ConfigError, match=r"unknown key\(s\) \[.temporal_downsample.\].*.temperal_downsample."
+    ):
+        load_preset("tiny", {"vae.temporal_downsample": [True, True, True]})
+    with pytest.raises(ConfigError, match="cannot set 'text_encoder.name': 'text_encoder' holds"):
+        load_preset("tiny", {"text_encoder.name": "x"})
+    assert load_preset("tiny", {"pipeline.default_steps": 3}).pipeline["default_steps"] == 3

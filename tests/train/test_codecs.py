@@ -276,3 +276,15 @@ def test_edge_weight_adds_to_the_video_vae_loss():
 
     plain, edged = losses(0.0), losses(1.0)
     assert edged[0] > plain[0] > 0  # same weights, same batch: the edge term is added on top
+
+
+def test_omni_codecs_takes_preset_overrides_from_the_command_line(tmp_path):
+    from omni.cli import main
+
+    out = tmp_path / "two"
+    steps = ["--video-steps", "1", "--video-frames", "5", "--video-batch", "1", "--audio-steps", "1"]
+    steps += ["--audio-batch", "1", "--vocoder-steps", "1", "--vocoder-batch", "1", "--eval-clips", "1"]
+    two_x = ["--set", "vae.temperal_downsample=[false,false,true]", "--set", "vae.scale_factor_temporal=2"]
+    assert main(["codecs", "--preset", "tiny", *two_x, "--out", str(out), *steps]) == 0
+    vae = OmniPipeline.from_pretrained(out).vae
+    assert vae.config.temperal_downsample == [False, False, True] and vae.config.scale_factor_temporal == 2
