@@ -41,6 +41,10 @@ class CodecTraining:
     video_frames: int = 9  # 1 + 2 chunks: trains the causal decoder's cache from one chunk to the next
     video_lr: float = 1e-3
     foreground_weight: float = 20.0
+    # If > 0, replaces foreground_weight: each frame's foreground pixels together carry this share of the
+    # frame's loss, whatever their number, so a small object weighs as much as a large one (a flat weight
+    # leaves small objects' shapes to a handful of pixels). Per-pixel weights are capped at 50x the mean.
+    foreground_share: float = 0.0
     # Weight of an L1 loss on the spatial differences between neighbouring pixels (a gradient-difference
     # loss): a plain L1 is met as well by a blurred edge as by a sharp one that is a pixel off, so corners
     # round off; matching the differences too keeps them. 0 = off.
@@ -160,12 +164,30 @@ def _fit(name: str, steps: int, params, lr: float, step_fn: Callable[[int], Tens
     return losses
 
 
-def foreground_weights(x: Tensor, weight: float, threshold: float = 0.25) -> Tensor:
-    """(B, 1, F, H, W) per-pixel loss weights: `weight` where a pixel differs from its frame's median colour
-    by more than `threshold` (in [-1, 1] units) in some channel, 1 elsewhere."""
+def foreground_mask(x: Tensor, threshold: float = 0.25) -> Tensor:
+    """(B, 1, F, H, W) True where a pixel differs from its frame's median colour by more than `threshold`
+    (in [-1, 1] units) in some channel."""
     background = x.flatten(3).median(-1).values[..., None, None]  # (B, 3, F, 1, 1)
-    foreground = (x - background).abs().amax(1, keepdim=True) > threshold
-    return 1 + (weight - 1) * foreground.float()
+    return (x - background).abs().amax(1, keepdim=True) > threshold
+
+
+def foreground_weights(x: Tensor, weight: float, threshold: float = 0.25) -> Tensor:
+    """(B, 1, F, H, W) per-pixel loss weights: `weight` on foreground pixels (`foreground_mask`), 1 elsewhere."""
+    return 1 + (weight - 1) * foreground_mask(x, threshold).float()
+
+
+def foreground_share_weights(x: Tensor, share: float, cap: float = 50.0) -> Tensor:
+    """(B, 1, F, H, W) per-pixel loss weights with mean 1 per frame, the foreground pixels of each frame
+    holding `share` of it together (capped at `cap` per pixel); a frame with no foreground weighs evenly."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"foreground_share must be in (0, 1), got {share}")
+    foreground = foreground_mask(x).float()
+    pixels = foreground[0, 0, 0].numel()
+    count = foreground.sum((-2, -1), keepdim=True)  # (B, 1, F, 1, 1)
+    on = (share * pixels / count.clamp(min=1)).clamp(max=cap)
+    off = (1 - share) * pixels / (pixels - count).clamp(min=1)
+    weights = torch.where(foreground.bool(), on, off)
+    return torch.where(count > 0, weights, torch.ones_like(weights))
 
 
 def edge_loss(recon: Tensor, x: Tensor, weights: Tensor) -> Tensor:
@@ -199,7 +221,10 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
             posterior = vae.encode(x).latent_dist
         latents = posterior.mode() if cfg.video_latents == "mode" else posterior.sample(generator)
         recon = vae.decode(latents).sample
-        weights = foreground_weights(x, cfg.foreground_weight)
+        if cfg.foreground_share:
+            weights = foreground_share_weights(x, cfg.foreground_share)
+        else:
+            weights = foreground_weights(x, cfg.foreground_weight)
         reconstruction = ((recon - x).abs() * weights).mean() / weights.mean()
         if cfg.edge_weight:
             reconstruction = reconstruction + cfg.edge_weight * edge_loss(recon, x, weights)

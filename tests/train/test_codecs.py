@@ -288,3 +288,18 @@ def test_omni_codecs_takes_preset_overrides_from_the_command_line(tmp_path):
     assert main(["codecs", "--preset", "tiny", *two_x, "--out", str(out), *steps]) == 0
     vae = OmniPipeline.from_pretrained(out).vae
     assert vae.config.temperal_downsample == [False, False, True] and vae.config.scale_factor_temporal == 2
+
+
+def test_foreground_share_weighs_a_small_object_as_much_as_a_large_one():
+    from omni.train.codecs import foreground_share_weights
+
+    x = -torch.ones(1, 3, 3, 64, 64)  # three black frames: a small square, a large one, none
+    x[:, :, 0, 10:22, 10:22] = 1.0
+    x[:, :, 1, 10:30, 10:30] = 1.0
+    weights = foreground_share_weights(x, 0.5)
+    small, large = weights[0, 0, 0, 10:22, 10:22].sum(), weights[0, 0, 1, 10:30, 10:30].sum()
+    assert small == pytest.approx(large) == pytest.approx(0.5 * 64 * 64)  # each holds half its frame's loss
+    assert weights[0, 0, :2].mean((-2, -1)).tolist() == pytest.approx([1.0, 1.0])
+    assert weights[0, 0, 2].eq(1).all()  # nothing in the frame: every pixel weighs 1
+    with pytest.raises(ValueError, match=r"foreground_share must be in \(0, 1\), got 1.5"):
+        foreground_share_weights(x, 1.5)
