@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLWan
 from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
 from tqdm.auto import tqdm
 
 from omni.audio.mel import MelSpectrogram
@@ -49,6 +50,12 @@ class CodecTraining:
     # loss): a plain L1 is met as well by a blurred edge as by a sharp one that is a pixel off, so corners
     # round off; matching the differences too keeps them. 0 = off.
     edge_weight: float = 0.0
+    # Weight of a patch discriminator's (hinge) verdict on decoded frames, scaled each step by the ratio of
+    # the reconstruction loss's gradient norm to its own at the decoder's last layer. An L1 decoder unsure
+    # of where an edge lies draws it blurred (every edge of the toy VAE spread over about 4 px); an
+    # adversarial one has to draw it sharp. 0 = off.
+    adversarial_weight: float = 0.0
+    adversarial_start: int = 100  # steps the discriminator trains alone before the decoder answers to it
     # "mode": the decoder sees the posterior mean. "sample": it sees a sample; with the tiny KL weight the
     # encoder's initial std of 1 drowns the latent, and the decoder first learns to ignore it.
     video_latents: str = "mode"
@@ -85,6 +92,11 @@ class CodecTraining:
             )
         if self.video_train not in ("all", "decoder"):
             raise ValueError(f"video_train must be 'all' or 'decoder', got {self.video_train!r}")
+        if self.adversarial_weight < 0 or self.adversarial_start < 0:
+            raise ValueError(
+                f"adversarial_weight and adversarial_start must be >= 0, got {self.adversarial_weight} "
+                f"and {self.adversarial_start}"
+            )
         if not 0.0 <= self.vocoder_focus <= 1.0:
             raise ValueError(f"vocoder_focus must be in [0, 1], got {self.vocoder_focus}")
 
@@ -201,6 +213,39 @@ def edge_loss(recon: Tensor, x: Tensor, weights: Tensor) -> Tensor:
     return sum(losses) / 2
 
 
+class FrameDiscriminator(nn.Module):
+    """A patch discriminator on single frames: (N, 3, H, W) in [-1, 1] -> (N, 1, H/8, W/8) realness scores,
+    each judging a patch about 40 px across. Spectral-normalised convolutions keep it from overpowering a
+    small decoder."""
+
+    def __init__(self, width: int = 32, levels: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for level in range(levels):
+            out = width * 2**level
+            layers += [spectral_norm(nn.Conv2d(channels, out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            channels = out
+        layers.append(spectral_norm(nn.Conv2d(channels, 1, 3, padding=1)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return self.net(frames)
+
+
+def _frames(video: Tensor) -> Tensor:
+    """(B, C, F, H, W) -> (B * F, C, H, W)."""
+    return video.transpose(1, 2).flatten(0, 1)
+
+
+def adversarial_scale(reconstruction: Tensor, adversarial: Tensor, last_layer: Tensor) -> Tensor:
+    """How much the adversarial loss must be scaled to pull the last layer as hard as the reconstruction
+    loss does: the ratio of their gradient norms there (detached, at most 1e4)."""
+    (rec,) = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)
+    (adv,) = torch.autograd.grad(adversarial, last_layer, retain_graph=True)
+    return (rec.norm() / (adv.norm() + 1e-4)).clamp(max=1e4).detach()
+
+
 def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTraining) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed)
     seeds = _seeds(cfg.seed * 10_000_000, 10_000_000)
@@ -209,6 +254,27 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
     if decoder_only:
         vae.encoder.eval().requires_grad_(False)
         vae.quant_conv.eval().requires_grad_(False)
+
+    discriminator = d_optimizer = None
+    if cfg.adversarial_weight:
+        torch.manual_seed(cfg.seed)
+        discriminator = FrameDiscriminator().to(next(vae.parameters()).device)
+        d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=cfg.video_lr, betas=(0.5, 0.9))
+
+    def judged(recon: Tensor, x: Tensor, reconstruction: Tensor, number: int) -> Tensor:
+        """One hinge step of the discriminator on (x, recon), then the decoder's adversarial loss."""
+        real, fake = _frames(x), _frames(recon)
+        discriminator.requires_grad_(True)
+        d_loss = (1 - discriminator(real)).relu().mean() + (1 + discriminator(fake.detach())).relu().mean()
+        d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_optimizer.step()
+        if number < cfg.adversarial_start:
+            return reconstruction
+        discriminator.requires_grad_(False)
+        g_loss = -discriminator(fake).mean()
+        scale = adversarial_scale(reconstruction, g_loss, vae.decoder.conv_out.weight)
+        return reconstruction + cfg.adversarial_weight * scale * g_loss
 
     def step(number: int) -> Tensor:
         if cfg.image_every and number % cfg.image_every == cfg.image_every - 1:
@@ -228,6 +294,8 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
         reconstruction = ((recon - x).abs() * weights).mean() / weights.mean()
         if cfg.edge_weight:
             reconstruction = reconstruction + cfg.edge_weight * edge_loss(recon, x, weights)
+        if discriminator is not None:
+            reconstruction = judged(recon, x, reconstruction, number)
         return reconstruction if decoder_only else reconstruction + cfg.kl_weight * posterior.kl().mean()
 
     params = [p for p in vae.parameters() if p.requires_grad]

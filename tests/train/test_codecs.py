@@ -303,3 +303,35 @@ def test_foreground_share_weighs_a_small_object_as_much_as_a_large_one():
     assert weights[0, 0, 2].eq(1).all()  # nothing in the frame: every pixel weighs 1
     with pytest.raises(ValueError, match=r"foreground_share must be in \(0, 1\), got 1.5"):
         foreground_share_weights(x, 1.5)
+
+
+def test_adversarial_scale_matches_the_gradient_norms_at_the_last_layer():
+    from omni.train.codecs import adversarial_scale
+
+    weight = torch.ones(3, requires_grad=True)
+    reconstruction, adversarial = (2.0 * weight).sum(), (0.5 * weight).sum()
+    assert float(adversarial_scale(reconstruction, adversarial, weight)) == pytest.approx(4.0, rel=1e-3)
+
+
+def test_adversarial_weight_judges_the_decoder_after_the_discriminator_warmed_up():
+    from omni.train import codecs
+
+    def first_loss(**adversarial) -> float:
+        vae = codecs.build_pipeline(codecs.load_preset("tiny"), seed=0).vae
+        return codecs.train_video_vae(vae, toyworld_source(9), replace(FAST, video_steps=1, **adversarial))[0]
+
+    plain = first_loss()
+    assert first_loss(adversarial_weight=0.5, adversarial_start=1) == pytest.approx(plain)  # warming up
+    assert first_loss(adversarial_weight=0.5, adversarial_start=0) != pytest.approx(plain)
+
+
+def test_frame_discriminator_scores_patches():
+    from omni.train.codecs import FrameDiscriminator
+
+    scores = FrameDiscriminator()(torch.zeros(2, 3, 64, 64))
+    assert scores.shape == (2, 1, 8, 8)
+
+
+def test_negative_adversarial_settings_are_refused():
+    with pytest.raises(ValueError, match="adversarial_weight"):
+        CodecTraining(adversarial_weight=-1.0)
