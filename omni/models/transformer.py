@@ -245,9 +245,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             "sample": the clean latents x_0, turned into the velocity (x_t - x_0) / sigma before `forward`
             returns, so samplers and the training loss are the same for both. A head that predicts x_0
             never has to carry the input's noise through the network, which matters where tokens are wide
-            for the hidden state (the toy preset's 4x4 patches of 8 channels: 128 values into 192); there
-            it learned about twice as fast (BENCHMARKS.md). sigma is clamped at SAMPLE_MIN_SIGMA in the
-            division, so clean tokens stay finite.
+            for the hidden state (the toy preset's 8x8 patches of 8 channels: 512 values into 192); at
+            4x4 patches (128 values) it learned about twice as fast (BENCHMARKS.md). sigma is clamped at
+            SAMPLE_MIN_SIGMA in the division, so clean tokens stay finite.
     """
 
     _supports_gradient_checkpointing = True
