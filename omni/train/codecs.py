@@ -52,7 +52,7 @@ class CodecTraining:
     edge_weight: float = 0.0
     # Weight of a patch discriminator's (hinge) verdict on decoded frames, scaled each step by the ratio of
     # the reconstruction loss's gradient norm to its own at the decoder's last layer. An L1 decoder unsure
-    # of where an edge lies draws it blurred (every edge of the toy VAE spread over about 4 px); an
+    # of where an edge lies draws it blurred (every edge of the toy VAE spread over about 3 px); an
     # adversarial one has to draw it sharp. 0 = off.
     adversarial_weight: float = 0.0
     adversarial_start: int = 100  # steps the discriminator trains alone before the decoder answers to it
@@ -257,8 +257,10 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
 
     discriminator = d_optimizer = None
     if cfg.adversarial_weight:
-        torch.manual_seed(cfg.seed)
-        discriminator = FrameDiscriminator().to(next(vae.parameters()).device)
+        with torch.random.fork_rng(devices=[]):  # seeded weights, the caller's random state untouched
+            torch.manual_seed(cfg.seed)
+            discriminator = FrameDiscriminator()
+        discriminator = discriminator.to(next(vae.parameters()).device)
         d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=cfg.video_lr, betas=(0.5, 0.9))
 
     def judged(recon: Tensor, x: Tensor, reconstruction: Tensor, number: int) -> Tensor:
