@@ -95,6 +95,22 @@ def test_foreground_pixels_weigh_more():
     assert weights[..., 2:4, 2:4].eq(5).all() and weights.sum() == 64 - 4 + 4 * 5
 
 
+def test_a_foreground_margin_weighs_both_sides_of_an_edge_the_same():
+    from omni.train.codecs import foreground_share_weights
+
+    x = -torch.ones(1, 3, 2, 16, 16)  # a black room
+    x[..., 6:10, 6:10] = 1.0  # with a white square, rows and columns 6-9
+    plain, wide = foreground_weights(x, 5.0), foreground_weights(x, 5.0, margin=2)
+    # without a margin a pixel left as room where the object is costs 5x what the pixel beside it does
+    assert plain[0, 0, 0, 6, 8] == 5 and plain[0, 0, 0, 5, 8] == 1
+    # with one, the pixels on both sides of the edge weigh the same, out to `margin` pixels
+    assert wide[..., 4:12, 4:12].eq(5).all() and wide.sum() == 2 * (256 - 64 + 64 * 5)
+    share = foreground_share_weights(x, 0.5, margin=2)
+    assert share[0, 0, 0, 4, 4] == share[0, 0, 0, 7, 7] > share[0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="foreground_margin must be >= 0 pixels, got -1"):
+        CodecTraining(foreground_margin=-1)
+
+
 def test_image_steps_train_on_single_frames(monkeypatch):
     from omni.train import codecs
 
