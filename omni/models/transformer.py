@@ -333,7 +333,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
-        """Xavier linears; adaLN-zero: every modulation, the text cross-attention output and the heads start at 0."""
+        """Xavier linears (the text projection too); adaLN-zero: every modulation, the text cross-attention
+        output and the heads start at 0."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
@@ -357,8 +358,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             for layer in block.experts.values():
                 nn.init.zeros_(layer.scale_shift_table)
                 nn.init.zeros_(layer.attn2.to_out[0].weight)
-        nn.init.normal_(self.text_embedder.linear_1.weight, std=0.02)
-        nn.init.normal_(self.text_embedder.linear_2.weight, std=0.02)
+        # The text projection stays Xavier like every other linear. Wan's N(0, 0.02) shrinks the caption to
+        # a twentieth of its scale (0.02 rms from all-MiniLM's 0.4), and a small model trained on a CPU then
+        # takes twice the steps to read it (BENCHMARKS.md, "the text projection's initial scale").
 
     def set_attention_backend(self, backend: str | None) -> None:
         """Use attention backend `backend` (a name from `omni.ops.available_backends()`) in this model."""

@@ -43,6 +43,17 @@ def test_fresh_model_starts_at_zero_output():
     assert all(torch.count_nonzero(o) == 0 for o in run(model, streams()))
 
 
+def test_fresh_model_passes_the_caption_on_at_its_own_scale():
+    """The text projection is not shrunk at initialisation, so cross-attention can read the caption from
+    the first steps (a N(0, 0.02) projection passed it on at a twentieth of its scale)."""
+    model = OmniTransformer(**TINY_TRANSFORMER)
+    caption = text()
+    with torch.no_grad():
+        projected = model.text_embedder(caption)
+    ratio = projected.pow(2).mean().sqrt() / caption.pow(2).mean().sqrt()
+    assert ratio > 0.3, f"the text projection scales the caption by {ratio:.3f}"
+
+
 def test_audio_sees_video_and_video_sees_audio(tiny_transformer):
     base = run(tiny_transformer, streams())
     changed_video = streams()
