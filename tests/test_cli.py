@@ -73,9 +73,9 @@ def test_workflow_tasks_from_files(tmp_path):
         assert generate(tmp_path, "--task", task, "--out", str(out), *args) == 0, task
     assert media.read_video(tmp_path / "extend.mp4").num_frames == 24
     retaken, original = media.read_video(tmp_path / "retake.mp4"), media.read_video(clip)
-    assert (
-        np.abs(retaken.frames.astype(int) - original.frames.astype(int)).mean() < 3
-    )  # video kept (re-encoded once)
+    # Video kept, only re-encoded once: the random-weight model's noisy frames lose 2-4 levels to H.264,
+    # a regenerated clip differs by tens.
+    assert np.abs(retaken.frames.astype(int) - original.frames.astype(int)).mean() < 6
 
 
 @pytest.mark.parametrize(
