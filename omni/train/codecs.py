@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from tqdm.auto import tqdm
 
 from omni.audio.mel import MelSpectrogram
 from omni.pipelines import inputs
+from omni.pipelines.loading import resolve_device
 from omni.pipelines.presets import PresetConfig, build_pipeline, load_preset
 
 # A clip source yields (frames (F, H, W, 3) uint8, audio (C, N) float32) for a seed.
@@ -86,6 +90,11 @@ class CodecTraining:
     kl_weight: float = 1e-6
     seed: int = 0
     eval_clips: int = 16
+    device: str = "auto"  # auto (a CUDA GPU when present), cpu, cuda, cuda:N
+    # Processes rendering the next clips while the codecs train (0 = render in the training process). On
+    # a GPU a step takes less than rendering its clips in one process does; the clips and their order are
+    # the same whatever the number.
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.video_latents not in ("mode", "sample"):
@@ -106,38 +115,77 @@ class CodecTraining:
             )
         if not 0.0 <= self.vocoder_focus <= 1.0:
             raise ValueError(f"vocoder_focus must be in [0, 1], got {self.vocoder_focus}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 processes, got {self.workers}")
+
+
+class ToyworldSource:
+    """The toy world as a clip source: the scene of each seed, rendered `num_frames` long. A class, not a
+    closure, so that worker processes can be handed it."""
+
+    def __init__(self, num_frames: int) -> None:
+        self.num_frames = num_frames
+
+    def __call__(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from omni.data.toyworld import render, sample_scene
+
+        rendered = render(sample_scene(seed, num_frames=self.num_frames))
+        return rendered.frames, rendered.audio[None]
 
 
 def toyworld_source(num_frames: int) -> ClipSource:
-    from omni.data.toyworld import render, sample_scene
-
-    def clip(seed: int) -> tuple[np.ndarray, np.ndarray]:
-        rendered = render(sample_scene(seed, num_frames=num_frames))
-        return rendered.frames, rendered.audio[None]
-
-    return clip
+    return ToyworldSource(num_frames)
 
 
-def _seeds(start: int, count: int) -> Iterator[int]:
-    return iter(range(start, start + count))
+class Clips:
+    """The clips of consecutive seeds, in order. With workers, the next `2 * workers` are rendered ahead in
+    other processes (spawned, so a CUDA context is never forked); the source must then be picklable."""
+
+    def __init__(self, source: ClipSource, start: int, workers: int = 0) -> None:
+        self.source, self.seed, self.workers = source, start, workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[Future] = deque()
+
+    def __enter__(self) -> Clips:
+        if self.workers:
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+    def _take_seed(self) -> int:
+        self.seed += 1
+        return self.seed - 1
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.pool is None:
+            return self.source(self._take_seed())
+        while len(self.pending) < 2 * self.workers:
+            self.pending.append(self.pool.submit(self.source, self._take_seed()))
+        return self.pending.popleft().result()
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return self
 
 
-def _video_batch(source: ClipSource, seeds: Iterator[int], size: int, frames: int, generator) -> Tensor:
-    clips = []
+def _video_batch(clips: Clips, size: int, frames: int, generator) -> Tensor:
+    batch = []
     for _ in range(size):
-        video, _ = source(next(seeds))
+        video, _ = next(clips)
         start = int(torch.randint(0, len(video) - frames + 1, (), generator=generator))
-        clips.append(inputs.frames_to_tensor(video[start : start + frames]))
-    return torch.cat(clips)  # (B, 3, F, H, W) in [-1, 1]
+        batch.append(inputs.frames_to_tensor(video[start : start + frames]))
+    return torch.cat(batch)  # (B, 3, F, H, W) in [-1, 1]
 
 
-def _mel_batch(
-    source: ClipSource, seeds: Iterator[int], size: int, mel: MelSpectrogram
-) -> tuple[Tensor, Tensor]:
-    """(B, C, T, n_mels) log-mel with T = 1 + 4k, and the (B, C, N) waveforms."""
-    audios = [torch.from_numpy(source(next(seeds))[1]) for _ in range(size)]
+def _mel_batch(clips: Clips, size: int, mel: MelSpectrogram) -> tuple[Tensor, Tensor]:
+    """(B, C, T, n_mels) log-mel with T = 1 + 4k, and the (B, C, N) waveforms, on `mel`'s device."""
+    audios = [torch.from_numpy(next(clips)[1]) for _ in range(size)]
     length = min(a.shape[-1] for a in audios)
-    waveform = torch.stack([a[:, :length] for a in audios])
+    waveform = torch.stack([a[:, :length] for a in audios]).to(mel.window.device)
     spec = mel(waveform)
     return spec[:, :, : inputs.whole_latent_frames(spec.shape[2], 4)], waveform
 
@@ -261,7 +309,7 @@ def adversarial_scale(reconstruction: Tensor, adversarial: Tensor, last_layer: T
 
 def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTraining) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed)
-    seeds = _seeds(cfg.seed * 10_000_000, 10_000_000)
+    device = next(vae.parameters()).device
     vae.train().requires_grad_(True)
     decoder_only = cfg.video_train == "decoder"
     if decoder_only:
@@ -273,7 +321,7 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
         with torch.random.fork_rng(devices=[]):  # seeded weights, the caller's random state untouched
             torch.manual_seed(cfg.seed)
             discriminator = FrameDiscriminator()
-        discriminator = discriminator.to(next(vae.parameters()).device)
+        discriminator = discriminator.to(device)
         d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=cfg.video_lr, betas=(0.5, 0.9))
 
     def judged(recon: Tensor, x: Tensor, reconstruction: Tensor, number: int) -> Tensor:
@@ -295,9 +343,10 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
         if cfg.image_every and number % cfg.image_every == cfg.image_every - 1:
             # single frames, a batch as many frames as a clip batch: the decoder's first-frame path (every
             # image, every clip's first frame) sees one frame in `video_frames` otherwise
-            x = _video_batch(source, seeds, cfg.video_batch * cfg.video_frames, 1, generator)
+            x = _video_batch(clips, cfg.video_batch * cfg.video_frames, 1, generator)
         else:
-            x = _video_batch(source, seeds, cfg.video_batch, cfg.video_frames, generator)
+            x = _video_batch(clips, cfg.video_batch, cfg.video_frames, generator)
+        x = x.to(device)
         with torch.set_grad_enabled(not decoder_only):
             posterior = vae.encode(x).latent_dist
         latents = posterior.mode() if cfg.video_latents == "mode" else posterior.sample(generator)
@@ -315,7 +364,8 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
 
     params = [p for p in vae.parameters() if p.requires_grad]
     try:
-        return _fit("video VAE", cfg.video_steps, params, cfg.video_lr, step)
+        with Clips(source, cfg.seed * 10_000_000, cfg.workers) as clips:
+            return _fit("video VAE", cfg.video_steps, params, cfg.video_lr, step)
     finally:
         vae.requires_grad_(True)
 
@@ -324,28 +374,27 @@ def train_audio_vae(
     vae: AutoencoderKLLTX2Audio, mel: MelSpectrogram, source: ClipSource, cfg: CodecTraining
 ) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed + 1)
-    seeds = _seeds(cfg.seed * 10_000_000 + 1_000_000, 9_000_000)
     vae.train()
 
     def step(_: int) -> Tensor:
-        spec, _ = _mel_batch(source, seeds, cfg.audio_batch, mel)
+        spec, _ = _mel_batch(clips, cfg.audio_batch, mel)
         posterior = vae.encode(spec).latent_dist
         recon = vae.decode(posterior.sample(generator)).sample
         return (recon - spec).abs().mean() + cfg.kl_weight * posterior.kl().mean()
 
-    return _fit("audio VAE", cfg.audio_steps, list(vae.parameters()), cfg.audio_lr, step)
+    with Clips(source, cfg.seed * 10_000_000 + 1_000_000, cfg.workers) as clips:
+        return _fit("audio VAE", cfg.audio_steps, list(vae.parameters()), cfg.audio_lr, step)
 
 
 def train_vocoder(
     vocoder: LTX2Vocoder, mel: MelSpectrogram, source: ClipSource, cfg: CodecTraining
 ) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed + 2)
-    seeds = _seeds(cfg.seed * 10_000_000 + 2_000_000, 8_000_000)
     hop = mel.config.hop_length
     vocoder.train()
 
     def step(_: int) -> Tensor:
-        spec, waveform = _mel_batch(source, seeds, cfg.vocoder_batch, mel)
+        spec, waveform = _mel_batch(clips, cfg.vocoder_batch, mel)
         frames = cfg.vocoder_segment_frames
         whole = spec[:, :, : waveform.shape[-1] // hop]  # frames with all their samples in the clip
         starts = segment_starts(whole, frames, cfg.vocoder_focus, generator)
@@ -354,7 +403,8 @@ def train_vocoder(
         pred = vocoder(segment)[..., : target.shape[-1]]
         return stft_loss(pred, target) + (mel(pred) - segment).abs().mean()
 
-    return _fit("vocoder", cfg.vocoder_steps, list(vocoder.parameters()), cfg.vocoder_lr, step)
+    with Clips(source, cfg.seed * 10_000_000 + 2_000_000, cfg.workers) as clips:
+        return _fit("vocoder", cfg.vocoder_steps, list(vocoder.parameters()), cfg.vocoder_lr, step)
 
 
 def segment_starts(spec: Tensor, frames: int, focus: float, generator: torch.Generator) -> list[int]:
@@ -366,7 +416,7 @@ def segment_starts(spec: Tensor, frames: int, focus: float, generator: torch.Gen
         raise ValueError(
             f"vocoder_segment_frames ({frames}) exceeds the {length} whole mel frames of a training clip"
         )
-    power = spec.float().exp().sum(dim=(1, 3))  # (B, T)
+    power = spec.float().exp().sum(dim=(1, 3)).cpu()  # (B, T); drawn with the CPU generator
     starts = []
     for item in range(spec.shape[0]):
         if float(torch.rand((), generator=generator)) < focus:
@@ -388,14 +438,15 @@ def evaluate(pipe, source: ClipSource, count: int, seed: int = 987_654_321) -> d
     """Held-out reconstruction quality: video PSNR through the VAE, mel L1 through the audio VAE and through
     the audio VAE + vocoder + mel again, and the latent statistics used to normalise."""
     video_psnr, vae_mel, vocoder_mel, video_latents, audio_latents = [], [], [], [], []
-    mel = MelSpectrogram(pipe.mel_config)
+    device = pipe.vae.device
+    mel = MelSpectrogram(pipe.mel_config).to(device)
     for i in range(count):
         frames, audio = source(seed + i)
         frames = frames[: inputs.whole_latent_frames(len(frames), pipe.vae_temporal)]
         latents = pipe.encode_video(frames)
         video_latents.append(latents)
         video_psnr.append(psnr(pipe.decode_video(latents)[0], frames))
-        spec = mel(torch.from_numpy(audio)[None])
+        spec = mel(torch.from_numpy(audio)[None].to(device))
         spec = spec[
             :, :, : inputs.whole_latent_frames(spec.shape[2], pipe.audio_vae.temporal_compression_ratio)
         ]
@@ -475,10 +526,11 @@ def train_codecs(
     preset = load_preset(preset) if isinstance(preset, str) else preset
     out = Path(out)
     stages = out / "stages"
+    device = resolve_device(cfg.device)  # before anything is written
     stages.mkdir(parents=True, exist_ok=True)
-    pipe = build_pipeline(preset, seed=cfg.seed)
+    pipe = build_pipeline(preset, seed=cfg.seed).to(device)
     source = source or toyworld_source(33)
-    mel = MelSpectrogram(pipe.mel_config)
+    mel = MelSpectrogram(pipe.mel_config).to(device)
     timings = {}
     if cfg.video_train == "decoder" and not cfg.video_init and not (stages / "vae" / "config.json").is_file():
         raise ValueError(
@@ -504,10 +556,10 @@ def train_codecs(
     for name, cls, init, train in stage_list:
         folder = stages / name
         if (folder / "config.json").is_file():
-            setattr(pipe, name, cls.from_pretrained(folder))
+            setattr(pipe, name, cls.from_pretrained(folder).to(device))
             continue
         if init:
-            setattr(pipe, name, cls.from_pretrained(init))
+            setattr(pipe, name, cls.from_pretrained(init).to(device))
         elif name == "vae" and cfg.video_transplant:
             transplant_video_vae(pipe.vae, Path(cfg.video_transplant))
         start = time.perf_counter()

@@ -351,3 +351,29 @@ def test_frame_discriminator_scores_patches():
 def test_negative_adversarial_settings_are_refused():
     with pytest.raises(ValueError, match="adversarial_weight"):
         CodecTraining(adversarial_weight=-1.0)
+
+
+def test_worker_processes_render_the_same_clips_in_the_same_order(trained, tmp_path):
+    """Rendering ahead in other processes (what keeps a GPU busy) must not change what the codecs learn."""
+    out, _ = trained
+    train_codecs("tiny", tmp_path / "workers", replace(FAST, workers=2), source=toyworld_source(9))
+    for stage in ("vae", "audio_vae", "vocoder"):
+        losses = json.loads((tmp_path / "workers" / "stages" / stage / "losses.json").read_text())
+        expected = json.loads((out / "stages" / stage / "losses.json").read_text())
+        assert len(losses) == len(expected) > 0 and losses == pytest.approx(expected, rel=1e-5), stage
+
+
+def test_bad_worker_count_and_missing_gpu_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="workers must be >= 0 processes, got -1"):
+        CodecTraining(workers=-1)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="--device cuda: no CUDA GPU is available"):
+            train_codecs("tiny", tmp_path / "x", replace(FAST, device="cuda"))
+        assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_codecs_train_on_a_gpu(tmp_path):
+    report = train_codecs("tiny", tmp_path / "gpu", replace(FAST, device="cuda"), source=toyworld_source(9))
+    assert report["video_psnr_db"] == report["video_psnr_db"]  # not NaN
+    OmniPipeline.from_pretrained(tmp_path / "gpu")
