@@ -12,13 +12,15 @@ cd "$(dirname "$0")/.."
 omni=.venv/bin/omni
 device=${DEVICE:-auto}
 workers=${WORKERS:-0}
+# DRY_RUN=1 prints every command instead of running it (the tests check the recipe's flags that way).
+run() { if [ -n "${DRY_RUN:-}" ]; then echo "$*"; else "$@"; fi; }
 
 # 1. Codecs. Each run continues the last one's video VAE; the audio VAE and vocoder are trained in the
 #    first run and copied into every later one. Every run's folder stays (its codecs_report.json records
 #    its settings and held-out PSNR); the last one is checkpoints/toy-codecs.
 #    a. all three codecs; the video VAE's decoder sees sampled latents and the foreground weighs 20x (colours
 #       and layout first); three in four vocoder segments contain a loud frame (a beep)
-$omni codecs --preset toy --out checkpoints/toy-codecs-warmup --device "$device" --workers "$workers" \
+run $omni codecs --preset toy --out checkpoints/toy-codecs-warmup --device "$device" --workers "$workers" \
   --video-steps 450 --video-latents sample --audio-steps 2000 --vocoder-steps 7000 --vocoder-focus 0.75 \
   --vocoder-lr 4e-4
 #    The rest: deterministic latents, foreground weight 5.
@@ -42,18 +44,18 @@ for run in "9f --video-steps 1200 --video-frames 9 --video-batch 4 --video-lr 1e
   read -r name args <<< "$run"
   out=checkpoints/toy-codecs-$name
   if [ "$name" = final ]; then out=checkpoints/toy-codecs; fi
-  mkdir -p "$out/stages"
+  run mkdir -p "$out/stages"
   for stage in audio_vae vocoder; do
-    [ -e "$out/stages/$stage" ] || cp -r "$previous/stages/$stage" "$out/stages/"
+    [ -e "$out/stages/$stage" ] || run cp -r "$previous/stages/$stage" "$out/stages/"
   done
   # shellcheck disable=SC2086
-  $omni codecs --preset toy --out "$out" --device "$device" --workers "$workers" $args --video-latents mode \
+  run $omni codecs --preset toy --out "$out" --device "$device" --workers "$workers" $args --video-latents mode \
     --foreground-weight 5 --video-init "$previous/stages/vae"
   previous=$out
 done
 
 # 2-4. Shards, the transformer, the installed model.
-$omni prepare --toyworld --count 3000 --seed 0 --model checkpoints/toy-codecs --out data/toy-shards \
+run $omni prepare --toyworld --count 3000 --seed 0 --model checkpoints/toy-codecs --out data/toy-shards \
   --device "$device"
-$omni train --config toy
-.venv/bin/python scripts/install_toy_model.py checkpoints/toy-run/export omni/assets/toy
+run $omni train --config toy
+run .venv/bin/python scripts/install_toy_model.py checkpoints/toy-run/export omni/assets/toy

@@ -47,20 +47,27 @@ def register(subparsers) -> None:
     register_codecs(subparsers)
 
 
-def run_codecs(args: argparse.Namespace) -> None:
+def codec_training(args: argparse.Namespace):
+    """The `CodecTraining` an `omni codecs` command line asks for (its checks run here)."""
     from dataclasses import fields
 
-    from omni.train.codecs import CodecTraining, train_codecs
+    from omni.train.codecs import CodecTraining
 
-    overrides = {
-        f.name: getattr(args, f.name)
-        for f in fields(CodecTraining)
-        if getattr(args, f.name, None) is not None
-    }
+    return CodecTraining(
+        **{
+            f.name: getattr(args, f.name)
+            for f in fields(CodecTraining)
+            if getattr(args, f.name, None) is not None
+        }
+    )
+
+
+def run_codecs(args: argparse.Namespace) -> None:
     from omni.pipelines.presets import load_preset
+    from omni.train.codecs import train_codecs
 
     preset = load_preset(args.preset, dict(args.preset_overrides))
-    report = train_codecs(preset, args.out, CodecTraining(**overrides))
+    report = train_codecs(preset, args.out, codec_training(args))
     print(
         f"codecs in {args.out}: video PSNR {report['video_psnr_db']:.2f} dB, audio VAE mel L1 "
         f"{report['audio_vae_mel_l1']:.3f}, vocoder mel L1 {report['vocoder_mel_l1']:.3f} (held-out toy clips)"
