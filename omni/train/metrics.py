@@ -20,10 +20,12 @@ GPU_PEAK_BF16 = {
 
 
 @functools.cache
-def measured_matmul_flops(device: str = "cpu", size: int = 1024, repeats: int = 5) -> float:
-    """FLOP/s of a square fp32 matmul on this machine: the CPU 'peak' MFU is quoted against."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def measured_matmul_flops(
+    device: str = "cpu", size: int = 1024, repeats: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
+    """FLOP/s of a square matmul on this machine (fp32: the CPU 'peak' MFU is quoted against)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b
     start = time.perf_counter()
     for _ in range(repeats):
@@ -39,3 +41,9 @@ def peak_flops(device: torch.device) -> float | None:
         name = torch.cuda.get_device_name(device)
         return next((peak for key, peak in GPU_PEAK_BF16.items() if key in name), None)
     return measured_matmul_flops()
+
+
+def cpu_bf16_slowdown(size: int = 256) -> float:
+    """How many times longer a bf16 matmul takes than an fp32 one on this CPU. About 1 where the CPU has bf16
+    units (AVX512-BF16, AMX); about 10 where it emulates them (AVX2 only: BENCHMARKS.md, training throughput)."""
+    return measured_matmul_flops("cpu", size) / measured_matmul_flops("cpu", size, dtype=torch.bfloat16)

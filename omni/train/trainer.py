@@ -28,7 +28,7 @@ from omni.train.checkpoint import CheckpointManager
 from omni.train.config import TrainConfig
 from omni.train.distributed import DistInfo, init_distributed, shutdown
 from omni.train.ema import EMA
-from omni.train.metrics import peak_flops
+from omni.train.metrics import cpu_bf16_slowdown, peak_flops
 from omni.train.objective import flow_matching_loss
 from omni.train.parallelize import parallelize
 
@@ -162,6 +162,20 @@ class Trainer:
                     f"log.tensorboard needs the tensorboard package (pip install tensorboard): {error}"
                 ) from error
         self._peak = peak_flops(self.dist.device)
+        self._check_precision()
+
+    def _check_precision(self) -> None:
+        """Say so when bf16 autocast would slow this CPU down: without bf16 units it emulates every matmul."""
+        if self.config.parallel.mixed_precision != "bf16" or self.dist.device.type != "cpu":
+            return
+        slowdown = cpu_bf16_slowdown()
+        if slowdown > 1.5 and self.dist.is_main:
+            print(
+                f"warning: parallel.mixed_precision is bf16, but a bf16 matmul takes {slowdown:.1f}x as long as "
+                f"an fp32 one on this CPU ({torch.backends.cpu.get_cpu_capability()}, no bf16 units); "
+                "--set parallel.mixed_precision=fp32 trains faster here",
+                file=sys.stderr,
+            )
 
     def resume(self) -> bool:
         """Continue from the newest complete checkpoint, if any."""

@@ -236,3 +236,21 @@ def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypat
     assert "caption sensitivity at sigma 1: 0.000" not in out
     with pytest.raises(SystemExit, match="--samples must be at least 2"):
         probe.main("stub", str(data / "shards"), samples=1, seed=0)
+
+
+@pytest.mark.parametrize("slowdown, warned", [(10.0, True), (1.0, False)])
+def test_bf16_autocast_on_a_cpu_without_bf16_units_is_called_out(
+    data, tmp_path, capsys, monkeypatch, slowdown, warned
+):
+    """Emulated bf16 made the toy recipe's steps 7x longer on an AVX2 CPU; the trainer says so up front."""
+    monkeypatch.setattr("omni.train.trainer.cpu_bf16_slowdown", lambda: slowdown)
+    config = load_train_config("tiny", overrides(data, tmp_path, **{"parallel.mixed_precision": "bf16"}))
+    Trainer(config)
+    err = capsys.readouterr().err
+    assert ("10.0x as long as an fp32 one" in err and "parallel.mixed_precision=fp32" in err) == warned
+
+
+def test_the_slowdown_is_measured_on_this_machine():
+    from omni.train.metrics import cpu_bf16_slowdown
+
+    assert 0.1 < cpu_bf16_slowdown() < 1000  # a ratio of two measured matmul speeds, not a constant
