@@ -8,11 +8,13 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from omni.pipelines.pipeline_omni import OmniPipeline
+from omni.pipelines.presets import build_pipeline, load_preset
 from omni.train.codecs import (
     CodecTraining,
     foreground_weights,
     toyworld_source,
     train_codecs,
+    train_video_vae,
     transplant_video_vae,
 )
 
@@ -353,14 +355,15 @@ def test_negative_adversarial_settings_are_refused():
         CodecTraining(adversarial_weight=-1.0)
 
 
-def test_worker_processes_render_the_same_clips_in_the_same_order(trained, tmp_path):
-    """Rendering ahead in other processes (what keeps a GPU busy) must not change what the codecs learn."""
-    out, _ = trained
-    train_codecs("tiny", tmp_path / "workers", replace(FAST, workers=2), source=toyworld_source(9))
-    for stage in ("vae", "audio_vae", "vocoder"):
-        losses = json.loads((tmp_path / "workers" / "stages" / stage / "losses.json").read_text())
-        expected = json.loads((out / "stages" / stage / "losses.json").read_text())
-        assert len(losses) == len(expected) > 0 and losses == pytest.approx(expected, rel=1e-5), stage
+def test_a_codec_run_with_workers_learns_what_one_without_does():
+    """Rendering ahead in other processes (what keeps a GPU busy) must not change the clips or their order."""
+    source = toyworld_source(9)
+    losses = []
+    for workers in (0, 1):
+        torch.manual_seed(0)
+        vae = build_pipeline(load_preset("tiny"), seed=0).vae
+        losses.append(train_video_vae(vae, source, replace(FAST, workers=workers)))
+    assert len(losses[0]) == FAST.video_steps and losses[1] == pytest.approx(losses[0], rel=1e-5)
 
 
 def test_bad_worker_count_and_missing_gpu_are_refused(tmp_path):
