@@ -43,7 +43,19 @@ def peak_flops(device: torch.device) -> float | None:
     return measured_matmul_flops()
 
 
-def cpu_bf16_slowdown(size: int = 256) -> float:
-    """How many times longer a bf16 matmul takes than an fp32 one on this CPU. About 1 where the CPU has bf16
-    units (AVX512-BF16, AMX); about 10 where it emulates them (AVX2 only: BENCHMARKS.md, training throughput)."""
-    return measured_matmul_flops("cpu", size) / measured_matmul_flops("cpu", size, dtype=torch.bfloat16)
+def cpu_bf16_slowdown(size: int = 256, repeats: int = 10) -> float:
+    """How many times longer a bf16 matmul takes than an fp32 one on this CPU (fastest of `repeats` each,
+    which a busy machine disturbs least). About 1 where the CPU has bf16 units (AVX512-BF16, AMX); tens to
+    hundreds where it emulates them (an AVX2-only CPU: BENCHMARKS.md, training throughput)."""
+
+    def fastest(dtype: torch.dtype) -> float:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        a @ b
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return fastest(torch.bfloat16) / fastest(torch.float32)
