@@ -1,5 +1,6 @@
 """The flow-matching objective: clean tokens at t = 0 and out of the loss, dropped conditions leave attention."""
 
+import pytest
 import torch
 
 from omni.train.objective import LatentBatch, ObjectiveConfig, TimestepSampler, flow_matching_loss
@@ -99,3 +100,27 @@ def test_shifted_timesteps_lean_noisy():
     assert (
         TimestepSampler(shift=3.0).sample(10000, g).mean() > TimestepSampler().sample(10000, g).mean() + 0.1
     )
+
+
+def test_a_timestep_tail_trains_where_the_sampler_starts():
+    """Shift 3 alone gives t > 0.97 (only the caption says what to draw) to about 1% of samples."""
+    plain, tailed = TimestepSampler(shift=3.0), TimestepSampler(shift=3.0, tail=0.2, tail_min=0.95)
+    t = plain.sample(20000, torch.Generator().manual_seed(0))
+    assert (t > 0.97).float().mean() < 0.015
+    t = tailed.sample(20000, torch.Generator().manual_seed(0))
+    assert 0.11 < (t > 0.97).float().mean() < 0.145  # 3/5 of the tail, plus the logit-normal's own
+    assert float(t.max()) <= 1.0 and float(t.min()) > 0.0
+    # without a tail nothing else is drawn, so earlier runs keep their random streams
+    torch.testing.assert_close(
+        TimestepSampler(shift=3.0, tail=0.0).sample(100, torch.Generator().manual_seed(1)),
+        plain.sample(100, torch.Generator().manual_seed(1)),
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"tail": 1.5}, "tail must be a probability"), ({"tail_min": 1.0}, "tail_min must be in")],
+)
+def test_bad_timestep_tails_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TimestepSampler(**kwargs)
