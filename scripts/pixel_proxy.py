@@ -84,7 +84,9 @@ def score(model: str, seeds: int, first_seed: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("prepare", help="render toy-world clips into pixel shards")
     p.add_argument("codecs", help="an OmniPipeline folder for the audio VAE and the text encoder")
