@@ -5,7 +5,8 @@ preset's small configurations. Losses: L1 reconstruction + a small KL for the VA
 multi-resolution STFT + log-mel L1 for the vocoder. The video loss weights foreground pixels (those far
 from the frame's background colour) `foreground_weight` times more: with a plain L1 a VAE first learns the
 background, which is most of every frame, and small objects stay invisible for thousands of steps. Each
-stage is saved when it finishes, so a rerun skips finished stages. The result is an `OmniPipeline` folder
+stage is saved when it finishes, so a rerun skips finished stages; within a stage, progress is saved every
+`checkpoint_minutes` (omni/train/partial.py), so a rerun goes on from there. The result is an `OmniPipeline` folder
 (random transformer) that `omni prepare` encodes data with, plus `codecs_report.json` with held-out
 reconstruction PSNR and mel errors.
 """
@@ -34,6 +35,7 @@ from omni.audio.mel import MelSpectrogram
 from omni.pipelines import inputs
 from omni.pipelines.loading import resolve_device
 from omni.pipelines.presets import PresetConfig, build_pipeline, load_preset
+from omni.train.partial import StageCheckpoint, StageState
 
 # A clip source yields (frames (F, H, W, 3) uint8, audio (C, N) float32) for a seed.
 ClipSource = Callable[[int], tuple[np.ndarray, np.ndarray]]
@@ -95,6 +97,9 @@ class CodecTraining:
     # a GPU a step takes less than rendering its clips in one process does; the clips and their order are
     # the same whatever the number.
     workers: int = 0
+    # A stage in progress is saved this often (stages/<name>.partial.safetensors), so a run stopped midway
+    # loses at most these minutes: rerun the same command to go on. 0 = only finished stages are saved.
+    checkpoint_minutes: float = 5.0
 
     def __post_init__(self) -> None:
         if self.video_latents not in ("mode", "sample"):
@@ -117,6 +122,8 @@ class CodecTraining:
             raise ValueError(f"vocoder_focus must be in [0, 1], got {self.vocoder_focus}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 processes, got {self.workers}")
+        if self.checkpoint_minutes < 0:
+            raise ValueError(f"checkpoint_minutes must be >= 0 (0: never), got {self.checkpoint_minutes}")
 
 
 class ToyworldSource:
@@ -156,6 +163,18 @@ class Clips:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+
+    @property
+    def position(self) -> int:
+        """The seed of the next clip `next` returns."""
+        return self.seed - len(self.pending)
+
+    def seek(self, seed: int) -> None:
+        """Go on from the clip of `seed` (a resumed stage), dropping clips rendered ahead."""
+        for future in self.pending:
+            future.cancel()
+        self.pending.clear()
+        self.seed = seed
 
     def _take_seed(self) -> int:
         self.seed += 1
@@ -209,15 +228,35 @@ def stft_loss(pred: Tensor, target: Tensor, resolutions=STFT_RESOLUTIONS) -> Ten
     return loss / len(resolutions)
 
 
-def _fit(name: str, steps: int, params, lr: float, step_fn: Callable[[int], Tensor]) -> list[float]:
+def _fit(
+    name: str,
+    steps: int,
+    params,
+    lr: float,
+    step_fn: Callable[[int], Tensor],
+    state: StageState | None = None,
+    checkpoint: StageCheckpoint | None = None,
+) -> list[float]:
+    """Train `steps` steps of AdamW (100 warm-up steps, cosine to 10% of `lr`). With a checkpoint, the
+    stage's `state` (plus this optimizer) is saved between steps whenever it is due, and a saved state is
+    restored first, so the run goes on where the last one stopped."""
     if steps == 0:
         return []  # keep the weights as they are (e.g. only assemble a folder from a given VAE)
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    start, losses = 0, []
+    if checkpoint is not None:
+        if state is None:
+            raise ValueError("a stage checkpoint needs the stage's state to save")
+        state.optimizers["stage"] = optimizer
+        start, losses = checkpoint.restore(state)
+        if start:
+            print(f"{name}: going on from step {start} of {steps} ({checkpoint.path})")
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps)))
+        optimizer,
+        lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps))),
+        last_epoch=start - 1,  # a restored optimizer holds each group's initial_lr
     )
-    losses = []
-    bar = tqdm(range(steps), desc=name, dynamic_ncols=True)
+    bar = tqdm(range(start, steps), desc=name, dynamic_ncols=True, initial=start, total=steps)
     for step in bar:
         loss = step_fn(step)
         loss.backward()
@@ -228,6 +267,8 @@ def _fit(name: str, steps: int, params, lr: float, step_fn: Callable[[int], Tens
         losses.append(loss.item())
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if checkpoint is not None and checkpoint.due() and step + 1 < steps:
+            checkpoint.save(step + 1, losses, state)  # between steps: weights, optimizer, clips agree
     return losses
 
 
@@ -307,7 +348,9 @@ def adversarial_scale(reconstruction: Tensor, adversarial: Tensor, last_layer: T
     return (rec.norm() / (adv.norm() + 1e-4)).clamp(max=1e4).detach()
 
 
-def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTraining) -> list[float]:
+def train_video_vae(
+    vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTraining, checkpoint: StageCheckpoint | None = None
+) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed)
     device = next(vae.parameters()).device
     vae.train().requires_grad_(True)
@@ -365,13 +408,21 @@ def train_video_vae(vae: AutoencoderKLWan, source: ClipSource, cfg: CodecTrainin
     params = [p for p in vae.parameters() if p.requires_grad]
     try:
         with Clips(source, cfg.seed * 10_000_000, cfg.workers) as clips:
-            return _fit("video VAE", cfg.video_steps, params, cfg.video_lr, step)
+            state = StageState({"vae": vae}, clips, {"batch": generator})
+            if discriminator is not None:
+                state.modules["discriminator"] = discriminator
+                state.optimizers["discriminator"] = d_optimizer
+            return _fit("video VAE", cfg.video_steps, params, cfg.video_lr, step, state, checkpoint)
     finally:
         vae.requires_grad_(True)
 
 
 def train_audio_vae(
-    vae: AutoencoderKLLTX2Audio, mel: MelSpectrogram, source: ClipSource, cfg: CodecTraining
+    vae: AutoencoderKLLTX2Audio,
+    mel: MelSpectrogram,
+    source: ClipSource,
+    cfg: CodecTraining,
+    checkpoint: StageCheckpoint | None = None,
 ) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed + 1)
     vae.train()
@@ -383,11 +434,18 @@ def train_audio_vae(
         return (recon - spec).abs().mean() + cfg.kl_weight * posterior.kl().mean()
 
     with Clips(source, cfg.seed * 10_000_000 + 1_000_000, cfg.workers) as clips:
-        return _fit("audio VAE", cfg.audio_steps, list(vae.parameters()), cfg.audio_lr, step)
+        state = StageState({"audio_vae": vae}, clips, {"sample": generator})
+        return _fit(
+            "audio VAE", cfg.audio_steps, list(vae.parameters()), cfg.audio_lr, step, state, checkpoint
+        )
 
 
 def train_vocoder(
-    vocoder: LTX2Vocoder, mel: MelSpectrogram, source: ClipSource, cfg: CodecTraining
+    vocoder: LTX2Vocoder,
+    mel: MelSpectrogram,
+    source: ClipSource,
+    cfg: CodecTraining,
+    checkpoint: StageCheckpoint | None = None,
 ) -> list[float]:
     generator = torch.Generator().manual_seed(cfg.seed + 2)
     hop = mel.config.hop_length
@@ -404,7 +462,9 @@ def train_vocoder(
         return stft_loss(pred, target) + (mel(pred) - segment).abs().mean()
 
     with Clips(source, cfg.seed * 10_000_000 + 2_000_000, cfg.workers) as clips:
-        return _fit("vocoder", cfg.vocoder_steps, list(vocoder.parameters()), cfg.vocoder_lr, step)
+        state = StageState({"vocoder": vocoder}, clips, {"segments": generator})
+        params = list(vocoder.parameters())
+        return _fit("vocoder", cfg.vocoder_steps, params, cfg.vocoder_lr, step, state, checkpoint)
 
 
 def segment_starts(spec: Tensor, frames: int, focus: float, generator: torch.Generator) -> list[int]:
@@ -537,9 +597,9 @@ def train_codecs(
             "video_train='decoder' fine-tunes the decoder of a trained VAE: give video_init (--video-init DIR)"
         )
     stage_list = (  # init: a folder to continue from instead of the preset's random weights
-        ("vae", AutoencoderKLWan, cfg.video_init, lambda m: train_video_vae(m, source, cfg)),
-        ("audio_vae", AutoencoderKLLTX2Audio, "", lambda m: train_audio_vae(m, mel, source, cfg)),
-        ("vocoder", LTX2Vocoder, cfg.vocoder_init, lambda m: train_vocoder(m, mel, source, cfg)),
+        ("vae", AutoencoderKLWan, cfg.video_init, lambda m, c: train_video_vae(m, source, cfg, c)),
+        ("audio_vae", AutoencoderKLLTX2Audio, "", lambda m, c: train_audio_vae(m, mel, source, cfg, c)),
+        ("vocoder", LTX2Vocoder, cfg.vocoder_init, lambda m, c: train_vocoder(m, mel, source, cfg, c)),
     )
     for name, _, init, _ in stage_list:  # every folder is checked before any training starts
         wanted, what = getattr(pipe, name).config, f"preset {preset.name}'s {name}"
@@ -562,14 +622,18 @@ def train_codecs(
             setattr(pipe, name, cls.from_pretrained(init).to(device))
         elif name == "vae" and cfg.video_transplant:
             transplant_video_vae(pipe.vae, Path(cfg.video_transplant))
+        checkpoint = StageCheckpoint(
+            stages / f"{name}.partial.safetensors", asdict(cfg), cfg.checkpoint_minutes
+        )
         start = time.perf_counter()
-        losses = train(getattr(pipe, name))
+        losses = train(getattr(pipe, name), checkpoint)
         timings[name] = time.perf_counter() - start
         module = getattr(pipe, name).eval()
         tmp = stages / f".tmp-{name}"
         module.save_pretrained(tmp)
         (tmp / "losses.json").write_text(json.dumps(losses))
         tmp.rename(folder)
+        checkpoint.remove()
     for module in (pipe.vae, pipe.audio_vae, pipe.vocoder):
         module.eval()
     report = evaluate(pipe, source, cfg.eval_clips)

@@ -1,7 +1,7 @@
 """`omni codecs`: training a preset's codecs on the toy world, resuming finished stages, continuing a VAE."""
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -17,6 +17,7 @@ from omni.train.codecs import (
     train_video_vae,
     transplant_video_vae,
 )
+from omni.train.partial import StageCheckpoint
 
 FAST = CodecTraining(
     video_steps=2, video_batch=1, video_frames=5, audio_steps=2, audio_batch=2, vocoder_steps=2,
@@ -380,3 +381,79 @@ def test_codecs_train_on_a_gpu(tmp_path):
     report = train_codecs("tiny", tmp_path / "gpu", replace(FAST, device="cuda"), source=toyworld_source(9))
     assert report["video_psnr_db"] == report["video_psnr_db"]  # not NaN
     OmniPipeline.from_pretrained(tmp_path / "gpu")
+
+
+class StopsAt:
+    """A toy-world source (33 frames: every seed is a measurable scene) that fails at one seed, as a run
+    killed midway would stop."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed, self.source = seed, toyworld_source(33)
+
+    def __call__(self, seed: int):
+        if seed == self.seed:
+            raise RuntimeError("stopped")
+        return self.source(seed)
+
+
+def test_a_stopped_video_vae_stage_goes_on_where_it_stopped(tmp_path):
+    """Killed after two of four steps, the rerun draws the clips and noise the whole run would have: it
+    ends with the same weights and losses, the partial steps' losses included."""
+    cfg = replace(FAST, video_steps=4, video_latents="sample", checkpoint_minutes=1e-9)
+    path = tmp_path / "vae.partial.safetensors"
+
+    def vae():
+        return build_pipeline(load_preset("tiny"), seed=0).vae
+
+    whole = vae()
+    whole_losses = train_video_vae(whole, toyworld_source(33), cfg)
+    stopped = vae()
+    with pytest.raises(RuntimeError, match="stopped"):  # the third step's clip never comes
+        train_video_vae(stopped, StopsAt(2), cfg, StageCheckpoint(path, asdict(cfg), 1e-9))
+    assert path.is_file()
+    resumed = vae()  # a new process: fresh weights, the partial file the only memory
+    losses = train_video_vae(resumed, toyworld_source(33), cfg, StageCheckpoint(path, asdict(cfg), 1e-9))
+    assert losses == pytest.approx(whole_losses, rel=1e-5)
+    for (key, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=key)
+
+
+def test_omni_codecs_goes_on_with_a_stopped_vocoder_and_cleans_up(tmp_path):
+    cfg = replace(FAST, vocoder_steps=4, checkpoint_minutes=1e-9)
+    train_codecs("tiny", tmp_path / "whole", cfg, source=toyworld_source(33))
+    vocoder_clips = 2_000_000 + 2 * cfg.vocoder_batch  # the third vocoder step's first clip
+    with pytest.raises(RuntimeError, match="stopped"):
+        train_codecs("tiny", tmp_path / "run", cfg, source=StopsAt(vocoder_clips))
+    partial = tmp_path / "run" / "stages" / "vocoder.partial.safetensors"
+    assert partial.is_file() and not (tmp_path / "run" / "stages" / "vocoder").exists()
+    train_codecs("tiny", tmp_path / "run", cfg, source=toyworld_source(33))
+    assert not partial.exists()  # the stage is saved; its partial state is gone
+    losses = [
+        json.loads((tmp_path / r / "stages" / "vocoder" / "losses.json").read_text())
+        for r in ("whole", "run")
+    ]
+    assert len(losses[1]) == 4 and losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
+def test_a_partial_stage_of_other_settings_is_refused(tmp_path):
+    cfg = replace(FAST, video_steps=4, checkpoint_minutes=1e-9)
+    path = tmp_path / "vae.partial.safetensors"
+    with pytest.raises(RuntimeError, match="stopped"):
+        train_video_vae(
+            build_pipeline(load_preset("tiny"), seed=0).vae,
+            StopsAt(2),
+            cfg,
+            StageCheckpoint(path, asdict(cfg), 1e-9),
+        )
+    other = replace(cfg, video_lr=5e-4, eval_clips=3)  # eval_clips changes no weight: not named
+    with pytest.raises(
+        ValueError, match=r"holds 2 steps of a run with other settings \(video_lr: 0.001 -> 0.0005\)"
+    ):
+        train_video_vae(
+            build_pipeline(load_preset("tiny"), seed=0).vae,
+            toyworld_source(33),
+            other,
+            StageCheckpoint(path, asdict(other), 1e-9),
+        )
+    with pytest.raises(ValueError, match="checkpoint_minutes must be >= 0"):
+        CodecTraining(checkpoint_minutes=-1)
