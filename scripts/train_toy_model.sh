@@ -4,7 +4,8 @@
 #   2. 3000 toy-world clips encoded into latent shards
 #   3. the transformer trained on every task (configs/train/toy.yaml, resumable)
 #   4. the EMA export installed into the package as omni/assets/toy (fp16)
-# Usage: scripts/train_toy_model.sh   (rerun it to continue a stopped run; times in BENCHMARKS.md)
+# Usage: scripts/train_toy_model.sh   (rerun it to continue a stopped run: finished codec runs are skipped,
+# and the one in progress goes on from its last saved step; times in BENCHMARKS.md)
 # DEVICE picks where every stage runs (default auto: a CUDA GPU when present, else the CPU); WORKERS
 # processes render the codecs' next clips meanwhile (default 0; on a GPU give it several, e.g. WORKERS=8).
 set -euo pipefail
@@ -14,12 +15,14 @@ device=${DEVICE:-auto}
 workers=${WORKERS:-0}
 # DRY_RUN=1 prints every command instead of running it (the tests check the recipe's flags that way).
 run() { if [ -n "${DRY_RUN:-}" ]; then echo "$*"; else "$@"; fi; }
+finished() { [ -e "$1/codecs_report.json" ]; }  # a codec run writes its report last
 
 # 1. Codecs. Each run continues the last one's video VAE; the audio VAE and vocoder are trained in the
 #    first run and copied into every later one. Every run's folder stays (its codecs_report.json records
 #    its settings and held-out PSNR); the last one is checkpoints/toy-codecs.
 #    a. all three codecs; the video VAE's decoder sees sampled latents and the foreground weighs 20x (colours
 #       and layout first); three in four vocoder segments contain a loud frame (a beep)
+finished checkpoints/toy-codecs-warmup ||
 run $omni codecs --preset toy --out checkpoints/toy-codecs-warmup --device "$device" --workers "$workers" \
   --video-steps 450 --video-latents sample --audio-steps 2000 --vocoder-steps 7000 --vocoder-focus 0.75 \
   --vocoder-lr 4e-4
@@ -44,6 +47,7 @@ for run in "9f --video-steps 1200 --video-frames 9 --video-batch 4 --video-lr 1e
   read -r name args <<< "$run"
   out=checkpoints/toy-codecs-$name
   if [ "$name" = final ]; then out=checkpoints/toy-codecs; fi
+  if finished "$out"; then previous=$out; continue; fi
   run mkdir -p "$out/stages"
   for stage in audio_vae vocoder; do
     [ -e "$out/stages/$stage" ] || run cp -r "$previous/stages/$stage" "$out/stages/"

@@ -1,9 +1,11 @@
 """scripts/train_toy_model.sh, the recipe of the built-in model: hours of training that a wrong flag in its
 last codec run, or a path that does not lead from one stage to the next, would waste. Its dry run prints
-every command; each is parsed and checked here as the CLI would."""
+every command; each is parsed and checked here as the CLI would. It runs from a copy in an empty folder,
+so the checkpoints of a real run beside the checkout (which the recipe skips) change nothing here."""
 
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,9 +19,12 @@ from omni.train.config import load_train_config
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def recipe_commands(**env: str) -> list[list[str]]:
+def recipe_commands(checkout: Path, **env: str) -> list[list[str]]:
+    """The dry run's commands, the recipe run from `checkout` (a folder with its checkpoints, if any)."""
+    (checkout / "scripts").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "scripts" / "train_toy_model.sh", checkout / "scripts")
     run = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "train_toy_model.sh")],
+        ["bash", str(checkout / "scripts" / "train_toy_model.sh")],
         env={**os.environ, "DRY_RUN": "1", **env},
         capture_output=True,
         text=True,
@@ -29,8 +34,8 @@ def recipe_commands(**env: str) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def commands():
-    return recipe_commands()
+def commands(tmp_path_factory):
+    return recipe_commands(tmp_path_factory.mktemp("checkout"))
 
 
 def omni_args(commands, command: str):
@@ -72,8 +77,18 @@ def test_shards_transformer_and_install_use_what_the_stage_before_wrote(commands
     assert install[1].endswith("install_toy_model.py")
 
 
-def test_device_and_workers_reach_every_stage_that_takes_them():
-    commands = recipe_commands(DEVICE="cuda", WORKERS="8")
+def test_device_and_workers_reach_every_stage_that_takes_them(tmp_path):
+    commands = recipe_commands(tmp_path, DEVICE="cuda", WORKERS="8")
     runs = omni_args(commands, "codecs")
     assert all(a.device == "cuda" and a.workers == 8 for a in runs)
     assert all(a.device == "cuda" for a in omni_args(commands, "prepare"))
+
+
+def test_a_rerun_skips_finished_codec_runs_and_continues_the_last_one(tmp_path):
+    for run in ("toy-codecs-warmup", "toy-codecs-9f"):  # finished: their reports are written
+        (tmp_path / "checkpoints" / run).mkdir(parents=True)
+        (tmp_path / "checkpoints" / run / "codecs_report.json").write_text("{}")
+    (tmp_path / "checkpoints" / "toy-codecs-33f" / "stages").mkdir(parents=True)  # stopped midway
+    runs = omni_args(recipe_commands(tmp_path), "codecs")
+    assert [a.out for a in runs][:2] == ["checkpoints/toy-codecs-33f", "checkpoints/toy-codecs-single"]
+    assert runs[0].video_init == "checkpoints/toy-codecs-9f/stages/vae"
