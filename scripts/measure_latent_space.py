@@ -1,0 +1,123 @@
+"""How hard a video VAE's latents are to generate from a caption: what share of their variance the room
+colour explains, channel by channel, and how much of each channel's power lies in fine spatial detail.
+
+At sigma 1 a denoiser sees only noise and the caption, so the best it can do is predict what the caption
+determines. In the toy world the room colour fills most of every frame, so the share of variance it explains
+(R^2 of the per-room mean, fitted on the first half of the clips and scored on the second) bounds how much
+the first sampling steps can get right. The transformer's loss weighs latent channels as the pipeline
+normalises them, each to unit variance; a channel of small raw spread that carries little of the scene but
+fine detail or noise then weighs as much as one that carries the room. The script reports the share under
+that normalisation, under one global scale (each channel weighed by its raw variance), and for the frames
+themselves, and each channel's share of power above half the spatial Nyquist frequency.
+
+    python scripts/measure_latent_space.py checkpoints/toy-codecs [--clips 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from omni.data.toyworld import render, sample_scene
+from omni.pipelines import inputs
+from omni.pipelines.pipeline_omni import OmniPipeline
+
+FIRST_SEED = 50_000_000  # far from the seeds codecs and shards are trained on
+
+
+def explained_share(x: Tensor, groups: list[str]) -> tuple[Tensor, float]:
+    """x (N, C, ...): per-channel R^2 of the per-group mean (fitted on the first half of the items, scored
+    on the second), and the R^2 of all channels together (each weighing as its variance in x)."""
+    if len(set(groups)) < 2 or len(groups) < 4:
+        raise ValueError(
+            f"need at least 4 items of 2 or more groups, got {len(groups)} of {len(set(groups))}"
+        )
+    half = len(groups) // 2
+    x = x.double().flatten(2)  # (N, C, P)
+    rows = defaultdict(list)
+    for i in range(half):
+        rows[groups[i]].append(i)
+    means = {g: x[idx].mean(0) for g, idx in rows.items()}
+    fallback = x[:half].mean(0)
+    held = x[half:]
+    predicted = torch.stack([means.get(g, fallback) for g in groups[half:]])
+    error = (held - predicted).square().mean(dim=(0, 2))  # (C,)
+    variance = (held - held.mean(dim=(0, 2), keepdim=True)).square().mean(dim=(0, 2))
+    return 1 - error / variance, float(1 - error.sum() / variance.sum())
+
+
+def high_frequency_share(x: Tensor) -> Tensor:
+    """x (N, C, ..., H, W): per channel, the share of spatial power (each frame's mean removed) at radial
+    frequencies above half the Nyquist frequency."""
+    x = x.double()
+    x = x - x.mean(dim=(-2, -1), keepdim=True)
+    power = torch.fft.fft2(x).abs().square()
+    fy = torch.fft.fftfreq(x.shape[-2]).abs()[:, None]
+    fx = torch.fft.fftfreq(x.shape[-1]).abs()[None, :]
+    high = (torch.sqrt(fy**2 + fx**2) > 0.25).to(power.dtype)  # Nyquist is 0.5 cycles per sample
+    dims = [d for d in range(power.ndim) if d != 1]
+    return (power * high).sum(dim=dims) / power.sum(dim=dims).clamp(min=1e-30)
+
+
+@torch.no_grad()
+def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames: int = 33) -> dict:
+    latents, pixels, rooms = [], [], []
+    for seed in tqdm(range(first_seed, first_seed + clips), desc="encoding", dynamic_ncols=True):
+        try:
+            scene = sample_scene(seed, num_frames=frames)
+        except RuntimeError:  # no measurable scene for this seed: the data pipelines skip it too
+            continue
+        clip = render(scene)
+        latents.append(pipe.encode_video(clip.frames)[0].cpu())
+        pixels.append(inputs.frames_to_tensor(clip.frames)[0])
+        rooms.append(scene.room)
+    z = torch.stack(latents)  # normalised per channel, as the transformer sees them
+    std = torch.tensor(pipe.vae.config.latents_std or [1.0] * z.shape[1], dtype=z.dtype)
+    per_channel, normalised = explained_share(z, rooms)
+    _, global_scale = explained_share(z * std.view(1, -1, 1, 1, 1), rooms)
+    _, frames_share = explained_share(torch.stack(pixels), rooms)
+    return {
+        "clips": len(rooms),
+        "raw_std": std.tolist(),
+        "room_r2_per_channel": per_channel.tolist(),
+        "high_frequency_share": high_frequency_share(z).tolist(),
+        "room_r2_normalised": normalised,
+        "room_r2_global_scale": global_scale,
+        "room_r2_frames": frames_share,
+        "frames_high_frequency_share": high_frequency_share(torch.stack(pixels)).mean().item(),
+    }
+
+
+def main(model: str, clips: int) -> dict:
+    result = measure(OmniPipeline.from_pretrained(model), clips)
+    print(
+        f"{result['clips']} toy clips from seed {FIRST_SEED}; room R^2 fitted on the first half, scored on the second"
+    )
+    print(f"{'channel':>8s}{'raw std':>10s}{'room R^2':>10s}{'fine detail':>13s}")
+    for c, (s, r, h) in enumerate(
+        zip(result["raw_std"], result["room_r2_per_channel"], result["high_frequency_share"])
+    ):
+        print(f"{c:8d}{s:10.3f}{r:10.3f}{h:13.3f}")
+    print(
+        f"room R^2, latents normalised per channel (what the transformer sees): {result['room_r2_normalised']:.3f}"
+    )
+    print(
+        f"room R^2, latents under one global scale:                         {result['room_r2_global_scale']:.3f}"
+    )
+    print(
+        f"room R^2, the frames themselves:                                   {result['room_r2_frames']:.3f} "
+        f"(fine detail {result['frames_high_frequency_share']:.3f})"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="pipeline folder with the codecs (e.g. omni codecs' output)")
+    parser.add_argument("--clips", type=int, default=400)
+    args = parser.parse_args()
+    main(args.model, args.clips)
