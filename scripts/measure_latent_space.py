@@ -8,7 +8,10 @@ the first sampling steps can get right. The transformer's loss weighs latent cha
 normalises them, each to unit variance; a channel of small raw spread that carries little of the scene but
 fine detail or noise then weighs as much as one that carries the room. The script reports the share under
 that normalisation, under one global scale (each channel weighed by its raw variance), and for the frames
-themselves, and each channel's share of power above half the spatial Nyquist frequency.
+themselves, and each channel's share of power above half the spatial Nyquist frequency. It then splits the
+latent positions into those an object covers (any pixel of the frames they encode) and the rest: the share
+of positions on objects, the share of the variance the room leaves unexplained that lies there, and the
+room's share on each side.
 
     python scripts/measure_latent_space.py checkpoints/toy-codecs [--clips 400]
 """
@@ -18,11 +21,14 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from omni.data.toyworld import render, sample_scene
+from omni.data.toyworld.render import scene_coverage
 from omni.pipelines import inputs
 from omni.pipelines.pipeline_omni import OmniPipeline
 
@@ -50,6 +56,34 @@ def explained_share(x: Tensor, groups: list[str]) -> tuple[Tensor, float]:
     return 1 - error / variance, float(1 - error.sum() / variance.sum())
 
 
+def object_positions(coverage: np.ndarray, temporal: int, spatial: int) -> Tensor:
+    """(n_obj, F, H, W) coverage -> (f, h, w) bool: latent positions whose frames and pixels an object
+    covers at least a quarter of anywhere (the first latent frame encodes frame 0 alone, each next one
+    `temporal` frames)."""
+    covered = torch.from_numpy(np.asarray(coverage)).float().amax(0)  # (F, H, W)
+    rest = covered[1:].reshape(-1, temporal, *covered.shape[1:]).amax(1)
+    frames = torch.cat([covered[:1], rest])
+    return F.max_pool2d(frames[None], spatial)[0] > 0.25
+
+
+def split_share(x: Tensor, groups: list[str], on: Tensor) -> dict[str, float]:
+    """x (N, C, f, h, w), on (N, f, h, w): where the variance the per-group mean leaves unexplained lies
+    (fit on the first half, scored on the second), and that mean's R^2 on and off the marked positions."""
+    half = len(groups) // 2
+    x = x.double()
+    means = {g: x[[i for i in range(half) if groups[i] == g]].mean(0) for g in set(groups[:half])}
+    fallback = x[:half].mean(0)
+    error = torch.stack([x[i] - means.get(groups[i], fallback) for i in range(half, len(groups))]).square()
+    spread = (x[half:] - x[half:].mean(dim=(0, 2, 3, 4), keepdim=True)).square()
+    mask = on[half:, None].expand_as(error)
+    return {
+        "positions_on_objects": float(on.float().mean()),
+        "unexplained_on_objects": float(error[mask].sum() / error.sum()),
+        "room_r2_off_objects": float(1 - error[~mask].sum() / spread[~mask].sum()),
+        "room_r2_on_objects": float(1 - error[mask].sum() / spread[mask].sum()),
+    }
+
+
 def high_frequency_share(x: Tensor) -> Tensor:
     """x (N, C, ..., H, W): per channel, the share of spatial power (each frame's mean removed) at radial
     frequencies above half the Nyquist frequency."""
@@ -65,7 +99,8 @@ def high_frequency_share(x: Tensor) -> Tensor:
 
 @torch.no_grad()
 def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames: int = 33) -> dict:
-    latents, pixels, rooms = [], [], []
+    latents, pixels, rooms, objects = [], [], [], []
+    spatial = pipe.vae.config.scale_factor_spatial
     for seed in tqdm(range(first_seed, first_seed + clips), desc="encoding", dynamic_ncols=True):
         try:
             scene = sample_scene(seed, num_frames=frames)
@@ -75,6 +110,7 @@ def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames
         latents.append(pipe.encode_video(clip.frames)[0].cpu())
         pixels.append(inputs.frames_to_tensor(clip.frames)[0])
         rooms.append(scene.room)
+        objects.append(object_positions(scene_coverage(scene), pipe.vae_temporal, spatial))
     z = torch.stack(latents)  # normalised per channel, as the transformer sees them
     std = torch.tensor(pipe.vae.config.latents_std or [1.0] * z.shape[1], dtype=z.dtype)
     per_channel, normalised = explained_share(z, rooms)
@@ -89,6 +125,7 @@ def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames
         "room_r2_global_scale": global_scale,
         "room_r2_frames": frames_share,
         "frames_high_frequency_share": high_frequency_share(torch.stack(pixels)).mean().item(),
+        **split_share(z, rooms, torch.stack(objects)),
     }
 
 
@@ -111,6 +148,11 @@ def main(model: str, clips: int) -> dict:
     print(
         f"room R^2, the frames themselves:                                   {result['room_r2_frames']:.3f} "
         f"(fine detail {result['frames_high_frequency_share']:.3f})"
+    )
+    print(
+        f"objects cover {result['positions_on_objects']:.3f} of the latent positions and hold "
+        f"{result['unexplained_on_objects']:.3f} of the variance the room leaves unexplained; room R^2 "
+        f"{result['room_r2_off_objects']:.3f} off objects, {result['room_r2_on_objects']:.3f} on them"
     )
     return result
 

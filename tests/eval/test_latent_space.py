@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -44,4 +45,26 @@ def test_the_measurement_runs_on_a_pipeline(script, tiny_pipeline):
     channels = tiny_pipeline.vae.config.z_dim
     assert result["clips"] <= 6 and len(result["room_r2_per_channel"]) == channels
     assert len(result["high_frequency_share"]) == channels
+    assert 0 < result["positions_on_objects"] < 1
     assert all(torch.isfinite(torch.tensor(result["room_r2_per_channel"])))
+
+
+def test_object_positions_follow_the_latent_grid(script):
+    coverage = np.zeros((1, 5, 8, 8), dtype=np.float32)  # one object, 5 frames of 8x8
+    coverage[0, 3, 0, 0] = 1.0  # frame 3 -> latent frame 1 + (3 - 1) // 2 = 2 at temporal 2
+    on = script.object_positions(coverage, temporal=2, spatial=2)
+    assert on.shape == (3, 4, 4) and on.sum() == 1 and on[2, 0, 0]
+
+
+def test_variance_on_objects_is_located(script):
+    """Latents that vary only where an object is: all unexplained variance lies on the object, and off it
+    the room explains everything."""
+    generator = torch.Generator().manual_seed(0)
+    rooms = ["grey", "blue"] * 20
+    x = torch.tensor([0.0 if r == "grey" else 1.0 for r in rooms]).view(-1, 1, 1, 1, 1).expand(-1, 1, 1, 4, 4)
+    on = torch.zeros(len(rooms), 1, 4, 4, dtype=torch.bool)
+    on[:, 0, 0, 0] = True
+    x = x + on[:, None] * torch.randn(len(rooms), 1, 1, 4, 4, generator=generator)
+    share = script.split_share(x, rooms, on)
+    assert share["positions_on_objects"] == 1 / 16 and share["unexplained_on_objects"] > 0.999
+    assert share["room_r2_off_objects"] > 0.999 and share["room_r2_on_objects"] < 0.5
