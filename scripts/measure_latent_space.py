@@ -99,7 +99,7 @@ def high_frequency_share(x: Tensor) -> Tensor:
 
 @torch.no_grad()
 def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames: int = 33) -> dict:
-    latents, pixels, rooms, objects = [], [], [], []
+    latents, pixels, rooms, objects, object_pixels = [], [], [], [], []
     spatial = pipe.vae.config.scale_factor_spatial
     for seed in tqdm(range(first_seed, first_seed + clips), desc="encoding", dynamic_ncols=True):
         try:
@@ -110,7 +110,9 @@ def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames
         latents.append(pipe.encode_video(clip.frames)[0].cpu())
         pixels.append(inputs.frames_to_tensor(clip.frames)[0])
         rooms.append(scene.room)
-        objects.append(object_positions(scene_coverage(scene), pipe.vae_temporal, spatial))
+        coverage = scene_coverage(scene)
+        objects.append(object_positions(coverage, pipe.vae_temporal, spatial))
+        object_pixels.append(object_positions(coverage, 1, 1))  # each frame's own pixels
     z = torch.stack(latents)  # normalised per channel, as the transformer sees them
     std = torch.tensor(pipe.vae.config.latents_std or [1.0] * z.shape[1], dtype=z.dtype)
     per_channel, normalised = explained_share(z, rooms)
@@ -126,6 +128,7 @@ def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames
         "room_r2_frames": frames_share,
         "frames_high_frequency_share": high_frequency_share(torch.stack(pixels)).mean().item(),
         **split_share(z, rooms, torch.stack(objects)),
+        "frames": split_share(torch.stack(pixels), rooms, torch.stack(object_pixels)),
     }
 
 
@@ -153,6 +156,12 @@ def main(model: str, clips: int) -> dict:
         f"objects cover {result['positions_on_objects']:.3f} of the latent positions and hold "
         f"{result['unexplained_on_objects']:.3f} of the variance the room leaves unexplained; room R^2 "
         f"{result['room_r2_off_objects']:.3f} off objects, {result['room_r2_on_objects']:.3f} on them"
+    )
+    frames = result["frames"]
+    print(
+        f"in the frames, objects cover {frames['positions_on_objects']:.3f} of the pixels and hold "
+        f"{frames['unexplained_on_objects']:.3f} of it; room R^2 {frames['room_r2_off_objects']:.3f} off "
+        f"objects, {frames['room_r2_on_objects']:.3f} on them"
     )
     return result
 

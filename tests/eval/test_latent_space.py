@@ -45,7 +45,7 @@ def test_the_measurement_runs_on_a_pipeline(script, tiny_pipeline):
     channels = tiny_pipeline.vae.config.z_dim
     assert result["clips"] <= 6 and len(result["room_r2_per_channel"]) == channels
     assert len(result["high_frequency_share"]) == channels
-    assert 0 < result["positions_on_objects"] < 1
+    assert 0 < result["positions_on_objects"] < 1 and 0 < result["frames"]["positions_on_objects"] < 1
     assert all(torch.isfinite(torch.tensor(result["room_r2_per_channel"])))
 
 
