@@ -60,7 +60,13 @@ class StageCheckpoint:
         self.path = Path(path)
         self.settings = {k: v for k, v in settings.items() if k not in RUN_ONLY_SETTINGS}
         self.minutes = minutes
-        self.last_save = time.monotonic()
+        self.started = self.last_save = time.monotonic()
+        self.earlier_seconds = 0.0  # training time of the sittings before this one (set by `restore`)
+
+    @property
+    def seconds(self) -> float:
+        """Training time of the stage so far, every sitting counted."""
+        return self.earlier_seconds + time.monotonic() - self.started
 
     def due(self) -> bool:
         return self.minutes > 0 and time.monotonic() - self.last_save >= self.minutes * 60
@@ -90,6 +96,7 @@ class StageCheckpoint:
             "step": step,
             "losses": losses,
             "clip_seed": state.clips.position,
+            "seconds": self.seconds,
             "settings": self.settings,
             "optimizers": optimizers,
         }
@@ -141,6 +148,8 @@ class StageCheckpoint:
         for name, generator in state.generators.items():
             generator.set_state(tensors[f"generator.{name}"])
         state.clips.seek(progress["clip_seed"])
+        self.earlier_seconds = progress.get("seconds", 0.0)  # files written before it was recorded: 0
+        self.started = time.monotonic()
         return progress["step"], progress["losses"]
 
     def remove(self) -> None:

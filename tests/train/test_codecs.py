@@ -412,8 +412,10 @@ def test_a_stopped_video_vae_stage_goes_on_where_it_stopped(tmp_path):
         train_video_vae(stopped, StopsAt(2), cfg, StageCheckpoint(path, asdict(cfg), 1e-9))
     assert path.is_file()
     resumed = vae()  # a new process: fresh weights, the partial file the only memory
-    losses = train_video_vae(resumed, toyworld_source(33), cfg, StageCheckpoint(path, asdict(cfg), 1e-9))
+    checkpoint = StageCheckpoint(path, asdict(cfg), 1e-9)
+    losses = train_video_vae(resumed, toyworld_source(33), cfg, checkpoint)
     assert losses == pytest.approx(whole_losses, rel=1e-5)
+    assert checkpoint.seconds > checkpoint.earlier_seconds > 0  # the stage's time counts both sittings
     for (key, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, msg=key)
 
