@@ -1,15 +1,10 @@
 """scripts/measure_codec_ceiling.py: the suite's true clips score perfectly before the codecs."""
 
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).parents[2] / "scripts" / "measure_codec_ceiling.py"
+from tests.helpers import load_script
 
 
 def test_true_clips_score_perfectly_and_codec_clips_are_scored(tiny_pipeline):
-    spec = importlib.util.spec_from_file_location("ceiling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("measure_codec_ceiling")
     table = module.ceiling(tiny_pipeline, scenes=1)
     truth, coded = table["true clips"], table["through the codecs"]
     assert truth["color_accuracy"] == truth["shape_accuracy"] == truth["motion_accuracy"] == 1.0

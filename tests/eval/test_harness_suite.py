@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -12,15 +11,9 @@ from omni.config import REPO_ROOT, ConfigError
 from omni.data.toyworld import canonical_caption
 from omni.eval.harness.suite import load_suite, suite_from_dict
 from omni.media import read_audio, read_image, read_video
+from tests.helpers import load_script
 
 SUITES = REPO_ROOT / "suites"
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def item(**fields) -> dict:

@@ -1,21 +1,15 @@
 """scripts/measure_latent_space.py: the share of variance a grouping explains, and the share of fine detail."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-SCRIPT = Path(__file__).parents[2] / "scripts" / "measure_latent_space.py"
+from tests.helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("latent_space", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("measure_latent_space")
 
 
 def test_a_channel_set_by_the_room_is_explained_and_a_noise_channel_is_not(script):

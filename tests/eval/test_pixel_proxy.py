@@ -1,20 +1,13 @@
 """scripts/pixel_proxy.py: pixels in the toy VAE's latent layout, decoded back exactly enough to score."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from omni.data.toyworld import render, sample_scene
-
-SCRIPT = Path(__file__).parents[2] / "scripts" / "pixel_proxy.py"
+from tests.helpers import load_script
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("pixel_proxy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("pixel_proxy")
 
 
 def test_pixels_take_the_toy_vae_layout_and_decode_back():

@@ -1,23 +1,16 @@
 """scripts/install_toy_model.py: a trained folder becomes the built-in model, optionally with new codecs."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.pipelines.presets import build_pipeline
-
-SCRIPT = Path(__file__).parents[2] / "scripts" / "install_toy_model.py"
+from tests.helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def install():
-    spec = importlib.util.spec_from_file_location("install_toy_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script("install_toy_model").main
 
 
 @pytest.fixture(scope="module")

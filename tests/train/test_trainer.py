@@ -16,6 +16,7 @@ from omni.data.sources import build_source
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.train.config import load_train_config
 from omni.train.trainer import Trainer, build_model
+from tests.helpers import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -189,14 +190,11 @@ def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypat
     """With a stub transformer whose velocity is its input x_t, the prediction x_t - sigma * v is 0 at
     sigma 1, so the probe must report the clean latents' mean square there. A second stub that adds its
     caption's mean to x_t must come out worse with another sample's caption than with its own."""
-    import importlib.util
     import types
 
     from omni.data.shards import LatentShards
 
-    spec = importlib.util.spec_from_file_location("probe", REPO / "scripts" / "probe_denoiser.py")
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = load_script("probe_denoiser")
 
     def run_probe(transformer):
         """The probe's output and its table as {sigma: [error, relative, with another caption]}."""
