@@ -35,15 +35,16 @@ from omni.pipelines.pipeline_omni import OmniPipeline
 FIRST_SEED = 50_000_000  # far from the seeds codecs and shards are trained on
 
 
-def explained_share(x: Tensor, groups: list[str]) -> tuple[Tensor, float]:
-    """x (N, C, ...): per-channel R^2 of the per-group mean (fitted on the first half of the items, scored
-    on the second), and the R^2 of all channels together (each weighing as its variance in x)."""
+def held_out_residuals(x: Tensor, groups: list[str]) -> tuple[Tensor, Tensor]:
+    """x (N, C, ...): the per-group mean fitted on the first half of the items (the overall mean for a
+    group it did not see). Returns the second half's squared errors against it and squared deviations from
+    its own per-channel mean, both (N - N // 2, C, ...)."""
     if len(set(groups)) < 2 or len(groups) < 4:
         raise ValueError(
             f"need at least 4 items of 2 or more groups, got {len(groups)} of {len(set(groups))}"
         )
     half = len(groups) // 2
-    x = x.double().flatten(2)  # (N, C, P)
+    x = x.double()
     rows = defaultdict(list)
     for i in range(half):
         rows[groups[i]].append(i)
@@ -51,8 +52,15 @@ def explained_share(x: Tensor, groups: list[str]) -> tuple[Tensor, float]:
     fallback = x[:half].mean(0)
     held = x[half:]
     predicted = torch.stack([means.get(g, fallback) for g in groups[half:]])
-    error = (held - predicted).square().mean(dim=(0, 2))  # (C,)
-    variance = (held - held.mean(dim=(0, 2), keepdim=True)).square().mean(dim=(0, 2))
+    dims = [0, *range(2, x.ndim)]
+    return (held - predicted).square(), (held - held.mean(dim=dims, keepdim=True)).square()
+
+
+def explained_share(x: Tensor, groups: list[str]) -> tuple[Tensor, float]:
+    """x (N, C, ...): per-channel R^2 of the per-group mean (fitted on the first half of the items, scored
+    on the second), and the R^2 of all channels together (each weighing as its variance in x)."""
+    error, spread = held_out_residuals(x.flatten(2), groups)
+    error, variance = error.mean(dim=(0, 2)), spread.mean(dim=(0, 2))  # (C,)
     return 1 - error / variance, float(1 - error.sum() / variance.sum())
 
 
@@ -69,13 +77,8 @@ def object_positions(coverage: np.ndarray, temporal: int, spatial: int) -> Tenso
 def split_share(x: Tensor, groups: list[str], on: Tensor) -> dict[str, float]:
     """x (N, C, f, h, w), on (N, f, h, w): where the variance the per-group mean leaves unexplained lies
     (fit on the first half, scored on the second), and that mean's R^2 on and off the marked positions."""
-    half = len(groups) // 2
-    x = x.double()
-    means = {g: x[[i for i in range(half) if groups[i] == g]].mean(0) for g in set(groups[:half])}
-    fallback = x[:half].mean(0)
-    error = torch.stack([x[i] - means.get(groups[i], fallback) for i in range(half, len(groups))]).square()
-    spread = (x[half:] - x[half:].mean(dim=(0, 2, 3, 4), keepdim=True)).square()
-    mask = on[half:, None].expand_as(error)
+    error, spread = held_out_residuals(x, groups)
+    mask = on[len(groups) // 2 :, None].expand_as(error)
     return {
         "positions_on_objects": float(on.float().mean()),
         "unexplained_on_objects": float(error[mask].sum() / error.sum()),
