@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 from tqdm.auto import tqdm
 
-from omni.audio.mel import MelSpectrogram
+from omni.audio.mel import MelConfig, MelSpectrogram
 from omni.pipelines import inputs
 from omni.pipelines.loading import resolve_device
 from omni.pipelines.presets import PresetConfig, build_pipeline, load_preset
@@ -614,15 +614,17 @@ def train_codecs(
             raise FileNotFoundError(f"video_transplant: no VAE config.json in {cfg.video_transplant}")
     for name, cls, init, train in stage_list:
         folder = stages / name
+        partial = stages / f"{name}.partial.safetensors"
         if (folder / "config.json").is_file():
             setattr(pipe, name, cls.from_pretrained(folder).to(device))
+            partial.unlink(missing_ok=True)  # left by a run stopped between saving the stage and removing it
             continue
         if init:
             setattr(pipe, name, cls.from_pretrained(init).to(device))
         elif name == "vae" and cfg.video_transplant:
             transplant_video_vae(pipe.vae, Path(cfg.video_transplant))
         checkpoint = StageCheckpoint(
-            stages / f"{name}.partial.safetensors", asdict(cfg), cfg.checkpoint_minutes
+            partial, stage_settings(cfg, getattr(pipe, name), mel.config), cfg.checkpoint_minutes
         )
         losses = train(getattr(pipe, name), checkpoint)
         timings[name] = checkpoint.seconds  # every sitting of a stage that was stopped and resumed
@@ -642,7 +644,22 @@ def train_codecs(
         audio_latents_mean=report["audio_latent_mean"], audio_latents_std=report["audio_latent_std"]
     )
     pipe.save_pretrained(out)
-    report.update(training_seconds=timings, training=asdict(cfg), preset=preset.name)
-    (out / "codecs_report.json").write_text(json.dumps(report, indent=2))
     OmniPipeline.from_pretrained(out)  # the folder loads
+    report.update(training_seconds=timings, training=asdict(cfg), preset=preset.name)
+    tmp = out / ".tmp-codecs_report.json"
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(out / "codecs_report.json")  # last, and whole: the report marks a finished run
     return report
+
+
+def stage_settings(cfg: CodecTraining, module, mel: MelConfig) -> dict:
+    """What a stage's partial state must agree with to be resumed: the run's settings, the module's
+    architecture (`<class>.<key>`; not the latent statistics, which each run measures anew) and the mel
+    features the audio stages train on (`mel.<key>`)."""
+    kind = type(module).__name__
+    architecture = {
+        f"{kind}.{key}": value
+        for key, value in module.config.items()
+        if not key.startswith("_") and key not in ("latents_mean", "latents_std")
+    }
+    return {**asdict(cfg), **architecture, **{f"mel.{k}": v for k, v in asdict(mel).items()}}

@@ -9,9 +9,10 @@ the stage folders, `stages/<name>.partial.safetensors`:
 - its random generators;
 - the seed of the next clip it would draw;
 - the losses so far;
-- the settings the run was started with.
+- the settings the run was started with, and the stage's architecture.
 
-The file is replaced atomically. A rerun with the same settings goes on from the saved step, drawing the
+The file is written beside the old one, flushed to disk, then swapped in: a run killed at any moment
+leaves either the previous state or the new one whole. A rerun with the same settings goes on from the saved step, drawing the
 same clips and random numbers an uninterrupted run would have drawn. A rerun with other settings is
 refused, naming what changed. The file is removed once the stage folder is saved. No pickle: tensors are
 stored as tensors, the rest as JSON in the file's metadata.
@@ -58,7 +59,8 @@ class StageCheckpoint:
         if minutes < 0:
             raise ValueError(f"checkpoint_minutes must be >= 0 (0: never), got {minutes}")
         self.path = Path(path)
-        self.settings = {k: v for k, v in settings.items() if k not in RUN_ONLY_SETTINGS}
+        kept = {k: v for k, v in settings.items() if k not in RUN_ONLY_SETTINGS}
+        self.settings = json.loads(json.dumps(kept))  # as the file will give them back (tuples as lists)
         self.minutes = minutes
         self.started = self.last_save = time.monotonic()
         self.earlier_seconds = 0.0  # training time of the sittings before this one (set by `restore`)
@@ -103,6 +105,8 @@ class StageCheckpoint:
         tmp = self.path.with_name(f".tmp-{self.path.name}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, tmp, metadata={"progress": json.dumps(progress)})
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())  # on disk before it replaces the state it supersedes
         os.replace(tmp, self.path)  # the previous partial state stays whole until this moment
         self.last_save = time.monotonic()
 
@@ -110,9 +114,15 @@ class StageCheckpoint:
         """Load the saved state into `state` and return (steps done, their losses); (0, []) if none."""
         if not self.path.is_file():
             return 0, []
-        with safe_open(self.path, "pt") as f:
-            progress = json.loads(f.metadata()["progress"])
-            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+        try:
+            with safe_open(self.path, "pt") as f:
+                progress = json.loads(f.metadata()["progress"])
+                tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (no __iter__)
+        except Exception as error:  # truncated, not safetensors, no progress record
+            raise ValueError(
+                f"{self.path} is not a readable partial stage ({type(error).__name__}: {error}); remove the "
+                "file to train this stage from the start"
+            ) from None
         changed = sorted(
             key
             for key in set(progress["settings"]) | set(self.settings)

@@ -1,6 +1,7 @@
 """`omni codecs`: training a preset's codecs on the toy world, resuming finished stages, continuing a VAE."""
 
 import json
+import shutil
 from dataclasses import asdict, replace
 
 import pytest
@@ -12,6 +13,7 @@ from omni.pipelines.presets import build_pipeline, load_preset
 from omni.train.codecs import (
     CodecTraining,
     foreground_weights,
+    stage_settings,
     toyworld_source,
     train_codecs,
     train_video_vae,
@@ -396,10 +398,19 @@ class StopsAt:
         return self.source(seed)
 
 
-def test_a_stopped_video_vae_stage_goes_on_where_it_stopped(tmp_path):
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"video_latents": "sample"},
+        {"video_train": "decoder", "image_every": 2},  # a frozen encoder; single-frame steps
+        {"adversarial_weight": 0.5, "adversarial_start": 1},  # a discriminator and its optimizer too
+    ],
+    ids=["sampled-latents", "decoder-only", "adversarial"],
+)
+def test_a_stopped_video_vae_stage_goes_on_where_it_stopped(tmp_path, variant):
     """Killed after two of four steps, the rerun draws the clips and noise the whole run would have: it
     ends with the same weights and losses, the partial steps' losses included."""
-    cfg = replace(FAST, video_steps=4, video_latents="sample", checkpoint_minutes=1e-9)
+    cfg = replace(FAST, video_steps=4, checkpoint_minutes=1e-9, **variant)
     path = tmp_path / "vae.partial.safetensors"
 
     def vae():
@@ -459,3 +470,47 @@ def test_a_partial_stage_of_other_settings_is_refused(tmp_path):
         )
     with pytest.raises(ValueError, match="checkpoint_minutes must be >= 0"):
         CodecTraining(checkpoint_minutes=-1)
+
+
+def test_a_partial_stage_of_another_architecture_is_refused_naming_what_differs(tmp_path):
+    cfg = replace(FAST, video_steps=4, checkpoint_minutes=1e-9)
+    path = tmp_path / "vae.partial.safetensors"
+    small = build_pipeline(load_preset("tiny"), seed=0)
+    with pytest.raises(RuntimeError, match="stopped"):
+        settings = stage_settings(cfg, small.vae, small.mel_config)
+        train_video_vae(small.vae, StopsAt(2), cfg, StageCheckpoint(path, settings, 1e-9))
+    wide = build_pipeline(load_preset("tiny", {"vae.base_dim": 2 * small.vae.config.base_dim}), seed=0)
+    with pytest.raises(ValueError, match=r"other settings \(AutoencoderKLWan.base_dim: "):
+        settings = stage_settings(cfg, wide.vae, wide.mel_config)
+        train_video_vae(wide.vae, toyworld_source(33), cfg, StageCheckpoint(path, settings, 1e-9))
+
+
+@pytest.mark.parametrize("content", [b"", b"not a safetensors file", b"\x08" + bytes(7) + b"{}"])
+def test_an_unreadable_partial_stage_is_refused_with_the_remedy(tmp_path, content):
+    path = tmp_path / "vae.partial.safetensors"
+    path.write_bytes(content)  # e.g. a disk that filled up under an older version
+    vae = build_pipeline(load_preset("tiny"), seed=0).vae
+    with pytest.raises(ValueError, match="not a readable partial stage .*remove the file"):
+        train_video_vae(vae, toyworld_source(33), FAST, StageCheckpoint(path, asdict(FAST), 1))
+    assert path.read_bytes() == content  # left for the user to look at or remove
+
+
+def test_a_finished_stage_drops_a_partial_state_left_beside_it(trained, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(trained[0], out)
+    stale = out / "stages" / "vocoder.partial.safetensors"
+    stale.write_bytes(b"left by a run stopped after saving the stage")
+    train_codecs("tiny", out, FAST, source=toyworld_source(9))
+    assert not stale.exists()
+
+
+def test_a_folder_that_does_not_load_gets_no_report(tmp_path, monkeypatch):
+    """The report is what marks a run finished (the recipe skips such runs): it is written last."""
+
+    def broken(*_, **__):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(OmniPipeline, "from_pretrained", broken)
+    with pytest.raises(OSError, match="disk full"):
+        train_codecs("tiny", tmp_path / "run", FAST, source=toyworld_source(9))
+    assert not (tmp_path / "run" / "codecs_report.json").exists()
