@@ -8,7 +8,9 @@ the first sampling steps can get right. The transformer's loss weighs latent cha
 normalises them, each to unit variance; a channel of small raw spread that carries little of the scene but
 fine detail or noise then weighs as much as one that carries the room. The script reports the share under
 that normalisation, under one global scale (each channel weighed by its raw variance), and for the frames
-themselves, and each channel's share of power above half the spatial Nyquist frequency. It then splits the
+themselves, and each channel's share of power above half the spatial Nyquist frequency. The room's mean
+keeps its positions, so what all clips share at a position counts as explained: the script also reports
+that part alone (the R^2 of the mean clip, which needs no caption). It then splits the
 latent positions into those an object covers (any pixel of the frames they encode) and the rest: the share
 of positions on objects, the share of the variance the room leaves unexplained that lies there, and the
 room's share on each side.
@@ -35,14 +37,18 @@ from omni.pipelines.pipeline_omni import OmniPipeline
 FIRST_SEED = 50_000_000  # far from the seeds codecs and shards are trained on
 
 
-def held_out_residuals(x: Tensor, groups: list[str]) -> tuple[Tensor, Tensor]:
+def held_out_residuals(x: Tensor, groups: list[str] | None) -> tuple[Tensor, Tensor]:
     """x (N, C, ...): the per-group mean fitted on the first half of the items (the overall mean for a
-    group it did not see). Returns the second half's squared errors against it and squared deviations from
-    its own per-channel mean, both (N - N // 2, C, ...)."""
-    if len(set(groups)) < 2 or len(groups) < 4:
-        raise ValueError(
-            f"need at least 4 items of 2 or more groups, got {len(groups)} of {len(set(groups))}"
-        )
+    group it did not see; for every item when `groups` is None). Returns the second half's squared errors
+    against it and squared deviations from its own per-channel mean, both (N - N // 2, C, ...). The mean
+    keeps its positions: what every clip shares at a position (the causal first latent frame, say) counts
+    as explained, for the None grouping too."""
+    if groups is None:
+        groups = ["all"] * len(x)
+    elif len(set(groups)) < 2:
+        raise ValueError(f"need 2 or more groups, got {len(set(groups))}")
+    if len(groups) < 4:
+        raise ValueError(f"need at least 4 items, got {len(groups)}")
     half = len(groups) // 2
     x = x.double()
     rows = defaultdict(list)
@@ -56,9 +62,10 @@ def held_out_residuals(x: Tensor, groups: list[str]) -> tuple[Tensor, Tensor]:
     return (held - predicted).square(), (held - held.mean(dim=dims, keepdim=True)).square()
 
 
-def explained_share(x: Tensor, groups: list[str]) -> tuple[Tensor, float]:
+def explained_share(x: Tensor, groups: list[str] | None) -> tuple[Tensor, float]:
     """x (N, C, ...): per-channel R^2 of the per-group mean (fitted on the first half of the items, scored
-    on the second), and the R^2 of all channels together (each weighing as its variance in x)."""
+    on the second), and the R^2 of all channels together (each weighing as its variance in x). With
+    `groups` None, the R^2 of the mean clip: what a prediction that ignores the caption explains."""
     error, spread = held_out_residuals(x.flatten(2), groups)
     error, variance = error.mean(dim=(0, 2)), spread.mean(dim=(0, 2))  # (C,)
     return 1 - error / variance, float(1 - error.sum() / variance.sum())
@@ -121,6 +128,8 @@ def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames
     per_channel, normalised = explained_share(z, rooms)
     _, global_scale = explained_share(z * std.view(1, -1, 1, 1, 1), rooms)
     _, frames_share = explained_share(torch.stack(pixels), rooms)
+    _, mean_clip = explained_share(z, None)
+    _, frames_mean_clip = explained_share(torch.stack(pixels), None)
     return {
         "clips": len(rooms),
         "raw_std": std.tolist(),
@@ -129,6 +138,8 @@ def measure(pipe: OmniPipeline, clips: int, first_seed: int = FIRST_SEED, frames
         "room_r2_normalised": normalised,
         "room_r2_global_scale": global_scale,
         "room_r2_frames": frames_share,
+        "mean_clip_r2_normalised": mean_clip,  # the part of the room R^2 that needs no caption
+        "mean_clip_r2_frames": frames_mean_clip,
         "frames_high_frequency_share": high_frequency_share(torch.stack(pixels)).mean().item(),
         **split_share(z, rooms, torch.stack(objects)),
         "frames": split_share(torch.stack(pixels), rooms, torch.stack(object_pixels)),
@@ -154,6 +165,10 @@ def main(model: str, clips: int) -> dict:
     print(
         f"room R^2, the frames themselves:                                   {result['room_r2_frames']:.3f} "
         f"(fine detail {result['frames_high_frequency_share']:.3f})"
+    )
+    print(
+        f"of which the mean clip alone (no caption) explains {result['mean_clip_r2_normalised']:.3f} of the "
+        f"latents and {result['mean_clip_r2_frames']:.3f} of the frames"
     )
     print(
         f"objects cover {result['positions_on_objects']:.3f} of the latent positions and hold "

@@ -25,6 +25,19 @@ def test_a_channel_set_by_the_room_is_explained_and_a_noise_channel_is_not(scrip
     assert script.explained_share(x, rooms)[1] > 0.95
     with pytest.raises(ValueError, match="2 or more groups"):
         script.explained_share(x, ["grey"] * len(rooms))
+    assert abs(script.explained_share(x, None)[1]) < 0.05  # the mean clip knows no room
+
+
+def test_what_every_clip_shares_at_a_position_needs_no_caption(script):
+    """A first frame brighter in every clip (a causal VAE's first latent frame, say) is explained by the
+    mean clip alone; the room's share adds to it only what the room decides."""
+    generator = torch.Generator().manual_seed(0)
+    rooms = ["grey", "blue"] * 30
+    x = 0.1 * torch.randn(len(rooms), 1, 3, 4, 4, generator=generator)
+    x[:, :, 0] += 2.0
+    x[:, :, 1:] += torch.tensor([0.5 if r == "grey" else -0.5 for r in rooms]).view(-1, 1, 1, 1, 1)
+    mean_clip, room = script.explained_share(x, None)[1], script.explained_share(x, rooms)[1]
+    assert 0.6 < mean_clip < room and room > 0.95
 
 
 def test_a_checkerboard_is_fine_detail_and_a_slow_wave_is_not(script):
@@ -41,6 +54,7 @@ def test_the_measurement_runs_on_a_pipeline(script, tiny_pipeline):
     assert len(result["high_frequency_share"]) == channels
     assert 0 < result["positions_on_objects"] < 1 and 0 < result["frames"]["positions_on_objects"] < 1
     assert all(torch.isfinite(torch.tensor(result["room_r2_per_channel"])))
+    assert result["mean_clip_r2_normalised"] <= result["room_r2_normalised"] + 0.05
 
 
 def test_object_positions_follow_the_latent_grid(script):
