@@ -107,7 +107,11 @@ def _register_generate(subparsers) -> None:
         "--seconds", type=float, help="duration (extend: seconds to add; default: the model's or the input's)"
     )
     p.add_argument("--chunk-seconds", type=float, help="extend: longest piece generated at once")
-    p.add_argument("--frames", type=int, help="exact frame count (1 + 4k) instead of --seconds")
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="exact frame count instead of --seconds: 1 + k times the VAE's temporal factor (Wan: 4, toy: 2)",
+    )
     p.add_argument("--fps", type=float)
     p.add_argument("--size", type=parse_size, help="N or WxH in pixels (multiples of 16)")
     p.add_argument("--steps", type=int, help="denoising steps")

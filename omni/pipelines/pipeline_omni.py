@@ -318,7 +318,7 @@ class OmniPipeline(DiffusionPipeline):
                 keeps everything else exactly as given.
             trajectory / camera: motion control: the subject's path, the camera's path or a preset name.
             seconds: duration (extend: seconds to add); the output has round(seconds * fps) frames.
-            num_frames: exact frame count instead of seconds; must be 1 + 4k.
+            num_frames: exact frame count instead of seconds: 1 + k times the VAE's temporal factor (`vae_temporal`).
             guidance_scale, image_guidance_scale, audio_guidance_scale: guidance per condition.
             seed / generator: the noise; the same seed and inputs give the same output.
             chunk_seconds: extend: longest piece generated at once (default: the model's default length).
