@@ -4,6 +4,7 @@ import json
 import shutil
 from dataclasses import asdict, replace
 
+import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKLWan
@@ -11,6 +12,7 @@ from diffusers import AutoencoderKLWan
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.pipelines.presets import build_pipeline, load_preset
 from omni.train.codecs import (
+    Clips,
     CodecTraining,
     foreground_weights,
     stage_settings,
@@ -367,6 +369,20 @@ def test_a_codec_run_with_workers_learns_what_one_without_does():
         vae = build_pipeline(load_preset("tiny"), seed=0).vae
         losses.append(train_video_vae(vae, source, replace(FAST, workers=workers)))
     assert len(losses[0]) == FAST.video_steps and losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
+def test_clips_rendered_ahead_are_not_counted_as_drawn_and_a_seek_drops_them():
+    """A stage saved mid-run records the next clip it would draw, not the last one a worker rendered."""
+    source = toyworld_source(9)
+    with Clips(source, 100, workers=1) as clips:
+        for _ in range(3):
+            next(clips)
+        assert clips.position == 103  # two more are rendered ahead by now
+        clips.seek(101)
+        video, audio = next(clips)
+        np.testing.assert_array_equal(video, source(101)[0])
+        np.testing.assert_array_equal(audio, source(101)[1])
+        assert clips.position == 102
 
 
 def test_bad_worker_count_and_missing_gpu_are_refused(tmp_path):
