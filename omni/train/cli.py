@@ -27,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p, "overrides", "override a recipe value, e.g. --set steps=100 --set optim.lr=1e-4 (repeatable)"
     )
     p.add_argument("--no-resume", action="store_true", help="start fresh even if checkpoints exist")
+    p.add_argument(
+        "--export-only",
+        metavar="DIR",
+        help="train nothing: write the newest checkpoint's EMA weights to DIR as a pipeline folder",
+    )
     p.set_defaults(run=run)
 
 
@@ -35,8 +40,14 @@ def run(args: argparse.Namespace) -> None:
     from omni.train.trainer import train
 
     config = load_train_config(args.config, dict(args.overrides))
-    result = train(config, resume=not args.no_resume)
-    if result.export is not None and int(os.environ.get("RANK", "0")) == 0:
+    if args.export_only and args.no_resume:
+        raise SystemExit("omni train: --export-only exports a checkpoint; --no-resume would ignore it")
+    result = train(config, resume=not args.no_resume, export_only=args.export_only)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    if args.export_only:
+        print(f"exported step {result.steps} of {config.checkpoint.dir} to {result.export}")
+    elif result.export is not None:
         print(f"trained {result.steps} steps, last loss {result.last_loss:.4f}; exported {result.export}")
 
 

@@ -338,10 +338,19 @@ def export_pipeline(config: TrainConfig, model_config, weights: dict, out: Path)
     tmp.rename(out)
 
 
-def train(config: TrainConfig, resume: bool = True) -> TrainResult:
-    """Entry point for `omni train` and `torchrun -m omni.train`."""
+def train(config: TrainConfig, resume: bool = True, export_only: str | Path | None = None) -> TrainResult:
+    """Entry point for `omni train` and `torchrun -m omni.train`. With `export_only`, nothing trains: the
+    newest checkpoint's EMA weights are written there as a pipeline folder (a run stopped before its end,
+    or one to score midway between its exports)."""
     trainer = Trainer(config)
     try:
+        if export_only is not None:
+            if not trainer.resume():
+                raise FileNotFoundError(
+                    f"no complete checkpoint in {config.checkpoint.dir} to export: train first (omni train "
+                    "--config ...), or point checkpoint.dir at the run"
+                )
+            return TrainResult(trainer.step, float("nan"), [], trainer.export(Path(export_only)))
         if resume:
             trainer.resume()
         return trainer.fit()

@@ -15,7 +15,7 @@ from omni.data.prepare import PrepareConfig, default_format, prepare
 from omni.data.sources import build_source
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.train.config import load_train_config
-from omni.train.trainer import Trainer, build_model
+from omni.train.trainer import Trainer, build_model, train
 from tests.helpers import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,6 +59,21 @@ def test_loss_falls_and_the_export_loads(data, tmp_path):
         "a red ball bouncing", task="t2av", num_inference_steps=2, height=32, width=32, fps=8, progress=False
     )
     assert out.frames.shape[1:] == (16, 32, 32, 3)
+
+
+def test_a_stopped_run_exports_its_newest_checkpoint_without_training(data, tmp_path):
+    config = load_train_config("tiny", overrides(data, tmp_path / "run", steps=20, **{"checkpoint.every": 3}))
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint in .*run to export"):
+        train(config, export_only=tmp_path / "early")
+    Trainer(config).fit(max_steps=7)  # stopped at step 7 of 20 (a stop saves a checkpoint)
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    result = train(config, export_only=tmp_path / "export")
+    assert result.steps == 7 and result.export == tmp_path / "export"
+    assert (tmp_path / "run" / "log.jsonl").read_text() == log  # nothing trained, nothing logged
+    assert not (tmp_path / "run" / "export").exists()  # the run's own export folder is left alone
+    pipe = OmniPipeline.from_pretrained(result.export)
+    out = pipe("a red ball", task="t2i", num_inference_steps=2, height=32, width=32, progress=False)
+    assert out.images.shape == (1, 32, 32, 3)
 
 
 def _run_cli(data, run, steps, **extra):
