@@ -25,7 +25,7 @@ from omni.models.streams import EXPERTS, LatentStream
 from omni.ops.attention import attention, use_attention_backend
 from omni.ops.rope import apply_rope, rope_frequencies
 
-PREDICTIONS = ("velocity", "sample")
+PREDICTIONS = ("velocity", "sample", "preconditioned")
 # Where a sample-predicting head's x_0 is turned into a velocity, sigma is clamped here: below it (the last
 # sampler steps, clean condition tokens) the division would amplify the head's error without bound.
 SAMPLE_MIN_SIGMA = 0.05
@@ -201,6 +201,7 @@ class ExpertIO(nn.Module):
         eps,
         control: int = 0,
         pooled_text_dim: int = 0,
+        head_hidden: int = 0,
     ):
         super().__init__()
         if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
@@ -216,7 +217,10 @@ class ExpertIO(nn.Module):
         self.time_embedder = TimestepEmbedding(in_channels=freq_dim, time_embed_dim=dim)
         self.time_proj = nn.Linear(dim, 6 * dim)
         self.norm_out = FP32LayerNorm(dim, eps, elementwise_affine=False)
-        self.proj_out = nn.Linear(dim, out_features)
+        # A GELU layer before the output projection: a token's values need not be linear in its hidden state.
+        if head_hidden:
+            self.head_mlp = nn.Sequential(nn.Linear(dim, head_hidden), nn.GELU(approximate="tanh"))
+        self.proj_out = nn.Linear(head_hidden or dim, out_features)
         self.scale_shift_table = nn.Parameter(torch.zeros(1, 2, dim))
 
 
@@ -248,6 +252,16 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             for the hidden state (the toy preset's 8x8 patches of 8 channels: 512 values into 192); at
             4x4 patches (128 values) it learned about twice as fast (BENCHMARKS.md). sigma is clamped at
             SAMPLE_MIN_SIGMA in the division, so clean tokens stay finite.
+            "preconditioned": x_0 = c_skip(sigma) x_t + c_out(sigma) F with F the head's output (EDM's
+            preconditioning for unit-variance latents on the flow path x_t = (1 - sigma) x_0 + sigma noise:
+            c_skip = (1 - sigma) / D, c_out = sigma / sqrt(D), D = (1 - sigma)^2 + sigma^2). At low noise x_t
+            itself carries the clean detail and the head adds a correction, where the "sample" head must
+            rebuild every value of a token through the hidden state (512 into 192 at the toy preset's
+            patches). The velocity is ((2 sigma - 1) x_t - sqrt(D) F) / D: bounded at every sigma, no clamp.
+        video_head_hidden: width of a GELU layer between the video tokens' final norm and their output
+            projection (0: a linear head, as Wan). A linear head makes every token's values a linear map of
+            its hidden state: with tokens wider than the hidden state (512 values from 192) it can only
+            draw what a 192-dimensional subspace of patches holds.
     """
 
     _supports_gradient_checkpointing = True
@@ -285,6 +299,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         control_channels: int = 0,
         pooled_text: bool = False,
         prediction: str = "velocity",
+        video_head_hidden: int = 0,
     ):
         super().__init__()
         if prediction not in PREDICTIONS:
@@ -309,6 +324,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     eps,
                     control=control_channels,
                     pooled_text_dim=pooled_dim,
+                    head_hidden=video_head_hidden,
                 ),
                 "audio": ExpertIO(
                     "audio",
@@ -441,11 +457,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         for name, x, emb in zip(experts, hidden, temb):
             io = self.experts[name]
             shift, scale = (io.scale_shift_table[:, None] + emb[:, :, None]).unbind(2)  # (B, G, D)
-            x = io.proj_out(modulate(io.norm_out(x.float()), shift, scale).type_as(x))
+            x = modulate(io.norm_out(x.float()), shift, scale).type_as(x)
+            x = io.proj_out(io.head_mlp(x) if hasattr(io, "head_mlp") else x)
             lengths = [math.prod(s.token_grid(patch)) for s in by_expert[name]]
             outputs += [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
         if self.config.prediction == "sample":
             outputs = [self._velocity_of_sample(s, x0) for s, x0 in zip(ordered, outputs)]
+        elif self.config.prediction == "preconditioned":
+            outputs = [self._velocity_of_preconditioned(s, f) for s, f in zip(ordered, outputs)]
         index = {id(s): i for i, s in enumerate(ordered)}
         return [outputs[index[id(s)]] for s in streams]
 
@@ -500,6 +519,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         sigma = stream.noise_levels(tuple(self.config.patch_size)).to(sample.device)
         velocity = (stream.latents.float() - sample.float()) / sigma.clamp(min=SAMPLE_MIN_SIGMA)
         return velocity.to(sample.dtype)
+
+    def _velocity_of_preconditioned(self, stream: LatentStream, head: Tensor) -> Tensor:
+        """The head's output F -> the velocity of x_0 = c_skip x_t + c_out F (see `prediction`)."""
+        sigma = stream.noise_levels(tuple(self.config.patch_size)).to(head.device)
+        d = (1 - sigma).square() + sigma.square()
+        velocity = ((2 * sigma - 1) * stream.latents.float() - d.sqrt() * head.float()) / d
+        return velocity.to(head.dtype)
 
     @staticmethod
     def _expert_timesteps(streams: list[LatentStream], patch) -> tuple[Tensor, int]:
@@ -570,7 +596,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             per_layer += 2 * text_len * 2 * dim * dim + 4 * count * text_len * dim  # cross-attention to text
             flops += cfg.num_layers * per_layer
             flops += 2 * groups * (cfg.freq_dim * dim + dim * dim + dim * 6 * dim)  # time embedding
-            flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + dim * io.proj_out.out_features)
+            flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())
+            if hasattr(io, "head_mlp"):
+                flops += 2 * count * io.head_mlp[0].weight.numel()
         return flops
 
 

@@ -216,9 +216,54 @@ def test_sample_prediction_returns_the_velocity_of_its_x0():
         OmniTransformer(**TINY_TRANSFORMER, prediction="epsilon")
 
 
+def test_preconditioned_prediction_passes_x_t_through_at_low_noise():
+    """The preconditioned head's x_0 is c_skip x_t + c_out F: the velocity it returns is that x_0's, per token's
+    own noise level, finite at sigma 0 (clean condition tokens), and an untrained head (F = 0) returns x_t
+    itself as x_0 at low noise and 0 (the data mean) at pure noise."""
+    velocity_head = randomize(OmniTransformer(**TINY_TRANSFORMER)).eval()
+    head = OmniTransformer(**TINY_TRANSFORMER, prediction="preconditioned").eval()
+    head.load_state_dict(velocity_head.state_dict())
+    video_t = torch.tensor([[1000.0, 300.0, 0.0]])  # per latent frame: pure noise, mid, clean condition
+    s = streams()
+    s[0] = LatentStream("video", s[0].latents, video_t, frame_seconds=0.25)
+    f_video, _ = run(velocity_head, s)  # the same network's raw output F
+    v_video, _ = run(head, s)
+    sigma = torch.tensor([1.0, 0.3, 0.0]).view(1, 1, 3, 1, 1)
+    d = (1 - sigma) ** 2 + sigma**2
+    x0 = (1 - sigma) / d * s[0].latents + sigma / d.sqrt() * f_video
+    # the flow path's velocity of that x_0: x_t = (1 - sigma) x_0 + sigma noise, v = noise - x_0
+    expected = (s[0].latents[:, :, :2] - x0[:, :, :2]) / sigma[:, :, :2]
+    assert torch.allclose(v_video[:, :, :2], expected, atol=1e-4)
+    assert torch.isfinite(v_video).all()
+    fresh = OmniTransformer(**TINY_TRANSFORMER, prediction="preconditioned").eval()  # zero output head
+    v_fresh, _ = run(fresh, s)
+    x0_fresh = s[0].latents - sigma * v_fresh  # x_0 = x_t - sigma v on the flow path
+    assert torch.allclose(x0_fresh[:, :, 0], torch.zeros(()), atol=1e-5)
+    assert torch.allclose(x0_fresh[:, :, 2], s[0].latents[:, :, 2], atol=1e-6)
+
+
 def _matmul_attention(q, k, v, key_padding_mask, rope):
     scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / q.shape[-1] ** 0.5
     return torch.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), v)
+
+
+def test_video_head_hidden_adds_a_gelu_layer_to_the_video_head_only():
+    """A nonlinear video output head: same output shapes, a GELU layer before the video projection, the audio
+    head unchanged, and the reported FLOPs still agree with torch's counter."""
+    model = randomize(OmniTransformer(**TINY_TRANSFORMER, video_head_hidden=128)).eval()
+    assert model.experts["video"].head_mlp[0].weight.shape == (128, model.hidden_size)
+    assert model.experts["video"].proj_out.in_features == 128
+    assert not hasattr(model.experts["audio"], "head_mlp")
+    s = streams()
+    out = run(model, s)
+    assert [o.shape for o in out] == [x.latents.shape for x in s]
+    assert all(torch.isfinite(o).all() for o in out)
+    register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
+    model.set_attention_backend("matmul_for_test")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(s, text())
+    reported = model.forward_flops(s, text_len=5)
+    assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
 
 
 def test_reported_flops_match_counted_flops(tiny_transformer):
