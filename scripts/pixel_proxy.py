@@ -9,6 +9,9 @@ world's detectors score samples. Audio, text and shards come from the given code
     python scripts/pixel_proxy.py prepare CODECS OUT --count 3000
     omni train --config toy --set model.codecs=CODECS --set data.shards=OUT --set checkpoint.dir=RUN
     python scripts/pixel_proxy.py eval RUN/export --seeds 16
+
+Image-only runs (`--set "tasks={t2i: 1.0}"`) are scored on the suite's first frames with `eval --task t2i`:
+colour and shape of the main object of one generated image.
 """
 
 from __future__ import annotations
@@ -83,6 +86,33 @@ def score(model: str, seeds: int, first_seed: int) -> dict[str, float]:
     }
 
 
+def score_images(model: str, seeds: int, first_seed: int, sheet: str | None = None) -> dict[str, float]:
+    """Text-to-image on the evaluation suite's captions: is the main object of the asked-for colour and shape.
+    `sheet`, if given, is a PNG contact sheet of the images (8 a row) to look at."""
+    from PIL import Image
+
+    from omni.data.toyworld.captions import canonical_caption
+    from omni.eval.toyworld.evaluate import suite_scene
+    from omni.eval.toyworld.shape import track_shape
+    from omni.eval.toyworld.tracks import track_objects
+
+    pipe = on_pixels(OmniPipeline.from_pretrained(model))
+    colour, shape, images = [], [], []
+    for seed in range(first_seed, first_seed + seeds):
+        scene = suite_scene(seed)
+        image = np.asarray(pipe(canonical_caption(scene), task="t2i", seed=seed, progress=False).images[0])
+        images.append(image)
+        tracks = track_objects(image[None], 16).tracks
+        main = max(tracks, key=lambda c: np.nanmean(tracks[c].areas), default=None)
+        colour.append(main == scene.objects[0].color)
+        shape.append(colour[-1] and track_shape(tracks[main]) == scene.objects[0].shape)
+    if sheet:
+        rows = [np.concatenate(images[i : i + 8], axis=1) for i in range(0, len(images) - len(images) % 8, 8)]
+        if rows:
+            Image.fromarray(np.concatenate(rows, axis=0)).save(sheet)
+    return {"color_accuracy": float(np.mean(colour)), "shape_accuracy": float(np.mean(shape))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,11 +127,19 @@ def main() -> None:
     e.add_argument("model", help="an export of a run on pixel shards")
     e.add_argument("--seeds", type=int, default=16)
     e.add_argument("--first-seed", type=int, default=10_000)
+    e.add_argument(
+        "--task", choices=("t2av", "t2i"), default="t2av", help="score clips (t2av) or single images (t2i)"
+    )
+    e.add_argument("--sheet", help="t2i: also save the images as a PNG contact sheet here")
     args = parser.parse_args()
     if args.command == "prepare":
         print(prepare_shards(args.codecs, args.out, args.count, args.seed))
     else:
-        for key, value in score(args.model, args.seeds, args.first_seed).items():
+        if args.task == "t2i":
+            scores = score_images(args.model, args.seeds, args.first_seed, args.sheet)
+        else:
+            scores = score(args.model, args.seeds, args.first_seed)
+        for key, value in scores.items():
             print(f"{key}: {value:.1%}")
 
 
