@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from omni.pipelines.presets import build_transformer, load_preset
+from omni.pipelines.presets import PresetConfig, build_transformer, load_preset
 from omni.train.config import ParallelSection
 from omni.train.distributed import DistInfo
 from omni.train.metrics import peak_flops
@@ -42,7 +42,7 @@ def synthetic_batch(
 
 
 def bench_train(
-    preset: str,
+    preset: str | PresetConfig,
     batch_size: int,
     frames: int,
     height: int,
@@ -53,7 +53,7 @@ def bench_train(
     parallel: ParallelSection,
 ) -> dict:
     """Median step time over `steps` (after 2 warm-up steps), tokens/s, TFLOP/s and MFU."""
-    cfg = load_preset(preset)
+    cfg = load_preset(preset) if isinstance(preset, str) else preset
     torch.manual_seed(0)
     model = build_transformer(cfg).to(device).train()
     model = parallelize(model, parallel, DistInfo(0, 1, device, 1, None, None))
@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace) -> None:
         mixed_precision="bf16" if args.bf16 or (args.bf16 is None and device.type == "cuda") else "fp32",
     )
     r = bench_train(
-        args.preset,
+        load_preset(args.preset, dict(args.overrides)),
         args.batch_size,
         args.frames,
         height,
@@ -124,6 +124,7 @@ def _run(args: argparse.Namespace) -> None:
         f"train step, preset {args.preset} ({r['parameters'] / 1e6:.1f}M params), batch {args.batch_size}, "
         f"{args.frames} frames {width}x{height} + {args.audio_seconds:g} s audio, {name}, {parallel.mixed_precision}, "
         f"compile={parallel.compile}, checkpointing={parallel.activation_checkpointing}"
+        + "".join(f", {key}={value}" for key, value in args.overrides)
     )
     print(
         f"  step {r['step_seconds'] * 1e3:.1f} ms (median of {args.steps}), {r['tokens_per_step']} tokens/step"
@@ -137,8 +138,15 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def register(kinds) -> None:
+    from omni.train.cli import add_set_argument
+
     p = kinds.add_parser("train", help="training tokens/s and MFU of a preset on synthetic latents")
     p.add_argument("--preset", default="toy")
+    add_set_argument(
+        p,
+        "overrides",
+        "override a preset value, e.g. --set transformer.patch_size=[1,4,4] (repeatable): time a variant",
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--frames", type=int, default=33)
     p.add_argument("--size", default="64")

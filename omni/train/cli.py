@@ -16,14 +16,14 @@ def _override(text: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(value)
 
 
-def _add_set_argument(p: argparse.ArgumentParser, dest: str, help: str) -> None:
+def add_set_argument(p: argparse.ArgumentParser, dest: str, help: str) -> None:
     """A repeatable `--set key.sub=value`, collected as (key, value) pairs in `dest`."""
     p.add_argument("--set", dest=dest, type=_override, action="append", default=[], help=help)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="recipe name in configs/train/ or a .yaml path")
-    _add_set_argument(
+    add_set_argument(
         p, "overrides", "override a recipe value, e.g. --set steps=100 --set optim.lr=1e-4 (repeatable)"
     )
     p.add_argument("--no-resume", action="store_true", help="start fresh even if checkpoints exist")
@@ -94,7 +94,7 @@ def register_codecs(subparsers) -> None:
         "codecs", help="train a preset's video VAE, audio VAE and vocoder on the toy world"
     )
     p.add_argument("--preset", default="toy")
-    _add_set_argument(
+    add_set_argument(
         p,
         "preset_overrides",
         "override a preset value, e.g. --set vae.temperal_downsample=[true,true] (repeatable)",

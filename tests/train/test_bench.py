@@ -39,3 +39,22 @@ def test_preset_overrides_are_checked_like_the_file():
     with pytest.raises(ConfigError, match="cannot set 'text_encoder.name': 'text_encoder' holds"):
         load_preset("tiny", {"text_encoder.name": "x"})
     assert load_preset("tiny", {"pipeline.default_steps": 3}).pipeline["default_steps"] == 3
+
+
+def test_bench_train_times_a_variant_given_by_set(capsys):
+    """`omni bench train --set transformer.patch_size=[1,4,4]` builds the variant: 4x the video tokens of the
+    preset's 8x8 patches; a misspelt key is refused naming it."""
+    from omni.cli import main
+
+    def tokens(*extra):
+        assert main(["bench", "train", "--preset", "toy", "--batch-size", "1", "--frames", "1", "--steps", "1",
+              "--audio-seconds", "0", "--device", "cpu", *extra]) == 0  # fmt: skip
+        out = capsys.readouterr().out
+        return out, int(out.split(" tokens/step")[0].rsplit(" ", 1)[1])
+
+    _, base = tokens()
+    out, finer = tokens("--set", "transformer.patch_size=[1,4,4]")
+    assert finer == 4 * base
+    assert "transformer.patch_size=[1, 4, 4]" in out
+    assert main(["bench", "train", "--set", "transformer.patch_sz=[1,4,4]"]) == 2
+    assert "unknown key(s) ['patch_sz']" in capsys.readouterr().err
