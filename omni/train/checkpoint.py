@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
     get_model_state_dict,
     get_optimizer_state_dict,
     set_model_state_dict,
@@ -77,11 +78,28 @@ class CheckpointManager:
     def load(self, path: Path, model, optimizer, ema, scheduler) -> dict:
         """Restore everything in place; returns the trainer state (step, ...)."""
         state = self._state(model, optimizer, ema)
+        _drop_state_never_saved(state["optimizer"], dcp.FileSystemReader(str(path)).read_metadata())
         dcp.load(state, checkpoint_id=str(path))
         set_model_state_dict(model, state["model"])
-        set_optimizer_state_dict(model, optimizer, state["optimizer"])
+        # Not strict: parameters the checkpoint holds no state for (above) start with none.
+        set_optimizer_state_dict(model, optimizer, state["optimizer"], options=StateDictOptions(strict=False))
         ema.load_state_dict(state["ema"])
         torch.set_rng_state(state[f"rng/rank{self.dist.rank}"])
         record = json.loads((path / "trainer.json").read_text())
         scheduler.load_state_dict(record.pop("scheduler"))
         return record
+
+
+def _drop_state_never_saved(optimizer_state: dict, metadata) -> None:
+    """Forget, in place, the optimizer state of parameters the checkpoint holds none for.
+
+    A parameter that never had a gradient (image-only training never reaches the motion-control embedding)
+    has no optimizer state when a checkpoint is saved, while the state a fresh optimizer lays out to load
+    into has an entry for every parameter. Such a parameter resumes with no state, as it is in a run that
+    was not stopped. A parameter saved with only part of its state is left for the load to refuse.
+    """
+    saved = metadata.state_dict_metadata
+    state = optimizer_state.get("state", {})
+    for name in list(state):
+        if not any(f"optimizer.state.{name}.{key}" in saved for key in state[name]):
+            del state[name]

@@ -267,3 +267,19 @@ def test_the_slowdown_is_measured_on_this_machine():
     from omni.train.metrics import cpu_bf16_slowdown
 
     assert 0.1 < cpu_bf16_slowdown() < 1000  # a ratio of two measured matmul speeds, not a constant
+
+
+def test_a_run_that_never_used_some_weights_resumes(data, tmp_path):
+    """Image-only training never reaches the motion-control embedding, so the optimizer holds no state for
+    it. Resuming such a run failed with "Missing key in checkpoint state_dict"; it must resume, with the
+    losses of a run that was not stopped."""
+    settings = {"tasks": {"t2i": 1.0}, "checkpoint.every": 100}
+    full = Trainer(load_train_config("tiny", overrides(data, tmp_path / "a", steps=6, **settings))).fit()
+    config = load_train_config("tiny", overrides(data, tmp_path / "b", steps=6, **settings))
+    Trainer(config).fit(max_steps=3)  # a stop saves a checkpoint
+    resumed = Trainer(config)
+    assert resumed.resume() and resumed.step == 3
+    control = resumed.model.experts["video"].control_embedding.weight
+    assert control not in resumed.optimizer.state  # no made-up state: it starts as in an unstopped run
+    resumed.fit()
+    assert _losses(tmp_path / "b") == _losses(tmp_path / "a") == dict(enumerate(full.losses, start=1))
