@@ -121,6 +121,16 @@ class CodecTraining:
             raise ValueError(f"vocoder_focus must be in [0, 1], got {self.vocoder_focus}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 processes, got {self.workers}")
+        if self.eval_clips < 1:
+            raise ValueError(
+                f"eval_clips must be >= 1, got {self.eval_clips}: the held-out clips also give the latent "
+                "mean and std that normalise the latents the transformer sees"
+            )
+        for name in ("video_steps", "audio_steps", "vocoder_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"{name} must be >= 0 (0: keep the initial weights), got {getattr(self, name)}"
+                )
         if self.checkpoint_minutes < 0:
             raise ValueError(f"checkpoint_minutes must be >= 0 (0: never), got {self.checkpoint_minutes}")
 

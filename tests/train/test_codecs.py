@@ -530,3 +530,17 @@ def test_a_folder_that_does_not_load_gets_no_report(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         train_codecs("tiny", tmp_path / "run", FAST, source=toyworld_source(9))
     assert not (tmp_path / "run" / "codecs_report.json").exists()
+
+
+def test_zero_steps_keep_initial_weights_and_no_eval_clips_is_refused(tmp_path):
+    """Zero steps give a loadable folder of untrained codecs (what an image-only pixel-proxy run needs for
+    its text encoder and shards); zero held-out clips would leave the latent normalisation undefined."""
+    with pytest.raises(ValueError, match="eval_clips must be >= 1, got 0"):
+        CodecTraining(eval_clips=0)
+    with pytest.raises(ValueError, match="vocoder_steps must be >= 0"):
+        CodecTraining(vocoder_steps=-1)
+    untrained = replace(FAST, video_steps=0, audio_steps=0, vocoder_steps=0)
+    report = train_codecs("tiny", tmp_path / "untrained", untrained, source=toyworld_source(9))
+    pipe = OmniPipeline.from_pretrained(tmp_path / "untrained")
+    assert report["clips"] == 1 and np.isfinite(report["video_psnr_db"])
+    assert pipe.vae.config.latents_std == report["video_latent_std"]
