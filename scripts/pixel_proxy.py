@@ -11,7 +11,9 @@ world's detectors score samples. Audio, text and shards come from the given code
     python scripts/pixel_proxy.py eval RUN/export --seeds 16
 
 Image-only runs (`--set "tasks={t2i: 1.0}"`) are scored on the suite's first frames with `eval --task t2i`:
-colour and shape of the main object of one generated image.
+colour and shape of the main object of one generated image. They have no audio tokens, so untrained codecs
+serve for their shards: `omni codecs --preset toy --out CODECS --video-steps 0 --audio-steps 0
+--vocoder-steps 0 --eval-clips 2`.
 """
 
 from __future__ import annotations
@@ -86,9 +88,12 @@ def score(model: str, seeds: int, first_seed: int) -> dict[str, float]:
     }
 
 
-def score_images(model: str, seeds: int, first_seed: int, sheet: str | None = None) -> dict[str, float]:
+def score_images(
+    model: str, seeds: int, first_seed: int, sheet: str | None = None, **sampling
+) -> dict[str, float]:
     """Text-to-image on the evaluation suite's captions: is the main object of the asked-for colour and shape.
-    `sheet`, if given, is a PNG contact sheet of the images (8 a row) to look at."""
+    `sheet`, if given, is a PNG contact sheet of the images (8 a row) to look at; `sampling` goes to the
+    pipeline (`guidance_scale`, `num_inference_steps`; None: the model's default)."""
     from PIL import Image
 
     from omni.data.toyworld.captions import canonical_caption
@@ -100,7 +105,9 @@ def score_images(model: str, seeds: int, first_seed: int, sheet: str | None = No
     colour, shape, images = [], [], []
     for seed in range(first_seed, first_seed + seeds):
         scene = suite_scene(seed)
-        image = np.asarray(pipe(canonical_caption(scene), task="t2i", seed=seed, progress=False).images[0])
+        image = np.asarray(
+            pipe(canonical_caption(scene), task="t2i", seed=seed, progress=False, **sampling).images[0]
+        )
         images.append(image)
         tracks = track_objects(image[None], 16).tracks
         main = max(tracks, key=lambda c: np.nanmean(tracks[c].areas), default=None)
@@ -131,12 +138,17 @@ def main() -> None:
         "--task", choices=("t2av", "t2i"), default="t2av", help="score clips (t2av) or single images (t2i)"
     )
     e.add_argument("--sheet", help="t2i: also save the images as a PNG contact sheet here")
+    e.add_argument("--guidance", type=float, help="t2i: guidance scale (default: the model's)")
+    e.add_argument("--steps", type=int, help="t2i: sampling steps (default: the model's)")
     args = parser.parse_args()
     if args.command == "prepare":
         print(prepare_shards(args.codecs, args.out, args.count, args.seed))
     else:
         if args.task == "t2i":
-            scores = score_images(args.model, args.seeds, args.first_seed, args.sheet)
+            scores = score_images(
+                args.model, args.seeds, args.first_seed, args.sheet,
+                guidance_scale=args.guidance, num_inference_steps=args.steps,
+            )  # fmt: skip
         else:
             scores = score(args.model, args.seeds, args.first_seed)
         for key, value in scores.items():

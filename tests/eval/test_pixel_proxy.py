@@ -53,8 +53,9 @@ def test_image_scores_and_contact_sheet_from_a_pipeline_folder(tmp_path):
     preset = dataclasses.replace(preset, transformer=transformer, vae=vae)
     build_pipeline(preset, seed=0).save_pretrained(tmp_path / "export")
     scores = proxy.score_images(
-        str(tmp_path / "export"), seeds=8, first_seed=10_000, sheet=str(tmp_path / "s.png")
-    )
+        str(tmp_path / "export"), seeds=8, first_seed=10_000, sheet=str(tmp_path / "s.png"),
+        guidance_scale=1.0, num_inference_steps=2,
+    )  # fmt: skip
     assert set(scores) == {"color_accuracy", "shape_accuracy"}
     assert 0.0 <= scores["shape_accuracy"] <= scores["color_accuracy"] <= 1.0  # a shape counts only in colour
     assert Image.open(tmp_path / "s.png").size == (8 * 64, 64)
