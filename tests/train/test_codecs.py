@@ -544,3 +544,8 @@ def test_zero_steps_keep_initial_weights_and_no_eval_clips_is_refused(tmp_path):
     pipe = OmniPipeline.from_pretrained(tmp_path / "untrained")
     assert report["clips"] == 1 and np.isfinite(report["video_psnr_db"])
     assert pipe.vae.config.latents_std == report["video_latent_std"]
+    initial = build_pipeline(load_preset("tiny"), seed=untrained.seed)
+    for part in ("vae", "audio_vae", "vocoder"):
+        saved, built = getattr(pipe, part).state_dict(), getattr(initial, part).state_dict()
+        assert saved.keys() == built.keys()
+        assert all(torch.equal(saved[k], built[k]) for k in saved), part
