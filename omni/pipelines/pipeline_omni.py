@@ -25,6 +25,7 @@ from torch import Tensor
 from omni.audio.mel import MelConfig, MelSpectrogram
 from omni.conditioning.motion import CameraPath, Trajectory
 from omni.conditioning.text import DEFAULT_TEXT_ENCODER, encode_text, load_text_encoder
+from omni.models.codecs import GriffinLimVocoder, MelAudioCodec, PixelVideoCodec
 from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
@@ -54,8 +55,9 @@ class OmniPipelineOutput(BaseOutput):
 class OmniPipeline(DiffusionPipeline):
     """Joint video + image + audio generation with one `OmniTransformer`.
 
-    Components: transformer, scheduler (a flow-matching diffusers scheduler), vae (`AutoencoderKLWan`),
-    audio_vae (`AutoencoderKLLTX2Audio`, on log-mel), vocoder (`LTX2Vocoder`), text_encoder and tokenizer.
+    Components: transformer, scheduler (a flow-matching diffusers scheduler), vae (`AutoencoderKLWan`, or the
+    exact `PixelVideoCodec`), audio_vae (`AutoencoderKLLTX2Audio` or `MelAudioCodec`, on log-mel), vocoder
+    (`LTX2Vocoder` or `GriffinLimVocoder`), text_encoder and tokenizer.
     `text_encoder_source` names where the text encoder comes from (the packaged all-MiniLM-L6-v2 or a local
     folder); when set, `save_pretrained` records the source instead of copying the encoder's weights.
     """
@@ -67,9 +69,9 @@ class OmniPipeline(DiffusionPipeline):
         self,
         transformer: OmniTransformer,
         scheduler,
-        vae: AutoencoderKLWan | None = None,
-        audio_vae: AutoencoderKLLTX2Audio | None = None,
-        vocoder: LTX2Vocoder | None = None,
+        vae: AutoencoderKLWan | PixelVideoCodec | None = None,
+        audio_vae: AutoencoderKLLTX2Audio | MelAudioCodec | None = None,
+        vocoder: LTX2Vocoder | GriffinLimVocoder | None = None,
         text_encoder=None,
         tokenizer=None,
         text_encoder_source: str | None = DEFAULT_TEXT_ENCODER,
@@ -146,6 +148,17 @@ class OmniPipeline(DiffusionPipeline):
             super().save_pretrained(save_directory, **kwargs)
         finally:
             self.register_modules(text_encoder=encoder, tokenizer=tokenizer)
+
+    @property
+    def _execution_device(self) -> torch.device:
+        """Where the models run. diffusers looks for offload hooks by walking every module of every component
+        (about 15 ms a call); `pin_execution_device` skips that where nothing is offloaded (data encoding)."""
+        pinned = getattr(self, "_pinned_device", None)
+        return pinned if pinned is not None else DiffusionPipeline._execution_device.fget(self)
+
+    def pin_execution_device(self, device: torch.device | str | None) -> None:
+        """Run on `device` without searching for offload hooks at every call (None: search again)."""
+        self._pinned_device = None if device is None else torch.device(device)
 
     # ------------------------------------------------------------------------------------- geometry
 
@@ -620,7 +633,16 @@ def _check_component_weights(folder: Path, index: dict) -> None:
     """Check each model component's safetensors against its config before diffusers loads anything, so a
     truncated or mismatched file is reported by tensor name and shapes."""
     classes = {
-        c.__name__: c for c in (OmniTransformer, AutoencoderKLWan, AutoencoderKLLTX2Audio, LTX2Vocoder)
+        c.__name__: c
+        for c in (
+            OmniTransformer,
+            AutoencoderKLWan,
+            AutoencoderKLLTX2Audio,
+            LTX2Vocoder,
+            PixelVideoCodec,
+            MelAudioCodec,
+            GriffinLimVocoder,
+        )
     }
     for name, spec in index.items():
         if not isinstance(spec, list) or len(spec) != 2 or spec[1] not in classes:
