@@ -52,10 +52,17 @@ def load_text_encoder(source: str = DEFAULT_TEXT_ENCODER) -> tuple[PreTrainedMod
 def encode_text(
     encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_tokens: int
 ) -> tuple[Tensor, Tensor]:
-    """Prompts -> (states (B, max_tokens, D), mask (B, max_tokens) bool). Padding positions are zeroed."""
+    """Prompts -> (states (B, max_tokens, D), mask (B, max_tokens) bool). Padding positions are zeroed.
+
+    The encoder runs on the longest prompt's tokens only (the mask hides padding from every real token), and
+    its states are padded with zeros to `max_tokens`: short captions cost their own length, not the limit's.
+    """
     tokens = tokenizer(
-        prompts, padding="max_length", max_length=max_tokens, truncation=True, return_tensors="pt"
-    ).to(encoder.device)
+        prompts, padding="longest", max_length=max_tokens, truncation=True, return_tensors="pt"
+    )
+    tokens = tokens.to(encoder.device)
     states = encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
     mask = tokens.attention_mask.bool()
-    return states * mask[..., None], mask
+    pad = max_tokens - mask.shape[1]
+    states = torch.nn.functional.pad(states * mask[..., None], (0, 0, 0, pad))
+    return states, torch.nn.functional.pad(mask, (0, pad))

@@ -121,6 +121,7 @@ class SampleEncoder:
         if missing:
             raise ValueError(f"preparing data needs the pipeline components {missing}, which it lacks")
         self.pipe = pipe
+        pipe.pin_execution_device(pipe.device)  # nothing is offloaded here: skip the per-call hook search
         self.max_text_tokens = max_text_tokens
         audio_vae = pipe.audio_vae
         self.layout = ShardLayout(
@@ -138,9 +139,12 @@ class SampleEncoder:
         )
         return states.float().cpu(), mask.cpu()
 
-    def encode(self, conformed: ConformedClip, clip: SourceClip) -> EncodedSample:
+    def encode(
+        self, conformed: ConformedClip, clip: SourceClip, text: tuple[Tensor, Tensor] | None = None
+    ) -> EncodedSample:
+        """One clip's sample; `text` (states (1, Lt, D), mask (1, Lt)) when its caption is already encoded."""
         pipe = self.pipe
-        text, text_mask = self.text([clip.caption])
+        text, text_mask = self.text([clip.caption]) if text is None else text
         tensors = {
             "video": pipe.encode_video(conformed.frames)[0].cpu(),
             "audio": pipe.encode_audio(conformed.audio)[0].cpu(),
