@@ -54,7 +54,8 @@ def register(subparsers) -> None:
     t.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     t.add_argument("--guidance", type=float)
     t.add_argument(
-        "--only", help="comma-separated capabilities: t2av,i2v,a2v,v2a,trajectory,extension,retake,project"
+        "--only",
+        help="comma-separated capabilities: t2i,t2av,i2v,a2v,v2a,trajectory,extension,retake,project",
     )
     t.add_argument("--out", type=Path, default=Path("report.json"))
     _add_model_arguments(t)

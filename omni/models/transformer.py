@@ -202,6 +202,7 @@ class ExpertIO(nn.Module):
         control: int = 0,
         pooled_text_dim: int = 0,
         head_hidden: int = 0,
+        head_conv: int = 0,
     ):
         super().__init__()
         if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
@@ -222,6 +223,14 @@ class ExpertIO(nn.Module):
             self.head_mlp = nn.Sequential(nn.Linear(dim, head_hidden), nn.GELU(approximate="tanh"))
         self.proj_out = nn.Linear(head_hidden or dim, out_features)
         self.scale_shift_table = nn.Parameter(torch.zeros(1, 2, dim))
+        # A residual 3x3 convolution pair over each output frame's latent grid (U-ViT's final convolution):
+        # a linear head draws each token on its own, so an outline that crosses a token border breaks there.
+        if head_conv:
+            self.head_conv = nn.Sequential(
+                nn.Conv2d(out_channels, head_conv, 3, padding=1),
+                nn.GELU(approximate="tanh"),
+                nn.Conv2d(head_conv, out_channels, 3, padding=1),
+            )
 
 
 class OmniTransformer(ModelMixin, ConfigMixin):
@@ -262,6 +271,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             projection (0: a linear head, as Wan). A linear head makes every token's values a linear map of
             its hidden state: with tokens wider than the hidden state (512 values from 192) it can only
             draw what a 192-dimensional subspace of patches holds.
+        video_head_conv: hidden channels of a residual pair of 3x3 convolutions applied to every video and
+            image frame the head outputs, across token borders (0: none, as Wan). It starts as an exact
+            no-op (its last convolution is zero).
     """
 
     _supports_gradient_checkpointing = True
@@ -300,6 +312,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         pooled_text: bool = False,
         prediction: str = "velocity",
         video_head_hidden: int = 0,
+        video_head_conv: int = 0,
     ):
         super().__init__()
         if prediction not in PREDICTIONS:
@@ -325,6 +338,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     control=control_channels,
                     pooled_text_dim=pooled_dim,
                     head_hidden=video_head_hidden,
+                    head_conv=video_head_conv,
                 ),
                 "audio": ExpertIO(
                     "audio",
@@ -370,6 +384,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 nn.init.zeros_(io.control_embedding.weight)
                 nn.init.zeros_(io.control_embedding.bias)
             nn.init.zeros_(io.scale_shift_table)
+            if hasattr(io, "head_conv"):  # starts as an exact no-op
+                nn.init.zeros_(io.head_conv[-1].weight)
+                nn.init.zeros_(io.head_conv[-1].bias)
         for block in self.blocks:
             for layer in block.experts.values():
                 nn.init.zeros_(layer.scale_shift_table)
@@ -460,7 +477,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             x = modulate(io.norm_out(x.float()), shift, scale).type_as(x)
             x = io.proj_out(io.head_mlp(x) if hasattr(io, "head_mlp") else x)
             lengths = [math.prod(s.token_grid(patch)) for s in by_expert[name]]
-            outputs += [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
+            parts = [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
+            if hasattr(io, "head_conv"):
+                parts = [self._refine(io.head_conv, part) for part in parts]
+            outputs += parts
         if self.config.prediction == "sample":
             outputs = [self._velocity_of_sample(s, x0) for s, x0 in zip(ordered, outputs)]
         elif self.config.prediction == "preconditioned":
@@ -513,6 +533,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         return rearrange(
             tokens, "b (f h w) (pf ph pw c) -> b c (f pf) (h ph) (w pw)", f=f, h=h, w=w, pf=pt, ph=ph, pw=pw
         )
+
+    @staticmethod
+    def _refine(head_conv: nn.Module, latents: Tensor) -> Tensor:
+        """(B, C, F, H, W) head output + the residual convolutions, frame by frame."""
+        frames = rearrange(latents, "b c f h w -> (b f) c h w")
+        refined = frames + head_conv(frames.to(head_conv[0].weight.dtype)).type_as(frames)
+        return rearrange(refined, "(b f) c h w -> b c f h w", b=latents.shape[0])
 
     def _velocity_of_sample(self, stream: LatentStream, sample: Tensor) -> Tensor:
         """x_0 predicted for `stream` -> the flow velocity (x_t - x_0) / sigma, in the head's dtype."""
@@ -599,6 +626,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())
             if hasattr(io, "head_mlp"):
                 flops += 2 * count * io.head_mlp[0].weight.numel()
+            if hasattr(io, "head_conv"):  # both convolutions at every latent position the tokens cover
+                positions = count * math.prod(patch)
+                flops += 2 * positions * sum(conv.weight.numel() for conv in io.head_conv[::2])
         return flops
 
 
