@@ -17,7 +17,9 @@ class ModelSection:
 
     preset: str | None = None  # configs/<preset>.yaml: architecture, random initialisation
     init: str | None = None  # an OmniPipeline or OmniTransformer folder to start from
-    codecs: str | None = None  # OmniPipeline folder whose VAEs, vocoder and text encoder complete exports
+    # the codecs the data is encoded with and exports carry: an OmniPipeline folder (VAEs, vocoder, text
+    # encoder), or the name of a preset whose codecs need no training (default: the init folder's, the preset's)
+    codecs: str | None = None
     # OmniTransformer arguments over the preset's or the init folder's (e.g. {pooled_text: true}); layers
     # that an init folder lacks start at their initialisation
     transformer: dict[str, Any] = field(default_factory=dict)

@@ -305,18 +305,21 @@ class Trainer:
 
 
 def codec_pipeline(config: TrainConfig):
-    """The pipeline whose codecs and text encoder the data is encoded with: `model.codecs`, else the init folder,
-    else the preset's own when its codecs need no training (fixed codecs are rebuilt exactly from the preset)."""
+    """The pipeline whose codecs and text encoder the data is encoded with: `model.codecs` (a pipeline folder,
+    or the name of a preset whose codecs need no training), else the init folder's, else the preset's own."""
     from omni.pipelines.pipeline_omni import OmniPipeline
     from omni.pipelines.presets import build_pipeline, load_preset
 
-    folder = config.model.codecs or config.model.init
-    if folder is not None:
-        return OmniPipeline.from_pretrained(folder)
-    preset = load_preset(config.model.preset)
+    codecs = config.model.codecs
+    if codecs is not None and Path(codecs).expanduser().is_dir():
+        return OmniPipeline.from_pretrained(Path(codecs).expanduser())
+    if codecs is None and config.model.init is not None:
+        return OmniPipeline.from_pretrained(config.model.init)
+    name = codecs or config.model.preset
+    preset = load_preset(name)
     if preset.has_trained_codecs:
         raise ValueError(
-            f"preset {config.model.preset!r} has trained codecs: set model.codecs to the pipeline folder holding them"
+            f"preset {name!r} has trained codecs: set model.codecs to the pipeline folder that holds them"
         )
     return build_pipeline(preset)
 

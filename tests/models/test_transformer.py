@@ -266,6 +266,29 @@ def test_video_head_hidden_adds_a_gelu_layer_to_the_video_head_only():
     assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
 
 
+def test_video_head_conv_starts_as_a_no_op_and_draws_across_token_borders(tiny_transformer):
+    """The convolutional head changes nothing until trained; trained, one token's output reaches into its
+    neighbours' pixels (a linear head cannot), and the reported FLOPs count its convolutions."""
+    model = OmniTransformer(**TINY_TRANSFORMER, video_head_conv=8).eval()
+    missing, _ = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert all(k.startswith("experts.video.head_conv.") for k in missing) and missing
+    assert all(torch.equal(a, b) for a, b in zip(run(model, streams()), run(tiny_transformer, streams())))
+    randomize(model.experts["video"].head_conv)
+    head = model.experts["video"].head_conv
+    latents = torch.zeros(1, 4, 1, 8, 8)
+    latents[..., 1, 1] = 1.0  # one value inside one 1x1 "token"
+    with torch.no_grad():
+        change = model._refine(head, latents) - latents - model._refine(head, torch.zeros_like(latents))
+    assert change[..., 0, 0].abs().sum() > 0 and change[..., 5, 5].abs().sum() == 0  # two 3x3 convs reach 2
+    register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
+    model.set_attention_backend("matmul_for_test")
+    s = streams()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(s, text())
+    reported = model.forward_flops(s, text_len=5)
+    assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
+
+
 def test_reported_flops_match_counted_flops(tiny_transformer):
     """FLOPs the model reports (for MFU) agree with torch's counter; attention via matmuls so it is counted."""
     register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
