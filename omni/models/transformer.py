@@ -73,6 +73,16 @@ def fused_kernels():
         ) from error
 
 
+def patch_linear(conv: nn.Conv3d, x: Tensor) -> Tensor:
+    """`conv(x)` for a Conv3d whose stride is its kernel (a patch embedding), as (B, F*H*W, D) tokens.
+
+    Computed as one matmul over the patches, which on a CPU takes half the time of the strided convolution.
+    """
+    pt, ph, pw = conv.kernel_size
+    patches = rearrange(x, "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)
+    return nn.functional.linear(patches, conv.weight.flatten(1), conv.bias)
+
+
 class Attention(nn.Module):
     """Wan-layout projections (to_q/k/v, RMS q/k norms across heads, to_out) around `omni.ops.attention`."""
 
@@ -259,7 +269,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             returns, so samplers and the training loss are the same for both. A head that predicts x_0
             never has to carry the input's noise through the network, which matters where tokens are wide
             for the hidden state (the toy preset's 8x8 patches of 8 channels: 512 values into 192); at
-            4x4 patches (128 values) it learned about twice as fast (BENCHMARKS.md). sigma is clamped at
+            4x4 patches (128 values) it learned about twice as fast (docs/research-log.md). sigma is clamped at
             SAMPLE_MIN_SIGMA in the division, so clean tokens stay finite.
             "preconditioned": x_0 = c_skip(sigma) x_t + c_out(sigma) F with F the head's output (EDM's
             preconditioning for unit-variance latents on the flow path x_t = (1 - sigma) x_0 + sigma noise:
@@ -393,7 +403,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 nn.init.zeros_(layer.attn2.to_out[0].weight)
         # The text projection stays Xavier like every other linear. Wan's N(0, 0.02) shrinks the caption to
         # a twentieth of its scale (0.02 rms from all-MiniLM's 0.4), and a small model trained on a CPU then
-        # takes twice the steps to read it (BENCHMARKS.md, "the text projection's initial scale").
+        # takes twice the steps to read it (docs/research-log.md, "the text projection's initial scale").
 
     def set_attention_backend(self, backend: str | None) -> None:
         """Use attention backend `backend` (a name from `omni.ops.available_backends()`) in this model."""
@@ -512,14 +522,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         latents = stream.latents.to(io.patch_embedding.weight.dtype)
         if stream.modality == "audio":
             return io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)"))
-        tokens = io.patch_embedding(latents)  # (B, D, F, H, W)
+        stream.token_grid(tuple(self.config.patch_size))  # a size the patches do not divide is named here
+        tokens = patch_linear(io.patch_embedding, latents)  # (B, F*H*W, D)
         if stream.control is not None:
             if not hasattr(io, "control_embedding"):
                 raise ValueError(
                     "this model has no motion control (control_channels = 0); drop the control maps"
                 )
-            tokens = tokens + io.control_embedding(stream.control.to(tokens.dtype))
-        tokens = tokens.flatten(2).transpose(1, 2).contiguous()  # (B, F*H*W, D)
+            tokens = tokens + patch_linear(io.control_embedding, stream.control.to(tokens.dtype))
         if stream.modality == "image":
             tokens = tokens + self.image_embedding.to(tokens.dtype)
         return tokens
@@ -538,7 +548,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
     def _refine(head_conv: nn.Module, latents: Tensor) -> Tensor:
         """(B, C, F, H, W) head output + the residual convolutions, frame by frame."""
         frames = rearrange(latents, "b c f h w -> (b f) c h w")
-        refined = frames + head_conv(frames.to(head_conv[0].weight.dtype)).type_as(frames)
+        # channels-last: a quarter less time for 3x3 convolutions on a CPU
+        inputs = frames.to(head_conv[0].weight.dtype, memory_format=torch.channels_last)
+        refined = frames + head_conv(inputs).type_as(frames)
         return rearrange(refined, "(b f) c h w -> b c f h w", b=latents.shape[0])
 
     def _velocity_of_sample(self, stream: LatentStream, sample: Tensor) -> Tensor:
