@@ -193,14 +193,8 @@ class OmniPipeline(DiffusionPipeline):
         if self.transformer_2 is not None:
             t2 = self.transformer_2.config
             for key in ("in_channels", "out_channels", "text_dim", "patch_size"):
-                pairs.append(
-                    (
-                        f"transformer {key}",
-                        list(np.atleast_1d(t[key])),
-                        f"transformer_2 {key}",
-                        list(np.atleast_1d(t2[key])),
-                    )
-                )
+                first, second = (v if isinstance(v, int) else list(v) for v in (t[key], t2[key]))
+                pairs.append((f"transformer {key}", first, f"transformer_2 {key}", second))
         if self.text_encoder is not None:
             cfg = self.text_encoder.config
             width = getattr(cfg, "d_model", None) or getattr(cfg, "hidden_size", None)
@@ -792,7 +786,7 @@ class OmniPipeline(DiffusionPipeline):
             )
             if length != frames:
                 raise ValueError(f"the {name} covers {length} frames but the video has {frames}")
-        # On a video-only pipeline a retake redoes the video, whatever `modality` says beyond "audio".
+        # A retake on a video-only pipeline redoes the video ("both" too; "audio" is refused above).
         retake_modality = modality if with_audio else "video"
         retake = (float(given["start"]), float(end), retake_modality) if task == "retake" else None
         return tasks.Request(
