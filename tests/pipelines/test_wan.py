@@ -144,3 +144,11 @@ def test_generate_on_a_raw_wan_folder_says_to_convert_it(wan_folders, capsys):
     assert main(["generate", "--model", str(wan_folder), "--task", "t2v", "--prompt", "a ball"]) == 2
     error = capsys.readouterr().err
     assert "this is a diffusers Wan folder (WanPipeline)" in error and "omni convert --from wan" in error
+
+
+def test_a_seed_draws_the_noise_a_seeded_diffusers_generator_draws(pipelines):
+    """`omni generate --seed S` equals diffusers' run with torch.Generator().manual_seed(S)."""
+    wan, pipe = pipelines("wan2.1-t2v")
+    args, _ = geometry(pipe)
+    expected = wan(PROMPT, generator=torch.Generator().manual_seed(7), output_type="latent", **args).frames
+    assert (pipe(PROMPT, "t2v", seed=7, progress=False, **args).latents - expected).abs().max() <= TOLERANCE
