@@ -200,27 +200,22 @@ class OmniPipeline(DiffusionPipeline):
             width = getattr(cfg, "d_model", None) or getattr(cfg, "hidden_size", None)
             if width is not None:
                 pairs.append(("transformer text_dim", t.text_dim, "text_encoder hidden size", width))
-        if self.transformer.has_audio_expert and self.audio_vae is not None:
-            cfg = self.audio_vae.config
-            bins = cfg.mel_bins // self.audio_vae.mel_compression_ratio
+        # Audio codecs other than AutoencoderKLLTX2Audio may describe themselves differently: what a
+        # codec does not declare is not checked.
+        audio = self.audio_vae.config if self.audio_vae is not None else None
+        channels, bins = getattr(audio, "latent_channels", None), getattr(audio, "mel_bins", None)
+        ratio = getattr(self.audio_vae, "mel_compression_ratio", None)
+        if self.transformer.has_audio_expert and None not in (channels, bins, ratio):
+            latent = f"audio_vae latent_channels x latent mel bins ({channels} x {bins // ratio})"
             pairs.append(
-                (
-                    "transformer audio_in_channels",
-                    t.audio_in_channels,
-                    f"audio_vae latent_channels x latent mel bins ({cfg.latent_channels} x {bins})",
-                    cfg.latent_channels * bins,
-                )
+                ("transformer audio_in_channels", t.audio_in_channels, latent, channels * bins // ratio)
             )
-        if self.audio_vae is not None and self.vocoder is not None:
-            cfg = self.audio_vae.config
-            pairs.append(
-                (
-                    "vocoder in_channels",
-                    self.vocoder.config.in_channels,
-                    f"audio_vae output_channels x mel_bins ({cfg.output_channels} x {cfg.mel_bins})",
-                    cfg.output_channels * cfg.mel_bins,
-                )
-            )
+        outputs, vocoder_in = getattr(audio, "output_channels", None), None
+        if self.vocoder is not None:
+            vocoder_in = getattr(self.vocoder.config, "in_channels", None)
+        if None not in (outputs, bins, vocoder_in):
+            mel = f"audio_vae output_channels x mel_bins ({outputs} x {bins})"
+            pairs.append(("vocoder in_channels", vocoder_in, mel, outputs * bins))
         for name, value, other, other_value in pairs:
             if value != other_value:
                 raise ValueError(
