@@ -208,7 +208,7 @@ class OmniPipeline(DiffusionPipeline):
         if self.transformer.has_audio_expert and None not in (channels, bins, ratio):
             latent = f"audio_vae latent_channels x latent mel bins ({channels} x {bins // ratio})"
             pairs.append(
-                ("transformer audio_in_channels", t.audio_in_channels, latent, channels * bins // ratio)
+                ("transformer audio_in_channels", t.audio_in_channels, latent, channels * (bins // ratio))
             )
         outputs, vocoder_in = getattr(audio, "output_channels", None), None
         if self.vocoder is not None:
