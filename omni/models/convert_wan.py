@@ -22,7 +22,6 @@ expert switch of Wan 2.2 A14B).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -295,12 +294,21 @@ def convert_wan_pipeline(
         "per_token_timesteps": bool(index.get("expand_timesteps")),
         **overrides,
     }
-    out_folder.mkdir(parents=True, exist_ok=True)
-    configs = [convert_wan_transformer(wan_folder / part, out_folder / part, **overrides) for part in experts]
-    if len(configs) == 2:
-        _check_same_layout(configs)
-    for part in ("vae", "text_encoder", "tokenizer", "scheduler"):
-        _copy_folder(wan_folder / part, out_folder / part)
+    # Written beside the target and renamed when whole: a failed conversion leaves no half folder behind.
+    partial = out_folder.with_name(f".{out_folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        configs = [
+            convert_wan_transformer(wan_folder / part, partial / part, **overrides) for part in experts
+        ]
+        if len(configs) == 2:
+            _check_same_layout(configs)
+        for part in ("vae", "text_encoder", "tokenizer", "scheduler"):
+            shutil.copytree(wan_folder / part, partial / part)  # copies: a hard link would share later writes
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
     omni_index = {
         "_class_name": "OmniPipeline",
@@ -323,7 +331,10 @@ def convert_wan_pipeline(
         "default_guidance": 5.0,
         **defaults,
     }
-    (out_folder / "model_index.json").write_text(json.dumps(omni_index, indent=2, sort_keys=True) + "\n")
+    (partial / "model_index.json").write_text(json.dumps(omni_index, indent=2, sort_keys=True) + "\n")
+    if out_folder.exists():
+        out_folder.rmdir()  # empty, checked above
+    partial.rename(out_folder)
     return omni_index
 
 
@@ -348,15 +359,3 @@ def _check_same_layout(configs: list[dict[str, Any]]) -> None:
                 f"transformer and transformer_2 differ in {key}: {first} vs {second}; the two experts of "
                 "Wan 2.2 A14B share one layout"
             )
-
-
-def _copy_folder(source: Path, target: Path) -> None:
-    """Copy a component folder, hard-linking files where the file system allows (no second copy on disk)."""
-
-    def link_or_copy(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    shutil.copytree(source, target, copy_function=link_or_copy)

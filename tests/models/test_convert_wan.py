@@ -1,10 +1,12 @@
 """The video expert is Wan: converted weights reproduce diffusers' WanTransformer3DModel exactly."""
 
 import json
+import shutil
 
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
+from safetensors.torch import load_file, save_file
 
 from omni import LatentStream
 from omni.cli import main
@@ -193,3 +195,15 @@ def test_video_only_transformer_has_no_audio_weights_and_refuses_audio():
     audio = LatentStream("audio", torch.zeros(1, 4, 3, 2), torch.zeros(1))
     with pytest.raises(ValueError, match="no audio expert"):
         model([audio], torch.zeros(1, 2, 16))
+
+
+def test_a_failed_conversion_leaves_no_folder(wan_folders, tmp_path):
+    _, wan_folder, _ = wan_folders("wan2.1-t2v")
+    shutil.copytree(wan_folder, tmp_path / "wan")
+    weights = next((tmp_path / "wan" / "transformer").glob("*.safetensors"))
+    state = load_file(str(weights))
+    state["blocks.0.ffn.net.2.weight"] = state["blocks.0.ffn.net.2.weight"][:, :7].contiguous()
+    save_file(state, str(weights))
+    with pytest.raises(ValueError, match="blocks.0.experts.video.ffn.net.2.weight: Wan shape"):
+        convert_wan_pipeline(tmp_path / "wan", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wan"]
