@@ -101,3 +101,13 @@ def test_audio_expert_and_audio_vae_channels_must_agree(tmp_path):
         ValueError, match=r"audio_in_channels is 128 but audio_vae latent_channels x .* is 32"
     ):
         OmniPipeline.from_pretrained(tmp_path)
+
+
+def test_clean_frames_on_a_model_that_never_saw_them_are_warned_about(video_only, wan_folders, caplog):
+    key = clip(video_only)[0]
+    run(video_only, "i2v", image=key, num_frames=9)  # Wan 2.1: one noise level per sample in training
+    assert "outside its training" in caplog.text
+    caplog.clear()
+    ti2v = OmniPipeline.from_pretrained(wan_folders("wan2.2-ti2v")[2])  # trained with a clean first frame
+    run(ti2v, "i2v", image=np.zeros((32, 48, 3), np.uint8), num_frames=9)
+    assert "outside its training" not in caplog.text
