@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from omni.conditioning.text import encode_text
+from omni.conditioning.text import clean_prompt, encode_text
 from omni.config import read_json
 from omni.data.clips import SKIP_REASONS, ClipFormat, ClipRejected, ConformedClip, SourceClip, conform
 from omni.data.shard_format import (
@@ -133,10 +133,10 @@ class SampleEncoder:
         )
 
     def text(self, captions: list[str]) -> tuple[Tensor, Tensor]:
-        """Captions -> states (B, Lt, D) float32 and mask (B, Lt) bool, on the CPU."""
-        states, mask = encode_text(
-            self.pipe.text_encoder, self.pipe.tokenizer, captions, self.max_text_tokens
-        )
+        """Captions -> states (B, Lt, D) float32 and mask (B, Lt) bool, on the CPU, cleaned as the pipeline
+        cleans prompts (a converted Wan: as diffusers' Wan pipelines do), so training sees what sampling will."""
+        cleaned = [clean_prompt(c, self.pipe.config.prompt_cleaning) for c in captions]
+        states, mask = encode_text(self.pipe.text_encoder, self.pipe.tokenizer, cleaned, self.max_text_tokens)
         return states.float().cpu(), mask.cpu()
 
     def encode(

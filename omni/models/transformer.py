@@ -147,7 +147,7 @@ class OmniBlock(nn.Module):
     def __init__(self, dim: int, ffn_dims: dict[str, int], heads: int, cross_attn_norm: bool, eps: float):
         super().__init__()
         self.experts = nn.ModuleDict(
-            {name: ExpertLayer(dim, ffn_dims[name], heads, cross_attn_norm, eps) for name in EXPERTS}
+            {name: ExpertLayer(dim, ffn, heads, cross_attn_norm, eps) for name, ffn in ffn_dims.items()}
         )
         # The joint self-attention; sequence parallelism swaps in a sharded version from outside.
         self.joint_attention = attention
@@ -250,7 +250,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         patch_size: (t, h, w) patch of the video expert.
         num_attention_heads, attention_head_dim: joint attention shape; hidden size is their product.
         in_channels, out_channels: video latent channels.
-        audio_in_channels: audio latent channels x latent mel bins (one token per audio latent frame).
+        audio_in_channels: audio latent channels x latent mel bins (one token per audio latent frame); 0 builds
+            no audio expert (a video-only model, e.g. a converted Wan checkpoint).
         text_dim: width of the text encoder states.
         freq_dim: sinusoidal timestep embedding width.
         ffn_dim, audio_ffn_dim: FFN widths of the video and audio experts (audio defaults to ffn_dim).
@@ -277,6 +278,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             itself carries the clean detail and the head adds a correction, where the "sample" head must
             rebuild every value of a token through the hidden state (512 into 192 at the toy preset's
             patches). The velocity is ((2 sigma - 1) x_t - sqrt(D) F) / D: bounded at every sigma, no clamp.
+        mask_text_padding: True: cross-attention skips the text padding (omni's convention). False:
+            cross-attention reads every text position, the zero-padded ones included, as Wan checkpoints were
+            trained (prompts zero-padded to 512 tokens, no mask); training and sampling then do the same.
+        per_token_timesteps: whether the checkpoint learned clean tokens next to noisy ones (omni's models,
+            Wan 2.2 TI2V). False (Wan 2.1, Wan 2.2 A14B): one timestep per sample was all it saw, so key frames,
+            extension and retakes run but lie outside its training; the pipeline warns.
         video_head_hidden: width of a GELU layer between the video tokens' final norm and their output
             projection (0: a linear head, as Wan). A linear head makes every token's values a linear map of
             its hidden state: with tokens wider than the hidden state (512 values from 192) it can only
@@ -323,6 +330,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         prediction: str = "velocity",
         video_head_hidden: int = 0,
         video_head_conv: int = 0,
+        mask_text_padding: bool = True,
+        per_token_timesteps: bool = True,
     ):
         super().__init__()
         if prediction not in PREDICTIONS:
@@ -332,6 +341,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         dim = num_attention_heads * attention_head_dim
         patch = tuple(patch_size)
         pooled_dim = text_dim if pooled_text else 0
+        if (
+            isinstance(audio_in_channels, bool)
+            or not isinstance(audio_in_channels, int)
+            or audio_in_channels < 0
+        ):
+            raise ValueError(
+                f"audio_in_channels must be an integer >= 0 (0: no audio expert), got {audio_in_channels!r}"
+            )
         self.timesteps_proj = Timesteps(num_channels=freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.text_embedder = PixArtAlphaTextProjection(text_dim, dim, act_fn="gelu_tanh")
         self.image_embedding = nn.Parameter(torch.zeros(dim))
@@ -350,19 +367,21 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     head_hidden=video_head_hidden,
                     head_conv=video_head_conv,
                 ),
-                "audio": ExpertIO(
-                    "audio",
-                    dim,
-                    freq_dim,
-                    audio_in_channels,
-                    audio_in_channels,
-                    patch,
-                    eps,
-                    pooled_text_dim=pooled_dim,
-                ),
             }
         )
-        ffn_dims = {"video": ffn_dim, "audio": audio_ffn_dim or ffn_dim}
+        ffn_dims = {"video": ffn_dim}
+        if audio_in_channels:
+            self.experts["audio"] = ExpertIO(
+                "audio",
+                dim,
+                freq_dim,
+                audio_in_channels,
+                audio_in_channels,
+                patch,
+                eps,
+                pooled_text_dim=pooled_dim,
+            )
+            ffn_dims["audio"] = audio_ffn_dim or ffn_dim
         self.blocks = nn.ModuleList(
             [OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps) for _ in range(num_layers)]
         )
@@ -427,6 +446,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 module.fused_norms = enabled
 
     @property
+    def has_audio_expert(self) -> bool:
+        return "audio" in self.experts
+
+    @property
     def hidden_size(self) -> int:
         return self.config.num_attention_heads * self.config.attention_head_dim
 
@@ -454,6 +477,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
     ) -> list[Tensor]:
         patch = tuple(self.config.patch_size)
         experts = [name for name in EXPERTS if any(s.expert == name for s in streams)]
+        if "audio" in experts and not self.has_audio_expert:
+            raise ValueError(
+                "this model has no audio expert (audio_in_channels = 0): it takes no audio stream"
+            )
         by_expert = {name: [s for s in streams if s.expert == name] for name in experts}
 
         pooled = self._pooled_text(text_states, text_mask) if self.config.pooled_text else None
@@ -472,9 +499,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         rope = self._rope(ordered, text_states.device)
         key_padding_mask = self._key_padding_mask(ordered, patch)
         text = self.text_embedder(text_states)
+        cross_mask = text_mask if self.config.mask_text_padding else None
 
         for block in self.blocks:
-            args = (hidden, experts, modulation, rope, text, text_mask, key_padding_mask)
+            args = (hidden, experts, modulation, rope, text, cross_mask, key_padding_mask)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden = self._gradient_checkpointing_func(block, *args)
             else:

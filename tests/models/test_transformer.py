@@ -308,3 +308,16 @@ def test_bad_streams_are_named():
     model = OmniTransformer(**TINY_TRANSFORMER)
     with pytest.raises(ValueError, match="not divisible by patch size"):
         model([LatentStream("video", torch.zeros(1, 4, 1, 5, 4), torch.zeros(1))], text())
+
+
+@pytest.mark.parametrize("mask_text_padding", [True, False])
+def test_text_padding_is_skipped_or_attended_as_the_config_says(mask_text_padding):
+    """omni's models skip padded text positions; a converted Wan reads its zero padding, as Wan was trained."""
+    model = randomize(OmniTransformer(**TINY_TRANSFORMER, mask_text_padding=mask_text_padding)).eval()
+    states = torch.zeros(1, 8, 16)
+    states[:, :3] = text()[:, :3]
+    long = torch.cat([states, torch.zeros(1, 4, 16)], dim=1)  # the same caption with more zero padding
+    a = run(model, streams(), states, text_mask=(torch.arange(8) < 3)[None])
+    b = run(model, streams(), long, text_mask=(torch.arange(12) < 3)[None])
+    differs = max((x - y).abs().max().item() for x, y in zip(a, b))
+    assert (differs <= 1e-5) == mask_text_padding
