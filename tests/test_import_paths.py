@@ -44,5 +44,6 @@ def test_no_project_folder_shadows_an_installed_package_after_collection():
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["code"] == 0, run.stdout[-3000:]
     assert report["shadowed"] == {}
+    # The case that broke: the PyPI package kernels and the repo's kernels/ folder.
     if importlib.util.find_spec("kernels") is not None:
-        assert "kernels" in report["checked"]  # the case that broke: the PyPI `kernels` and the repo's kernels/
+        assert "kernels" in report["checked"]
