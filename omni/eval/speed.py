@@ -161,19 +161,23 @@ def _run_transformer(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    bench = subparsers.add_parser("bench", help="speed benchmarks (measured, printed)")
+    from omni.cli import COMMANDS
+
+    bench = subparsers.add_parser("bench", help=COMMANDS["bench"][1])
     kinds = bench.add_subparsers(dest="bench", required=True)
     p = kinds.add_parser(
         "transformer", help="omni forward time vs diffusers' Wan transformer on the same shapes"
     )
-    p.add_argument("--preset", default="toy")
+    p.add_argument("--preset", default="toy", help="configs/<preset>.yaml: the transformer's shapes")
     p.add_argument("--frames", type=int, default=33, help="pixel frames (1 + 4k)")
     p.add_argument("--size", default="64", help="N or WxH in pixels")
-    p.add_argument("--audio-seconds", type=float, default=0.0)
-    p.add_argument("--text-tokens", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
+    p.add_argument("--audio-seconds", type=float, default=0.0, help="audio tokens added (0: video only)")
+    p.add_argument("--text-tokens", type=int, default=64, help="text tokens cross-attended to")
+    p.add_argument("--repeats", type=int, default=10, help="timed forwards per model, interleaved")
+    p.add_argument("--device", default="auto", help="auto (CUDA GPU when present), cpu, cuda, cuda:N")
+    p.add_argument(
+        "--dtype", default="auto", help="auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"
+    )
     p.set_defaults(run=_run_transformer)
     from omni.cli import import_if_built
 

@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    add_arguments(
-        subparsers.add_parser("train", help="train omni on prepared latent shards (one process or torchrun)")
-    )
+    from omni.cli import COMMANDS
+
+    add_arguments(subparsers.add_parser("train", help=COMMANDS["train"][1]))
     register_codecs(subparsers)
 
 
@@ -88,12 +88,11 @@ def run_codecs(args: argparse.Namespace) -> None:
 def register_codecs(subparsers) -> None:
     from dataclasses import fields
 
+    from omni.cli import COMMANDS
     from omni.train.codecs import CodecTraining
 
-    p = subparsers.add_parser(
-        "codecs", help="train a preset's video VAE, audio VAE and vocoder on the toy world"
-    )
-    p.add_argument("--preset", default="toy")
+    p = subparsers.add_parser("codecs", help=COMMANDS["codecs"][1])
+    p.add_argument("--preset", default="toy", help="configs/<preset>.yaml: the codecs' shapes")
     add_set_argument(
         p,
         "preset_overrides",
