@@ -84,14 +84,19 @@ def bench_train(
         ]
         flops = 3 * batch_size * model.forward_flops(per_sample, batch.text.shape[1])
     seconds = statistics.median(times)
-    peak = peak_flops(device)
+    peak = peak_flops(device, dtype)
+    mfu = None
+    if peak is not None:
+        peak.mfu(flops / min(times))  # the fastest step bounds the peak from below
+        mfu = peak.mfu(flops / seconds)
     return {
         "step_seconds": seconds,
         "tokens_per_step": tokens,
         "tokens_per_second": tokens / seconds,
         "tflops": flops / seconds / 1e12,
-        "mfu": flops / seconds / peak if peak else None,
-        "peak_tflops": peak / 1e12 if peak else None,
+        "mfu": mfu,
+        "peak_tflops": peak.flops / 1e12 if peak else None,
+        "peak_source": peak.source if peak else None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
 
@@ -131,8 +136,7 @@ def _run(args: argparse.Namespace) -> None:
     )
     print(f"  {r['tokens_per_second']:.0f} tokens/s, {r['tflops']:.3f} TFLOP/s", end="")
     if r["mfu"] is not None:
-        basis = "datasheet bf16 peak" if device.type == "cuda" else "a measured fp32 matmul on this CPU"
-        print(f", MFU {r['mfu']:.1%} of {r['peak_tflops']:.1f} TFLOP/s ({basis})")
+        print(f", MFU {r['mfu']:.1%} of {r['peak_tflops']:.3g} TFLOP/s ({r['peak_source']})")
     else:
         print(" (unknown peak: set OMNI_PEAK_TFLOPS for MFU)")
 

@@ -161,7 +161,8 @@ class Trainer:
                 raise ValueError(
                     f"log.tensorboard needs the tensorboard package (pip install tensorboard): {error}"
                 ) from error
-        self._peak = peak_flops(self.dist.device)
+        precision = torch.bfloat16 if config.parallel.mixed_precision == "bf16" else torch.float32
+        self._peak = peak_flops(self.dist.device, precision)
         self._check_precision()
 
     def _check_precision(self) -> None:
@@ -235,7 +236,7 @@ class Trainer:
             "step_seconds": seconds,
         }
         if self._peak:
-            record["mfu"] = record["tflops"] * 1e12 / self._peak
+            record["mfu"] = self._peak.mfu(record["tflops"] * 1e12)
         return record
 
     def _log(self, record: dict) -> None:

@@ -283,3 +283,12 @@ def test_a_run_that_never_used_some_weights_resumes(data, tmp_path):
     assert control not in resumed.optimizer.state  # no made-up state: it starts as in an unstopped run
     resumed.fit()
     assert _losses(tmp_path / "b") == _losses(tmp_path / "a") == dict(enumerate(full.losses, start=1))
+
+
+def test_logged_mfu_is_at_most_one_whatever_the_peak(data, tmp_path, monkeypatch):
+    """A CPU peak measured while the machine was busy once gave mfu=2.5 in log.jsonl."""
+    monkeypatch.setenv("OMNI_PEAK_TFLOPS", "1e-9")
+    config = load_train_config("tiny", overrides(data, tmp_path, steps=3))
+    Trainer(config).fit()
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all(0 < r["mfu"] <= 1 for r in records)
