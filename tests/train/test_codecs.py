@@ -360,6 +360,7 @@ def test_negative_adversarial_settings_are_refused():
         CodecTraining(adversarial_weight=-1.0)
 
 
+@pytest.mark.slow
 def test_a_codec_run_with_workers_learns_what_one_without_does():
     """Rendering ahead in other processes (what keeps a GPU busy) must not change the clips or their order."""
     source = toyworld_source(9)
@@ -371,6 +372,7 @@ def test_a_codec_run_with_workers_learns_what_one_without_does():
     assert len(losses[0]) == FAST.video_steps and losses[1] == pytest.approx(losses[0], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_clips_rendered_ahead_are_not_counted_as_drawn_and_a_seek_drops_them():
     """A stage saved mid-run records the next clip it would draw, not the last one a worker rendered."""
     source = toyworld_source(9)
@@ -414,6 +416,7 @@ class StopsAt:
         return self.source(seed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "variant",
     [
@@ -447,6 +450,7 @@ def test_a_stopped_video_vae_stage_goes_on_where_it_stopped(tmp_path, variant):
         torch.testing.assert_close(a, b, msg=key)
 
 
+@pytest.mark.slow
 def test_omni_codecs_goes_on_with_a_stopped_vocoder_and_cleans_up(tmp_path):
     cfg = replace(FAST, vocoder_steps=4, checkpoint_minutes=1e-9)
     train_codecs("tiny", tmp_path / "whole", cfg, source=toyworld_source(33))

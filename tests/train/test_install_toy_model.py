@@ -30,6 +30,7 @@ def test_installed_model_is_half_precision_on_disk_and_loads(install, trained, t
     assert pipe.transformer.dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_codecs_with_the_same_encoders_replace_decoders_and_vocoder(install, trained, tmp_path):
     codecs = OmniPipeline.from_pretrained(trained)
     with torch.no_grad():
@@ -55,6 +56,7 @@ def test_codecs_with_another_encoder_are_refused(install, trained, tmp_path):
     assert not (tmp_path / "toy").exists()  # nothing written
 
 
+@pytest.mark.slow
 def test_latents_keep_the_source_normalisation(install, trained, tmp_path):
     codecs = OmniPipeline.from_pretrained(trained)
     std = list(codecs.vae.config.latents_std)

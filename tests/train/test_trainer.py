@@ -49,6 +49,7 @@ def overrides(data, run, **extra):
     }
 
 
+@pytest.mark.slow
 def test_loss_falls_and_the_export_loads(data, tmp_path):
     config = load_train_config("tiny", overrides(data, tmp_path, steps=60, **{"checkpoint.every": 60}))
     result = Trainer(config).fit()
@@ -95,6 +96,7 @@ def _losses(run) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in records}
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_with_the_same_losses(data, tmp_path):
     steps = 24
     uninterrupted = _run_cli(data, tmp_path / "a", steps, **{"checkpoint.every": 8})
@@ -118,6 +120,7 @@ def test_a_killed_run_resumes_with_the_same_losses(data, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_torchrun_trains_with_fsdp_on_two_processes(data, tmp_path):
     sets = [
         f"--set={k}={v}"
@@ -153,6 +156,7 @@ def test_torchrun_trains_with_fsdp_on_two_processes(data, tmp_path):
     OmniPipeline.from_pretrained(tmp_path / "export")
 
 
+@pytest.mark.slow
 def test_a_trained_model_warm_starts_with_a_new_layer(data, tmp_path, capsys):
     """model.transformer arguments apply over an init folder: the new layer starts at zero and trains."""
     first = Trainer(load_train_config("tiny", overrides(data, tmp_path / "a", steps=2))).fit()

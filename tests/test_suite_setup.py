@@ -1,4 +1,5 @@
-"""The test set-up imports installed packages, never a project folder of the same name.
+"""How the suite runs: in a random order, and importing installed packages, never a project folder of the
+same name.
 
 A folder of this repository that shares its name with an installed distribution's top-level package (the
 repo's `kernels/` and the PyPI `kernels` that transformers imports) must not take its place in `sys.modules`,
@@ -10,6 +11,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,6 +39,7 @@ print(json.dumps({"code": int(code), "checked": sorted(n for n in names if (repo
 """
 
 
+@pytest.mark.slow
 def test_no_project_folder_shadows_an_installed_package_after_collection():
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(REPO)], cwd=REPO, capture_output=True, text=True, timeout=600
@@ -47,3 +51,10 @@ def test_no_project_folder_shadows_an_installed_package_after_collection():
     # The case that broke: the PyPI package kernels and the repo's kernels/ folder.
     if importlib.util.find_spec("kernels") is not None:
         assert "kernels" in report["checked"]
+
+
+def test_the_suite_runs_in_a_random_order(pytestconfig):
+    """pytest-randomly shuffles the tests on every run, so a test that needs another to run first fails."""
+    if "no:randomly" in " ".join(pytestconfig.invocation_params.args):
+        pytest.skip("random order switched off on the command line (-p no:randomly)")
+    assert pytestconfig.pluginmanager.hasplugin("randomly")
