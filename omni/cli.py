@@ -281,12 +281,6 @@ def run_generate(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention, args.scheduler)
     load_seconds = time.perf_counter() - start
-    if loaded.random_weights:
-        print(
-            f"note: no trained model given or installed; using a {loaded.description} - the output is noise, "
-            "useful only to check that the engine runs",
-            file=sys.stderr,
-        )
     height, width = args.size if args.size else (None, None)
     result = loaded.pipeline(
         args.prompt,
