@@ -29,6 +29,7 @@ from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
 from omni.pipelines.memory import check_fits
+from omni.pipelines.progress import RunProgress
 from omni.pipelines.sampling import Guidance, TextConditioning, denoise
 
 ImageInput = np.ndarray | Image.Image | Tensor
@@ -362,15 +363,19 @@ class OmniPipeline(DiffusionPipeline):
         start_time = time.perf_counter()
         text = self.encode_prompt(prompt, negative_prompt)
         timings = {"encode": time.perf_counter() - start_time}
+        bar = RunProgress(progress)
         run = dict(
-            text=text, steps=steps, guidance=guidance, generator=generator, progress=progress, timings=timings
+            text=text, steps=steps, guidance=guidance, generator=generator, progress=bar, timings=timings
         )
 
         # 3-6. Encode the conditions, plan the streams, denoise, decode; extension goes chunk by chunk.
-        if task == "extend":
-            frames, audio_out = self._extend(request, seconds, chunk_seconds, **run)
-            return OmniPipelineOutput(frames[None], None, audio_out[None], fps, self.sample_rate, timings)
-        frames, images, audio_out = self._generate(request, **run)
+        try:
+            if task == "extend":
+                frames, audio_out = self._extend(request, seconds, chunk_seconds, **run)
+                return OmniPipelineOutput(frames[None], None, audio_out[None], fps, self.sample_rate, timings)
+            frames, images, audio_out = self._generate(request, **run)
+        finally:
+            bar.close()
         frames, audio_out = tasks.assemble(request, frames, audio_out)
         return OmniPipelineOutput(
             None if frames is None else frames[None],
@@ -394,8 +399,11 @@ class OmniPipeline(DiffusionPipeline):
             request.fps,
         )
         start = time.perf_counter()
+        progress.start_chunk()
+        progress.stage("encoding the conditions")
         plans = tasks.plan(self, request)
         _add(timings, "encode", time.perf_counter() - start)
+        progress.expect(steps + sum(plan.output for plan in plans))
         start = time.perf_counter()
         latents = denoise(
             self.transformer, plans, text, self.scheduler, steps, guidance, generator, progress=progress
@@ -406,12 +414,14 @@ class OmniPipeline(DiffusionPipeline):
         for plan, x in zip(plans, latents):
             if not plan.output:
                 continue
+            progress.stage(f"decoding {plan.modality}")
             if plan.modality == "video":
                 frames = self.decode_video(x)[0, : request.frames]
             elif plan.modality == "image":
                 images = self.decode_video(x)[:, 0]
             else:
                 audio = self.decode_audio(x, request.num_samples)[0]
+            progress.advance()
         _add(timings, "decode", time.perf_counter() - start)
         return frames, images, audio
 
@@ -427,6 +437,7 @@ class OmniPipeline(DiffusionPipeline):
         frames, audio = request.video, request.audio
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
         context = inputs.whole_latent_frames(context, self.vae_temporal)
+        run["progress"].chunks = math.ceil(total / chunk)
         added = 0
         while added < total:
             new = min(chunk, total - added)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from omni.models.streams import LatentStream
 from omni.models.transformer import OmniTransformer
+from omni.pipelines.progress import RunProgress
 
 CONDITIONS = ("image", "audio", "text")
 
@@ -205,10 +205,11 @@ def denoise(
     guidance: Guidance,
     generator: torch.Generator | None = None,
     batch_size: int = 1,
-    progress: bool = True,
+    progress: bool | RunProgress = True,
     callback: Callable[[int, list[Tensor]], None] | None = None,
 ) -> list[Tensor]:
-    """Sample every plan's latents jointly; returns one (B, C, ...) fp32 tensor per plan."""
+    """Sample every plan's latents jointly; returns one (B, C, ...) fp32 tensor per plan. `progress` is a
+    run's bar to count the steps on, or whether to show a bar of its own."""
     device = text.states.device
     rows = GuidanceRows.build(plans, guidance)
     schedulers = [copy.deepcopy(scheduler) for _ in plans]
@@ -222,15 +223,20 @@ def denoise(
         latents.append(_clean_where(plan, noise.to(device)))
     states, masks = text_rows(text, rows, batch_size)
 
-    for step, t in enumerate(
-        tqdm(schedulers[0].timesteps, desc="denoising", disable=not progress, leave=False)
-    ):
+    bar = progress if isinstance(progress, RunProgress) else RunProgress(bool(progress))
+    if bar is not progress:
+        bar.expect(num_steps)
+    bar.stage("denoising")
+    for step, t in enumerate(schedulers[0].timesteps):
         streams = build_streams(plans, latents, t, rows)
         velocities = transformer(streams, states, masks)
         for i, (plan, v) in enumerate(zip(plans, velocities)):
             guided = rows.combine(v)
             x = schedulers[i].step(guided, t, latents[i], return_dict=False)[0]
             latents[i] = _clean_where(plan, x.float())
+        bar.advance()
         if callback is not None:
             callback(step, latents)
+    if bar is not progress:
+        bar.close()
     return latents
