@@ -47,6 +47,9 @@ def step_generator(seed: int, dp_rank: int, step: int) -> torch.Generator:
 
 
 def lr_lambda(config: TrainConfig):
+    """Linear warmup, then constant, cosine or linear decay to `min_lr_ratio`. transformers'
+    `get_cosine_with_min_lr_schedule_with_warmup` has the same cosine and floor, but its first step runs at
+    lr 0 (a step that trains nothing) and it has no linear decay to a floor; diffusers' schedules have no floor."""
     optim = config.optim
 
     def factor(step: int) -> float:

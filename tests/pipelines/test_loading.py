@@ -43,3 +43,22 @@ def test_a_folder_loads_without_a_note(tiny_pipeline, tmp_path, capsys):
     tiny_pipeline.save_pretrained(tmp_path / "model")
     loaded = load_model(tmp_path / "model", device="cpu")
     assert not loaded.random_weights and "note" not in capsys.readouterr().err
+
+
+def test_loading_a_folder_needs_accelerate(tiny_pipeline, tmp_path):
+    """Why pyproject declares accelerate though omni never imports it: diffusers loads a model with fp32-kept
+    modules only through accelerate's low-memory path."""
+    import subprocess
+    import sys
+
+    tiny_pipeline.save_pretrained(tmp_path / "model")
+    script = f"""
+import importlib.util, sys
+find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a, **k: None if name == "accelerate" else find_spec(name, *a, **k)
+sys.modules["accelerate"] = None
+from omni.pipelines.pipeline_omni import OmniPipeline
+OmniPipeline.from_pretrained({str(tmp_path / "model")!r})
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "low_cpu_mem_usage" in run.stderr
