@@ -89,8 +89,8 @@ def _keyframe(text: str) -> tuple[float, Path]:
 
 
 def _register_generate(subparsers) -> None:
-    from omni.conditioning.motion import CAMERA_PRESETS
-    from omni.pipelines.tasks import TASKS
+    from omni.conditioning.camera_presets import CAMERA_PRESETS
+    from omni.pipelines.task_names import TASKS
 
     p = subparsers.add_parser("generate", help=COMMANDS["generate"][1])
     p.add_argument("--prompt", required=True, help="what to generate (text)")
@@ -266,7 +266,7 @@ def generation_record(loaded, args: argparse.Namespace, result):
 
 def run_generate(args: argparse.Namespace) -> None:
     from omni.pipelines.loading import load_model
-    from omni.pipelines.tasks import output_suffix
+    from omni.pipelines.task_names import output_suffix
 
     suffix = output_suffix(args.task)
     out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"

@@ -43,6 +43,16 @@ def test_help_and_a_mistyped_command_import_no_torch_and_list_every_command():
     assert "invalid choice: 'genrate'" in result["out"]
 
 
+def test_generate_help_and_its_argument_errors_import_no_torch():
+    result = probe(
+        ["generate", "--help"], ["generate", "--seconds", "2"], ["generate", "--prompt", "x", "--task", "t3v"]
+    )
+    assert result["heavy"] == []
+    assert "--camera CAMERA" in result["out"] and "pan-left" in result["out"]
+    assert "the following arguments are required: --prompt" in result["out"]
+    assert "invalid choice: 't3v'" in result["out"]
+
+
 def subcommand_parsers(parser: argparse.ArgumentParser, prefix: str = "omni"):
     """(command line, parser) for every command and subcommand."""
     yield prefix, parser
