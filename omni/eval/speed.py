@@ -47,8 +47,8 @@ class _CpuClock:
         self._threads = torch.get_num_threads()
         torch.set_num_threads(1)
         self._cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        if self._cores:
-            os.sched_setaffinity(0, {min(self._cores)})
+        if self._cores:  # the last allowed core: core 0 usually takes the machine's interrupts
+            os.sched_setaffinity(0, {max(self._cores)})
         return self
 
     def __exit__(self, *exc):
