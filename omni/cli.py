@@ -1,4 +1,4 @@
-"""`omni` command line: generate | convert | bench | train | eval | project | toyworld | verify."""
+"""`omni` command line: generate | project | convert | prepare | train | bench | eval | toyworld | verify."""
 
 from __future__ import annotations
 
@@ -10,15 +10,42 @@ from pathlib import Path
 
 from omni.config import ConfigError
 
-# Subcommands that live next to their domain register themselves through `register(subparsers)`.
-_PLUGGED_COMMANDS = (
-    "omni.train.cli",
-    "omni.eval.cli",
-    "omni.data.toyworld.cli",
-    "omni.data.cli",
-    "omni.media.verify_cli",
-    "omni.conditioning.project_cli",
-)
+# Every command, the module whose `register(subparsers)` adds it, and its line in `omni --help`. Only the module
+# of the command being run is imported, so `omni --help` and a mistyped command never import torch.
+COMMANDS = {
+    "generate": ("omni.cli", "generate video, audio or an image from a prompt and conditions"),
+    "project": (
+        "omni.conditioning.project_cli",
+        "generate a multi-shot project (shot list YAML) into one mp4",
+    ),
+    "convert": ("omni.cli", "turn another model's pipeline folder into a runnable omni pipeline folder"),
+    "prepare": ("omni.data.cli", "pre-encode clips into latent shards for training"),
+    "train": ("omni.train.cli", "train omni on latent shards or a rendered stream (one process or torchrun)"),
+    "bench": ("omni.eval.speed", "speed benchmarks and the benchmark harness (measured, printed)"),
+    "eval": ("omni.eval.cli", "capability metrics against ground truth"),
+    "toyworld": ("omni.data.toyworld.cli", "render procedural audio-visual toy-world clips"),
+    "verify": ("omni.media.verify_cli", "check the content credentials of outputs"),
+}
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends each option's default to its help, unless the default is empty or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        empty = default is None or default is False or default in ([], "", argparse.SUPPRESS)
+        if action.option_strings and not empty and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """omni's parsers (subcommands inherit it): defaults shown in help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 class CLIError(Exception):
@@ -61,15 +88,13 @@ def _keyframe(text: str) -> tuple[float, Path]:
 
 
 def _register_generate(subparsers) -> None:
-    from omni.conditioning.motion import CAMERA_PRESETS
-    from omni.pipelines.tasks import TASKS
+    from omni.conditioning.camera_presets import CAMERA_PRESETS
+    from omni.pipelines.task_names import TASKS
 
-    p = subparsers.add_parser(
-        "generate", help="generate video, audio or an image from a prompt and conditions"
-    )
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--negative-prompt", default="")
-    p.add_argument("--task", default="t2av", choices=TASKS)
+    p = subparsers.add_parser("generate", help=COMMANDS["generate"][1])
+    p.add_argument("--prompt", required=True, help="what to generate (text)")
+    p.add_argument("--negative-prompt", default="", help="what to steer away from (text)")
+    p.add_argument("--task", default="t2av", choices=TASKS, help="what to generate from what")
     p.add_argument("--image", type=Path, help="i2v: the approved key frame the video starts from")
     p.add_argument("--last-image", type=Path, help="the frame the video must end on")
     p.add_argument(
@@ -112,16 +137,18 @@ def _register_generate(subparsers) -> None:
         type=int,
         help="exact frame count instead of --seconds: 1 + k times the VAE's temporal factor (Wan: 4, toy: 2)",
     )
-    p.add_argument("--fps", type=float)
-    p.add_argument("--size", type=parse_size, help="N or WxH in pixels (multiples of 16)")
-    p.add_argument("--steps", type=int, help="denoising steps")
-    p.add_argument("--guidance", type=float, help="text guidance scale")
+    p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
+    p.add_argument(
+        "--size", type=parse_size, help="N or WxH in pixels, multiples of 16 (default: the model's)"
+    )
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, help="text guidance scale (default: the model's)")
     p.add_argument(
         "--image-guidance", type=float, default=1.0, help="guidance of key frames, references, given video"
     )
     p.add_argument("--audio-guidance", type=float, default=1.0, help="guidance of given audio")
     p.add_argument("--scheduler", choices=("unipc", "euler"), help="override the model's sampler")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the same seed and inputs give the same output")
     p.add_argument(
         "--out", type=Path, help="output file (.mp4, .png or .wav; default outputs/<task>-<seed>.<ext>)"
     )
@@ -238,7 +265,7 @@ def generation_record(loaded, args: argparse.Namespace, result):
 
 def run_generate(args: argparse.Namespace) -> None:
     from omni.pipelines.loading import load_model
-    from omni.pipelines.tasks import output_suffix
+    from omni.pipelines.task_names import output_suffix
 
     suffix = output_suffix(args.task)
     out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"
@@ -256,12 +283,6 @@ def run_generate(args: argparse.Namespace) -> None:
     if not loaded.pipeline.has_audio and args.audio is None:  # a clip's own soundtrack means nothing here
         conditions.pop("audio", None)
         conditions.pop("audio_sample_rate", None)
-    if loaded.random_weights:
-        print(
-            f"note: no trained model given or installed; using a {loaded.description} - the output is noise, "
-            "useful only to check that the engine runs",
-            file=sys.stderr,
-        )
     height, width = args.size if args.size else (None, None)
     result = loaded.pipeline(
         args.prompt,
@@ -288,9 +309,7 @@ def run_generate(args: argparse.Namespace) -> None:
 
 
 def _register_convert(subparsers) -> None:
-    p = subparsers.add_parser(
-        "convert", help="turn another model's pipeline folder into a runnable omni pipeline folder"
-    )
+    p = subparsers.add_parser("convert", help=COMMANDS["convert"][1])
     p.add_argument(
         "--from", dest="source_format", required=True, choices=("wan",), help="source model family"
     )
@@ -338,23 +357,37 @@ def import_if_built(module_name: str):
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omni", description=__doc__)
-    subparsers = parser.add_subparsers(dest="command", required=True)
+def register(subparsers) -> None:
     _register_generate(subparsers)
     _register_convert(subparsers)
-    from omni.eval.speed import register as register_bench
 
-    register_bench(subparsers)
-    for module_name in _PLUGGED_COMMANDS:
-        module = import_if_built(module_name)
-        if module is not None:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `omni` parser. Given a command, only that command's module is imported and every other command is a
+    stub that carries its help line; without one, every command is complete."""
+    parser = ArgumentParser(prog="omni", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    selected = None if command is None else COMMANDS.get(command, ("",))[0]
+    registered: set[str] = set()
+    for name, (module_name, help) in COMMANDS.items():
+        if module_name in registered:
+            continue
+        if command is not None and module_name != selected:
+            subparsers.add_parser(name, help=help)
+            continue
+        registered.add(module_name)
+        module = sys.modules[__name__] if module_name == "omni.cli" else import_if_built(module_name)
+        if module is None:
+            subparsers.add_parser(name, help=help)
+        else:
             module.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else ""
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     try:
         status = args.run(args)

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from omni.conditioning.camera_presets import CAMERA_PRESETS
 from omni.config import read_json
 
 CONTROL_CHANNELS = 11
-CAMERA_PRESETS = ("static", "pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out")
 TRAJECTORY_SIGMA_CELLS = 1.0
 
 
