@@ -24,7 +24,7 @@ DOCS = sorted(
     [REPO / "README.md", REPO / "BENCHMARKS.md", REPO / "kernels" / "README.md", *REPO.glob("docs/*.md")]
 )
 SHELL = ("bash", "sh")
-BUILTINS = ("echo", "export", "cd", "mkdir")
+BUILTINS = ("echo", "export", "cd", "mkdir", "cat")  # cat: a here-document written to a file
 SEPARATORS = ("&&", "||", ";", "|", "&")
 
 
