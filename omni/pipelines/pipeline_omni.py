@@ -7,9 +7,9 @@ check inputs -> encode the prompt -> encode the conditions -> plan the streams -
 
 from __future__ import annotations
 
-import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from torch import Tensor
 from omni.audio.mel import MelConfig, MelSpectrogram
 from omni.conditioning.motion import CameraPath, Trajectory
 from omni.conditioning.text import DEFAULT_TEXT_ENCODER, encode_text, load_text_encoder
+from omni.config import read_json
 from omni.models.transformer import OmniTransformer
-from omni.models.weights import check_safetensors_only, check_weights_fit
+from omni.models.weights import check_finite_weights, check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
 from omni.pipelines.memory import check_fits
 from omni.pipelines.sampling import Guidance, TextConditioning, denoise
@@ -122,7 +123,7 @@ class OmniPipeline(DiffusionPipeline):
         if not (folder / "model_index.json").is_file():
             raise FileNotFoundError(f"{folder}: not an omni pipeline folder (no model_index.json)")
         check_safetensors_only(folder)
-        index = json.loads((folder / "model_index.json").read_text())
+        index = read_json(folder / "model_index.json", "the pipeline index")
         _check_component_weights(folder, index)
         source = index.get("text_encoder_source")
         if "text_encoder" not in kwargs and source and not (folder / "text_encoder").is_dir():
@@ -131,9 +132,13 @@ class OmniPipeline(DiffusionPipeline):
         kwargs.setdefault("local_files_only", True)
         diffusers_logging.disable_progress_bar()  # a handful of small local components: no bar needed
         try:
-            return super().from_pretrained(str(folder), **kwargs)
+            pipe = super().from_pretrained(str(folder), **kwargs)
         finally:
             diffusers_logging.enable_progress_bar()
+        for name, component in pipe.components.items():
+            if isinstance(component, torch.nn.Module):
+                check_finite_weights(component, str(folder / name))
+        return pipe
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
         """Save every component in safetensors; a text encoder with a recorded source is referenced, not copied."""
@@ -191,12 +196,20 @@ class OmniPipeline(DiffusionPipeline):
     # --------------------------------------------------------------------------------- encode/decode
 
     def encode_prompt(self, prompt: str, negative_prompt: str = "") -> TextConditioning:
-        if not isinstance(prompt, str):
-            raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+        """Encode both prompts; one longer than the text encoder's limit is cut, with a warning saying so."""
         if self.text_encoder is None or self.tokenizer is None:
             raise ValueError(
                 "this pipeline has no text encoder; load one with omni.conditioning.load_text_encoder"
             )
+        limit = self.config.max_text_tokens
+        for name, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
+            inputs.check_text(name, text)
+            tokens = len(self.tokenizer(text, verbose=False)["input_ids"])
+            if tokens > limit:
+                warnings.warn(
+                    f"the {name} is {tokens} tokens long; the text encoder keeps the first {limit}",
+                    stacklevel=3,
+                )
         states, mask = encode_text(
             self.text_encoder, self.tokenizer, [prompt, negative_prompt], self.config.max_text_tokens
         )
@@ -406,6 +419,11 @@ class OmniPipeline(DiffusionPipeline):
         for plan, x in zip(plans, latents):
             if not plan.output:
                 continue
+            if not bool(torch.isfinite(x).all()):
+                raise FloatingPointError(
+                    f"the denoised {plan.modality} latents hold NaN or infinite values, so nothing is decoded: "
+                    f"the model's weights are damaged or {self.transformer.dtype} overflowed (try float32)"
+                )
             if plan.modality == "video":
                 frames = self.decode_video(x)[0, : request.frames]
             elif plan.modality == "image":
@@ -423,7 +441,8 @@ class OmniPipeline(DiffusionPipeline):
         total = round(
             inputs.check_seconds(seconds if seconds is not None else self.config.default_seconds, fps) * fps
         )
-        chunk = round(inputs.check_seconds(chunk_seconds or self.config.default_seconds, fps) * fps)
+        chunk_seconds = self.config.default_seconds if chunk_seconds is None else chunk_seconds
+        chunk = round(inputs.check_seconds(chunk_seconds, fps) * fps)
         frames, audio = request.video, request.audio
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
         context = inputs.whole_latent_frames(context, self.vae_temporal)
@@ -557,6 +576,10 @@ class OmniPipeline(DiffusionPipeline):
             if length != frames:
                 raise ValueError(f"the {name} covers {length} frames but the video has {frames}")
         retake = (float(given["start"]), float(end), modality) if task == "retake" else None
+        if retake is not None and retake[1] > (frames + 0.5) / fps:
+            raise ValueError(
+                f"retake range {retake[0]:g} to {retake[1]:g} s is not inside the given clip (0 to {frames / fps:g} s)"
+            )
         return tasks.Request(
             task,
             fps,
@@ -627,7 +650,7 @@ def _check_component_weights(folder: Path, index: dict) -> None:
             continue
         config_path = folder / name / "config.json"
         if config_path.is_file():
-            check_weights_fit(folder / name, classes[spec[1]], json.loads(config_path.read_text()))
+            check_weights_fit(folder / name, classes[spec[1]], read_json(config_path, f"the {name} config"))
 
 
 def _add(timings: dict[str, float], key: str, seconds: float) -> None:
