@@ -286,3 +286,9 @@ def test_an_unexpected_error_says_how_to_report_it(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert "unexpected error (TypeError: unsupported operand)" in err and "report" in err
     assert "Traceback" not in err
+
+
+def test_toyworld_render_runs_under_the_omni_command(tmp_path):
+    args = ["toyworld", "render", "--count", "1", "--frames", "5", "--size", "16", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy_000000.json", "toy_000000.mp4"]

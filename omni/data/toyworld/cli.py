@@ -27,7 +27,7 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     render.add_argument(
         "--size", type=int, default=64, help="square frame size, a multiple of 16 (default 64)"
     )
-    render.set_defaults(func=run_render)
+    render.set_defaults(func=run_render, run=run_render)  # `func` for python -m, `run` for omni
 
 
 def run_render(args: argparse.Namespace) -> int:
