@@ -93,6 +93,9 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         raise OutputPathError(f"{path}: the output must be a file name, not a folder")
     if path.is_dir():
         raise OutputPathError(f"{path} is a directory; give a file name inside it")
+    existing = next((p for p in path.absolute().parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise OutputPathError(f"cannot write {path}: {existing} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = temporary_name(path)

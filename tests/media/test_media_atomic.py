@@ -70,5 +70,8 @@ def test_check_writable_refuses_directories_and_leaves_nothing(tmp_path):
     (tmp_path / "taken.png").mkdir()
     with pytest.raises(OutputPathError, match="is a directory"):
         check_writable(tmp_path / "taken.png")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="file is a file, not a folder"):
+        check_writable(tmp_path / "file" / "sub" / "out.png")
     assert check_writable(tmp_path / "new" / "out.png") == tmp_path / "new" / "out.png"
     assert os.listdir(tmp_path / "new") == []
