@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -36,7 +37,16 @@ MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer.json"
 # What a damaged checkpoint raises while loading: truncated files (EOFError), flipped bytes (RuntimeError from
 # torch's reader), a broken `.metadata` (UnpicklingError), missing files or keys.
-LOAD_ERRORS = (EOFError, RuntimeError, ValueError, OSError, KeyError, pickle.UnpicklingError)
+# torch.distributed.checkpoint wraps a reader's error in CheckpointException, a BaseException.
+LOAD_ERRORS = (
+    EOFError,
+    RuntimeError,
+    ValueError,
+    OSError,
+    KeyError,
+    pickle.UnpicklingError,
+    CheckpointException,
+)
 
 
 class CheckpointError(ValueError):

@@ -301,6 +301,8 @@ DAMAGES = {
     "flipped bytes": lambda c: _flip(c / "__0_0.distcp"),
     "truncated metadata": lambda c: _truncate(c / ".metadata"),
     "garbage trainer state": lambda c: (c / "trainer.json").write_text("{garbage"),
+    # A checkpoint written before manifests existed: the failed load is what finds the damage.
+    "truncated shard, no manifest": lambda c: (_truncate(c / "__0_0.distcp"), (c / "manifest.json").unlink()),
 }
 
 
