@@ -99,27 +99,24 @@ def text(flag: str):
     """An argparse type: text that is valid Unicode (a terminal in another encoding passes undecodable bytes)."""
 
     def parse(value: str) -> str:
+        from omni.pipelines.inputs import check_text
+
         try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise argparse.ArgumentTypeError(
-                f"{flag} is not valid UTF-8 text (undecodable byte at position {error.start}); "
-                "set the terminal to UTF-8 or pass the text in another way"
-            ) from error
-        return value
+            return check_text(flag, value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{error}; set the terminal to UTF-8") from error
 
     return parse
 
 
 def camera(value: str) -> str:
     """--camera: a preset name or a JSON file of keyframes."""
-    from omni.conditioning.motion import CAMERA_PRESETS
+    from omni.conditioning.motion import check_camera
 
-    if value not in CAMERA_PRESETS and not value.lower().endswith(".json"):
-        raise argparse.ArgumentTypeError(
-            f"--camera {value[:40]!r} is neither a preset ({', '.join(CAMERA_PRESETS)}) nor a .json file"
-        )
-    return value
+    try:
+        return check_camera(value, "--camera")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -229,7 +229,7 @@ def test_every_number_is_checked_when_the_arguments_are_parsed(tmp_path, capsys,
 def test_a_prompt_that_is_not_utf8_is_refused_by_name(tmp_path, capsys, no_model):
     prompt = b"\xff\xfe".decode("utf-8", "surrogateescape")  # what Python makes of such bytes in argv
     assert main(["generate", "--prompt", prompt, *FAST, "--out", str(tmp_path / "x.mp4")]) == 2
-    assert "--prompt is not valid UTF-8 text" in capsys.readouterr().err
+    assert "--prompt is not valid Unicode text" in capsys.readouterr().err
 
 
 def test_loud_or_truncated_input_audio_is_named_before_generation(tmp_path, capsys, no_model):

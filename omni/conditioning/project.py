@@ -92,7 +92,34 @@ def load_project(path: str | Path) -> Project:
     rest = {k: v for k, v in data.items() if k != "shots"}
     project = from_dict(Project, {**rest, "shots": []}, where=str(path))
     _check_defaults(project.defaults, f"{path}: defaults")
+    for index, shot in enumerate(parsed):
+        _check_shot_files(shot, f"{path}: shots[{index}] (id {shot.id!r})", path.parent)
+    for subject, references in project.subjects.items():
+        if not isinstance(references, list):
+            raise ConfigError(
+                f"{path}: subjects.{subject}: expected a list of image paths, found {references!r}"
+            )
+        for reference in references:
+            if not isinstance(reference, str) or not (path.parent / reference).is_file():
+                raise ConfigError(f"{path}: subjects.{subject}: reference {reference!r} is not a file")
     return Project(parsed, project.defaults, project.subjects, project.memory)
+
+
+def _check_shot_files(shot: Shot, name: str, base: Path) -> None:
+    """Every file a shot reads exists, and a camera is a preset or a JSON file, before any shot is made."""
+    from omni.conditioning.motion import CAMERA_PRESETS, check_camera
+
+    if shot.camera:
+        try:
+            check_camera(shot.camera, f"{name}.camera:")
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+    files = [("image", shot.image), ("audio", shot.audio), ("trajectory", shot.trajectory)]
+    files += [("camera", shot.camera)] if shot.camera and shot.camera not in CAMERA_PRESETS else []
+    files += [(f"references[{i}]", r) for i, r in enumerate(shot.references)]
+    for field_name, relative in files:
+        if relative and not (base / relative).is_file():
+            raise ConfigError(f"{name}.{field_name}: file not found: {base / relative}")
 
 
 def _check_defaults(d: ShotDefaults, name: str) -> None:

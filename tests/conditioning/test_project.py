@@ -169,5 +169,27 @@ def test_shot_lists_are_bounded_and_checked_in_linear_time(tmp_path):
 def test_a_deeply_nested_project_is_a_config_error(tmp_path):
     path = tmp_path / "shots.yaml"
     path.write_text("shots: " + "[" * 50_000)
-    with pytest.raises(ConfigError, match="shots.yaml: nested too deeply"):
+    with pytest.raises(ConfigError, match="shots.yaml: (nested too deeply|not valid YAML .*nesting depth)"):
         load_project(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["shots"][1].update(camera="spin"),
+            r"shots\[1\] \(id 'kitchen'\).camera: 'spin' is neither",
+        ),
+        (
+            lambda d: d["shots"][1].update(image="missing.png"),
+            r"shots\[1\] \(id 'kitchen'\).image: file not found",
+        ),
+        (lambda d: d["shots"][0].update(references=["gone.png"]), r"references\[0\]: file not found"),
+        (lambda d: d.update(subjects={"ball": 3}), "subjects.ball: expected a list of image paths"),
+    ],
+)
+def test_a_shots_files_are_checked_before_the_first_shot(tmp_path, change, message):
+    data = yaml.safe_load(yaml.safe_dump(SHOTS))
+    change(data)
+    with pytest.raises(ConfigError, match=message):
+        load_project(write(tmp_path, data))
