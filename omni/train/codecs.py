@@ -31,6 +31,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from tqdm.auto import tqdm
 
 from omni.audio.mel import MelConfig, MelSpectrogram
+from omni.config import read_json
 from omni.pipelines import inputs
 from omni.pipelines.loading import resolve_device
 from omni.pipelines.presets import PresetConfig, build_pipeline, load_preset
@@ -542,7 +543,7 @@ def evaluate(pipe, source: ClipSource, count: int, seed: int = 987_654_321) -> d
 def _check_architecture(folder: Path, wanted, what: str, remedy: str) -> None:
     """Refuse a saved stage or init folder whose architecture differs from the module the preset builds
     (`wanted`, its diffusers config): a rerun after the preset changed would otherwise reuse the old codec."""
-    saved = json.loads((folder / "config.json").read_text())
+    saved = read_json(folder / "config.json", f"the config of {what}")
     for key, value in wanted.items():
         if key.startswith("_") or key in ("latents_mean", "latents_std"):  # latents: set after training
             continue
