@@ -133,11 +133,15 @@ class CheckpointManager:
             problem = self.verify(path)
             if problem is None:
                 try:
-                    return path, self.load(path, model, optimizer, ema, scheduler)
+                    record = self.load(path, model, optimizer, ema, scheduler)
                 except LOAD_ERRORS as error:
-                    problem = (
-                        f"cannot be loaded ({type(error).__name__}: {' '.join(str(error).split())[:300]})"
-                    )
+                    problem = f"cannot be loaded ({_describe(error)})"
+                else:
+                    if not (path / MANIFEST).is_file():
+                        log(
+                            f"note: {path} has no checksum manifest (written by an older omni), so it is unverified"
+                        )
+                    return path, record
             log(f"skipping damaged checkpoint {path}: {problem}")
             skipped.append(f"{path.name}: {problem}")
         if skipped:
@@ -160,6 +164,15 @@ class CheckpointManager:
         torch.set_rng_state(state[f"rng/rank{self.dist.rank}"])
         scheduler.load_state_dict(record.pop("scheduler"))
         return record
+
+
+def _describe(error: BaseException) -> str:
+    """One line for a load failure. CheckpointException's text is the reader's traceback, whose last line
+    names the error (e.g. EOFError)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if isinstance(error, CheckpointException):
+        return f"a shard cannot be read: {lines[-1] if lines else type(error).__name__}"
+    return f"{type(error).__name__}: {' '.join(lines)[:300]}"
 
 
 def _file_digests(folder: Path) -> dict[str, dict]:

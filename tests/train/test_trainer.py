@@ -323,7 +323,7 @@ def test_a_damaged_checkpoint_is_skipped_for_the_newest_intact_one(data, tmp_pat
         assert trainer.resume() and trainer.step == 2, name
         err = capsys.readouterr().err
         assert f"skipping damaged checkpoint {run / 'step_00000004'}: " in err, name
-        assert f"resumed from {run / 'step_00000002'}" in err, name
+        assert f"resumed from {run / 'step_00000002'}" in err and "Traceback" not in err, name
     damage(run / "step_00000002")
     with pytest.raises(CheckpointError, match="no checkpoint in .* can be resumed from"):
         Trainer(load_train_config("tiny", overrides(data, run, steps=4, **settings))).resume()
