@@ -374,6 +374,9 @@ def run_generate(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention, args.scheduler)
     load_seconds = time.perf_counter() - start
+    if not loaded.pipeline.has_audio and args.audio is None:  # a clip's own soundtrack means nothing here
+        conditions.pop("audio", None)
+        conditions.pop("audio_sample_rate", None)
     if loaded.random_weights:
         print(
             f"note: no trained model given or installed; using a {loaded.description} - the output is noise, "
@@ -406,33 +409,43 @@ def run_generate(args: argparse.Namespace) -> None:
 
 
 def _register_convert(subparsers) -> None:
-    p = subparsers.add_parser("convert", help="initialise omni weights from another model's checkpoint")
+    p = subparsers.add_parser(
+        "convert", help="turn another model's pipeline folder into a runnable omni pipeline folder"
+    )
     p.add_argument(
         "--from", dest="source_format", required=True, choices=("wan",), help="source model family"
     )
     p.add_argument(
-        "source", type=Path, help="diffusers WanTransformer3DModel folder (or Wan pipeline folder)"
+        "source",
+        type=Path,
+        help="diffusers Wan pipeline folder (Wan 2.1 T2V, Wan 2.2 TI2V-5B or T2V-A14B, *-Diffusers layout)",
     )
-    p.add_argument("out", type=Path, help="output OmniTransformer folder (safetensors)")
+    p.add_argument("out", type=Path, help="output OmniPipeline folder (safetensors, video-only)")
     p.add_argument(
-        "--audio-in-channels", type=int, default=128, help="audio latent channels x latent mel bins"
+        "--fps",
+        type=float,
+        help="frame rate at which latent frames sit at Wan's positions (default: 16; 24 for Wan 2.2 TI2V-5B)",
     )
-    p.add_argument("--audio-ffn-dim", type=int, help="audio expert FFN width (default: the video expert's)")
     p.set_defaults(run=run_convert)
 
 
 def run_convert(args: argparse.Namespace) -> None:
-    from omni.models.convert_wan import convert_wan
+    from omni.models.convert_wan import convert_wan_pipeline
 
     if args.out.exists() and any(args.out.iterdir()):
         raise CLIError(f"{args.out} exists and is not empty; choose a new output folder")
+    if (args.source / "config.json").is_file() and not (args.source / "model_index.json").is_file():
+        raise CLIError(
+            f"{args.source} is a transformer folder; give the whole Wan pipeline folder (model_index.json with "
+            "transformer/, vae/, text_encoder/, tokenizer/, scheduler/): omni runs Wan with Wan's own parts"
+        )
     start = time.perf_counter()
-    model = convert_wan(
-        args.source, args.out, audio_in_channels=args.audio_in_channels, audio_ffn_dim=args.audio_ffn_dim
-    )
-    params = sum(p.numel() for p in model.parameters())
+    index = convert_wan_pipeline(args.source, args.out, fps=args.fps)
+    boundary = index["boundary_ratio"]
+    what = f"two experts switched at boundary_ratio {boundary}" if boundary is not None else "one transformer"
     print(
-        f"wrote {args.out} ({params / 1e6:.1f}M parameters, video expert from Wan) in {time.perf_counter() - start:.1f} s"
+        f"wrote {args.out} (video-only OmniPipeline, {what}, {index['default_fps']:g} fps) in "
+        f"{time.perf_counter() - start:.1f} s; run: omni generate --model {args.out} --task t2v --prompt ..."
     )
 
 

@@ -42,3 +42,23 @@ def random_pipeline():
     pipe = build_pipeline("tiny", seed=1)
     randomize(pipe.transformer, seed=1)
     return pipe
+
+
+@pytest.fixture(scope="session")
+def wan_folders(tmp_path_factory):
+    """layout -> (diffusers WanPipeline, its saved folder, the folder `omni convert --from wan` made of it)."""
+    from omni.cli import main
+    from tests.helpers import tiny_wan_pipeline
+
+    made = {}
+
+    def get(layout: str):
+        if layout not in made:
+            wan = tiny_wan_pipeline(layout)
+            root = tmp_path_factory.mktemp(layout)
+            wan.save_pretrained(root / "wan")
+            assert main(["convert", "--from", "wan", str(root / "wan"), str(root / "omni")]) == 0
+            made[layout] = (wan, root / "wan", root / "omni")
+        return made[layout]
+
+    return get

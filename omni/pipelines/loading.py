@@ -72,6 +72,8 @@ def load_model(
         )
         pipe.scheduler = build_scheduler(SchedulerConfig(kind=scheduler, shift=shift))
     pipe.to(torch_device)
-    cast_keeping_fp32(pipe.transformer, torch_dtype)
-    pipe.transformer.set_attention_backend(attention_backend)
+    for transformer in (pipe.transformer, pipe.transformer_2):
+        if transformer is not None:
+            cast_keeping_fp32(transformer, torch_dtype)
+            transformer.set_attention_backend(attention_backend)
     return LoadedModel(pipe, description, random_weights)

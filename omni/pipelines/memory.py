@@ -60,8 +60,11 @@ def estimate_bytes(
     tokens = video_tokens + audio_tokens
     activation = torch.finfo(pipe.transformer.dtype).bits // 8
     transformer = rows * tokens * (8 * dim + 2 * ffn) * max(activation, 4)
-    widest = pipe.vae.config.base_dim * max(pipe.vae.config.dim_mult)
-    decoder = DECODER_WORKING_COPIES * widest * temporal * height * width * 4
+    if hasattr(pipe.vae.config, "base_dim"):  # a learned decoder's widest activations
+        widest = pipe.vae.config.base_dim * max(pipe.vae.config.dim_mult)
+        decoder = DECODER_WORKING_COPIES * widest * temporal * height * width * 4
+    else:  # a fixed codec rearranges the latents: one copy of the frames
+        decoder = max(frames, 1) * height * width * 3 * 4
     outputs = frames * height * width * 3 * (1 + 4) + int(audio_seconds * pipe.sample_rate) * 4 * 4
     return {"transformer": transformer, "vae_decode": decoder, "outputs": outputs}
 

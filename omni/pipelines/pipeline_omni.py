@@ -24,15 +24,23 @@ from torch import Tensor
 
 from omni.audio.mel import MelConfig, MelSpectrogram
 from omni.conditioning.motion import CameraPath, Trajectory
-from omni.conditioning.text import DEFAULT_TEXT_ENCODER, encode_text, load_text_encoder
+from omni.conditioning.text import (
+    DEFAULT_TEXT_ENCODER,
+    PROMPT_CLEANING,
+    clean_prompt,
+    encode_text,
+    load_text_encoder,
+)
 from omni.config import read_json
+from omni.models.codecs import GriffinLimVocoder, MelAudioCodec, PixelVideoCodec
 from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_finite_weights, check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
 from omni.pipelines.memory import check_fits
-from omni.pipelines.sampling import Guidance, TextConditioning, denoise
+from omni.pipelines.sampling import ExpertSwitch, Guidance, TextConditioning, denoise
 
 ImageInput = np.ndarray | Image.Image | Tensor
+logger = diffusers_logging.get_logger(__name__)
 
 
 @dataclass
@@ -42,6 +50,8 @@ class OmniPipelineOutput(BaseOutput):
     frames: (B, F, H, W, 3) uint8 video, or None. images: (B, H, W, 3) uint8, or None.
     audio: (B, C, N) float32 in [-1, 1], or None. fps / sample_rate describe them.
     timings: seconds per stage (encode, denoise, decode).
+    latents: the denoised, normalised latents of the video (or image) stream, (B, C, f, h, w) fp32, as
+        diffusers pipelines return them with output_type="latent"; None for extend (made chunk by chunk).
     """
 
     frames: np.ndarray | None
@@ -50,29 +60,39 @@ class OmniPipelineOutput(BaseOutput):
     fps: float
     sample_rate: int
     timings: dict[str, float] = field(default_factory=dict)
+    latents: Tensor | None = None
 
 
 class OmniPipeline(DiffusionPipeline):
     """Joint video + image + audio generation with one `OmniTransformer`.
 
-    Components: transformer, scheduler (a flow-matching diffusers scheduler), vae (`AutoencoderKLWan`),
-    audio_vae (`AutoencoderKLLTX2Audio`, on log-mel), vocoder (`LTX2Vocoder`), text_encoder and tokenizer.
+    Components: transformer, scheduler (a flow-matching diffusers scheduler), vae (`AutoencoderKLWan`, or the
+    exact `PixelVideoCodec`), audio_vae (`AutoencoderKLLTX2Audio` or `MelAudioCodec`, on log-mel), vocoder
+    (`LTX2Vocoder` or `GriffinLimVocoder`), text_encoder and tokenizer.
     `text_encoder_source` names where the text encoder comes from (the packaged all-MiniLM-L6-v2 or a local
     folder); when set, `save_pretrained` records the source instead of copying the encoder's weights.
+    A pipeline without audio_vae and vocoder (or whose transformer has no audio expert) is video-only: it runs
+    every video task and refuses the audio ones by name.
+
+    Checkpoint conventions live in the config: `prompt_cleaning` ("wan": diffusers' Wan prompt cleaning),
+    `max_text_tokens` (with the transformer's `mask_text_padding`: Wan attends to 512 zero-padded tokens), and
+    `boundary_ratio` with `transformer_2` (Wan 2.2 A14B: `transformer_2` denoises every timestep below
+    boundary_ratio x the scheduler's training timesteps, `transformer` the ones above, as diffusers switches).
     """
 
-    model_cpu_offload_seq = "text_encoder->transformer->vae->audio_vae->vocoder"
-    _optional_components = ["vae", "audio_vae", "vocoder", "text_encoder", "tokenizer"]
+    model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae->audio_vae->vocoder"
+    _optional_components = ["vae", "audio_vae", "vocoder", "text_encoder", "tokenizer", "transformer_2"]
 
     def __init__(
         self,
         transformer: OmniTransformer,
         scheduler,
-        vae: AutoencoderKLWan | None = None,
-        audio_vae: AutoencoderKLLTX2Audio | None = None,
-        vocoder: LTX2Vocoder | None = None,
+        vae: AutoencoderKLWan | PixelVideoCodec | None = None,
+        audio_vae: AutoencoderKLLTX2Audio | MelAudioCodec | None = None,
+        vocoder: LTX2Vocoder | GriffinLimVocoder | None = None,
         text_encoder=None,
         tokenizer=None,
+        transformer_2: OmniTransformer | None = None,
         text_encoder_source: str | None = DEFAULT_TEXT_ENCODER,
         max_text_tokens: int = 64,
         default_fps: float = 16.0,
@@ -86,8 +106,21 @@ class OmniPipeline(DiffusionPipeline):
         mel_f_max: float | None = None,
         audio_latents_mean: list[float] | None = None,
         audio_latents_std: list[float] | None = None,
+        prompt_cleaning: str | None = None,
+        boundary_ratio: float | None = None,
     ):
         super().__init__()
+        if prompt_cleaning not in PROMPT_CLEANING:
+            raise ValueError(
+                f"prompt_cleaning must be one of {list(PROMPT_CLEANING)}, got {prompt_cleaning!r}"
+            )
+        if (transformer_2 is None) != (boundary_ratio is None):
+            raise ValueError(
+                f"transformer_2 and boundary_ratio go together (got boundary_ratio={boundary_ratio!r} "
+                f"{'with' if transformer_2 is not None else 'without'} a transformer_2)"
+            )
+        if boundary_ratio is not None and not 0.0 < boundary_ratio < 1.0:
+            raise ValueError(f"boundary_ratio must be in (0, 1), got {boundary_ratio!r}")
         self.register_modules(
             transformer=transformer,
             scheduler=scheduler,
@@ -96,6 +129,7 @@ class OmniPipeline(DiffusionPipeline):
             vocoder=vocoder,
             text_encoder=text_encoder,
             tokenizer=tokenizer,
+            transformer_2=transformer_2,
         )
         self.register_to_config(
             text_encoder_source=text_encoder_source,
@@ -111,6 +145,8 @@ class OmniPipeline(DiffusionPipeline):
             mel_f_max=mel_f_max,
             audio_latents_mean=audio_latents_mean,
             audio_latents_std=audio_latents_std,
+            prompt_cleaning=prompt_cleaning,
+            boundary_ratio=boundary_ratio,
         )
         self._mel = None
 
@@ -124,6 +160,15 @@ class OmniPipeline(DiffusionPipeline):
             raise FileNotFoundError(f"{folder}: not an omni pipeline folder (no model_index.json)")
         check_safetensors_only(folder)
         index = read_json(folder / "model_index.json", "the pipeline index")
+        name = index.get("_class_name")
+        if name != "OmniPipeline":
+            hint = (
+                f"this is a diffusers Wan folder ({name}); run `omni convert --from wan {folder} OUT` once and "
+                "load OUT"
+                if str(name).startswith("Wan")
+                else f"its model_index.json names {name!r}, not OmniPipeline"
+            )
+            raise ValueError(f"{folder}: not an omni pipeline folder: {hint}")
         _check_component_weights(folder, index)
         source = index.get("text_encoder_source")
         if "text_encoder" not in kwargs and source and not (folder / "text_encoder").is_dir():
@@ -138,7 +183,50 @@ class OmniPipeline(DiffusionPipeline):
         for name, component in pipe.components.items():
             if isinstance(component, torch.nn.Module):
                 check_finite_weights(component, str(folder / name))
+        pipe.check_components(folder)
         return pipe
+
+    def check_components(self, where: str | Path = "this pipeline") -> None:
+        """Raise a ValueError when two parts disagree on a channel count, naming both numbers."""
+        t = self.transformer.config
+        pairs = []
+        if t.out_channels != t.in_channels:
+            pairs.append(
+                ("transformer out_channels", t.out_channels, "transformer in_channels", t.in_channels)
+            )
+        if self.vae is not None and getattr(self.vae.config, "z_dim", None) is not None:
+            pairs.append(("transformer in_channels", t.in_channels, "vae z_dim", self.vae.config.z_dim))
+        if self.transformer_2 is not None:
+            t2 = self.transformer_2.config
+            for key in ("in_channels", "out_channels", "text_dim", "patch_size"):
+                first, second = (v if isinstance(v, int) else list(v) for v in (t[key], t2[key]))
+                pairs.append((f"transformer {key}", first, f"transformer_2 {key}", second))
+        if self.text_encoder is not None:
+            cfg = self.text_encoder.config
+            width = getattr(cfg, "d_model", None) or getattr(cfg, "hidden_size", None)
+            if width is not None:
+                pairs.append(("transformer text_dim", t.text_dim, "text_encoder hidden size", width))
+        # Audio codecs other than AutoencoderKLLTX2Audio may describe themselves differently: what a
+        # codec does not declare is not checked.
+        audio = self.audio_vae.config if self.audio_vae is not None else None
+        channels, bins = getattr(audio, "latent_channels", None), getattr(audio, "mel_bins", None)
+        ratio = getattr(self.audio_vae, "mel_compression_ratio", None)
+        if self.transformer.has_audio_expert and None not in (channels, bins, ratio):
+            latent = f"audio_vae latent_channels x latent mel bins ({channels} x {bins // ratio})"
+            pairs.append(
+                ("transformer audio_in_channels", t.audio_in_channels, latent, channels * (bins // ratio))
+            )
+        outputs, vocoder_in = getattr(audio, "output_channels", None), None
+        if self.vocoder is not None:
+            vocoder_in = getattr(self.vocoder.config, "in_channels", None)
+        if None not in (outputs, bins, vocoder_in):
+            mel = f"audio_vae output_channels x mel_bins ({outputs} x {bins})"
+            pairs.append(("vocoder in_channels", vocoder_in, mel, outputs * bins))
+        for name, value, other, other_value in pairs:
+            if value != other_value:
+                raise ValueError(
+                    f"{where}: {name} is {value} but {other} is {other_value}; the parts do not fit together"
+                )
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
         """Save every component in safetensors; a text encoder with a recorded source is referenced, not copied."""
@@ -151,6 +239,17 @@ class OmniPipeline(DiffusionPipeline):
             super().save_pretrained(save_directory, **kwargs)
         finally:
             self.register_modules(text_encoder=encoder, tokenizer=tokenizer)
+
+    @property
+    def _execution_device(self) -> torch.device:
+        """Where the models run. diffusers looks for offload hooks by walking every module of every component
+        (about 15 ms a call); `pin_execution_device` skips that where nothing is offloaded (data encoding)."""
+        pinned = getattr(self, "_pinned_device", None)
+        return pinned if pinned is not None else DiffusionPipeline._execution_device.fget(self)
+
+    def pin_execution_device(self, device: torch.device | str | None) -> None:
+        """Run on `device` without searching for offload hooks at every call (None: search again)."""
+        self._pinned_device = None if device is None else torch.device(device)
 
     # ------------------------------------------------------------------------------------- geometry
 
@@ -177,7 +276,13 @@ class OmniPipeline(DiffusionPipeline):
 
     @property
     def sample_rate(self) -> int:
-        return self.vocoder.config.output_sampling_rate
+        """Output audio sample rate; 0 for a pipeline without a vocoder."""
+        return self.vocoder.config.output_sampling_rate if self.vocoder is not None else 0
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether this pipeline can hear and make sound: an audio expert, an audio VAE and a vocoder."""
+        return self.transformer.has_audio_expert and self.audio_vae is not None and self.vocoder is not None
 
     @property
     def audio_frame_seconds(self) -> float:
@@ -195,28 +300,69 @@ class OmniPipeline(DiffusionPipeline):
 
     # --------------------------------------------------------------------------------- encode/decode
 
-    def encode_prompt(self, prompt: str, negative_prompt: str = "") -> TextConditioning:
-        """Encode both prompts; one longer than the text encoder's limit is cut, with a warning saying so."""
-        if self.text_encoder is None or self.tokenizer is None:
-            raise ValueError(
-                "this pipeline has no text encoder; load one with omni.conditioning.load_text_encoder"
-            )
-        limit = self.config.max_text_tokens
-        for name, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
-            inputs.check_text(name, text)
-            tokens = len(self.tokenizer(text, verbose=False)["input_ids"])
-            if tokens > limit:
-                warnings.warn(
-                    f"the {name} is {tokens} tokens long; the text encoder keeps the first {limit}",
-                    stacklevel=3,
+    def encode_prompt(
+        self,
+        prompt: str | None,
+        negative_prompt: str = "",
+        prompt_embeds: Tensor | None = None,
+        negative_prompt_embeds: Tensor | None = None,
+    ) -> TextConditioning:
+        """Text states of the prompt and the negative prompt, cleaned as the checkpoint expects; a prompt longer
+        than the text encoder takes is cut, with a warning saying so.
+
+        `prompt_embeds` / `negative_prompt_embeds` (1, Lt, text_dim), as diffusers pipelines take them, replace
+        the text encoder's output; every position of given embeddings counts as real text.
+        """
+        given = [prompt_embeds, negative_prompt_embeds]
+        if (prompt is None) == (prompt_embeds is None):
+            raise ValueError("give a prompt or prompt_embeds (not both)")
+        texts = [prompt, negative_prompt]
+        encoded = {}
+        missing = [i for i in (0, 1) if given[i] is None]
+        if missing:
+            if self.text_encoder is None or self.tokenizer is None:
+                raise ValueError(
+                    "this pipeline has no text encoder; load one with omni.conditioning.load_text_encoder"
                 )
-        states, mask = encode_text(
-            self.text_encoder, self.tokenizer, [prompt, negative_prompt], self.config.max_text_tokens
-        )
-        dtype = self.transformer.dtype
-        states = states.to(self._execution_device, dtype)
-        mask = mask.to(self._execution_device)
-        return TextConditioning(states[:1], mask[:1], states[1:], mask[1:])
+            limit = self.config.max_text_tokens
+            for i in missing:
+                name = ("prompt", "negative prompt")[i]
+                inputs.check_text(name, texts[i])
+                tokens = len(self.tokenizer(texts[i], verbose=False)["input_ids"])
+                if tokens > limit:
+                    warnings.warn(
+                        f"the {name} is {tokens} tokens long; the text encoder keeps the first {limit}",
+                        stacklevel=3,
+                    )
+            cleaned = [clean_prompt(texts[i], self.config.prompt_cleaning) for i in missing]
+            states, mask = encode_text(
+                self.text_encoder, self.tokenizer, cleaned, self.config.max_text_tokens
+            )
+            encoded = {i: (states[k : k + 1], mask[k : k + 1]) for k, i in enumerate(missing)}
+        parts = []
+        for i, name in ((0, "prompt_embeds"), (1, "negative_prompt_embeds")):
+            if given[i] is not None:
+                embeds = given[i]
+                if (
+                    embeds.ndim != 3
+                    or embeds.shape[0] != 1
+                    or embeds.shape[2] != self.transformer.config.text_dim
+                ):
+                    raise ValueError(
+                        f"{name} must be (1, tokens, {self.transformer.config.text_dim}), got {tuple(embeds.shape)}"
+                    )
+                encoded[i] = (embeds, torch.ones(embeds.shape[:2], dtype=torch.bool))
+            states, mask = encoded[i]
+            parts += [
+                states.to(self._execution_device, self.transformer.dtype),
+                mask.to(self._execution_device),
+            ]
+        if parts[0].shape[1] != parts[2].shape[1]:
+            raise ValueError(
+                f"the prompt has {parts[0].shape[1]} text positions and the negative prompt {parts[2].shape[1]}; "
+                f"give both as embeddings of one length (this model encodes {self.config.max_text_tokens})"
+            )
+        return TextConditioning(*parts)
 
     def _video_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
         cfg = self.vae.config
@@ -286,7 +432,7 @@ class OmniPipeline(DiffusionPipeline):
 
     def __call__(
         self,
-        prompt: str,
+        prompt: str | None,
         task: str = "t2av",
         *,
         image: ImageInput | None = None,
@@ -316,11 +462,18 @@ class OmniPipeline(DiffusionPipeline):
         generator: torch.Generator | None = None,
         chunk_seconds: float | None = None,
         progress: bool = True,
+        latents: Tensor | None = None,
+        prompt_embeds: Tensor | None = None,
+        negative_prompt_embeds: Tensor | None = None,
+        guidance_scale_2: float | None = None,
     ) -> OmniPipelineOutput:
         """Generate media for `task`: t2v t2i t2a t2av i2v v2a a2v extend retake.
 
+        A video-only pipeline (`has_audio` False) runs t2v, t2i, i2v, extend and retake on the video alone and
+        refuses t2a, t2av, a2v and v2a.
+
         Args:
-            prompt: what to generate.
+            prompt: what to generate (None when `prompt_embeds` are given).
             image: the first frame (i2v). last_image: the last frame. key_frames: (seconds, image) pairs the
                 video must pass through. Images are (H, W, 3) uint8 arrays, PIL images or float tensors.
             references: images of the subject (subject memory), kept as clean tokens outside the clip.
@@ -335,6 +488,10 @@ class OmniPipeline(DiffusionPipeline):
             guidance_scale, image_guidance_scale, audio_guidance_scale: guidance per condition.
             seed / generator: the noise; the same seed and inputs give the same output.
             chunk_seconds: extend: longest piece generated at once (default: the model's default length).
+            latents: (1, C, f, h, w) starting noise of the video (or image) latents instead of the seed's, as
+                diffusers pipelines take it; not for extend, which draws noise chunk by chunk.
+            prompt_embeds, negative_prompt_embeds: (1, Lt, text_dim) text states instead of the text encoder's.
+            guidance_scale_2: text guidance of `transformer_2`'s low-noise steps (default: guidance_scale).
         """
         # 1. Check inputs.
         cfg = self.config
@@ -365,6 +522,10 @@ class OmniPipeline(DiffusionPipeline):
             camera=camera,
         )
         self._check_conditions(task, given, audio_sample_rate, video_fps, end, modality)
+        if latents is not None and task == "extend":
+            raise ValueError("extend draws its noise chunk by chunk; drop latents (use seed or generator)")
+        if guidance_scale_2 is not None and self.transformer_2 is None:
+            raise ValueError("guidance_scale_2 needs a pipeline with transformer_2 (Wan 2.2 A14B); drop it")
         if generator is None:
             generator = torch.Generator("cpu").manual_seed(0 if seed is None else int(seed))
         request = self._request(
@@ -373,29 +534,60 @@ class OmniPipeline(DiffusionPipeline):
 
         # 2. Encode the prompt.
         start_time = time.perf_counter()
-        text = self.encode_prompt(prompt, negative_prompt)
+        text = self.encode_prompt(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds)
         timings = {"encode": time.perf_counter() - start_time}
+        low_noise = None
+        if self.transformer_2 is not None:
+            low_noise = ExpertSwitch(
+                self.transformer_2,
+                self.config.boundary_ratio * self.scheduler.config.num_train_timesteps,
+                Guidance(
+                    text=guidance.text if guidance_scale_2 is None else guidance_scale_2,
+                    image=image_guidance_scale,
+                    audio=audio_guidance_scale,
+                ),
+            )
         run = dict(
-            text=text, steps=steps, guidance=guidance, generator=generator, progress=progress, timings=timings
+            text=text,
+            steps=steps,
+            guidance=guidance,
+            generator=generator,
+            progress=progress,
+            timings=timings,
+            low_noise=low_noise,
         )
 
         # 3-6. Encode the conditions, plan the streams, denoise, decode; extension goes chunk by chunk.
         if task == "extend":
             frames, audio_out = self._extend(request, seconds, chunk_seconds, **run)
-            return OmniPipelineOutput(frames[None], None, audio_out[None], fps, self.sample_rate, timings)
-        frames, images, audio_out = self._generate(request, **run)
+            audio_out = None if audio_out is None else audio_out[None]
+            return OmniPipelineOutput(frames[None], None, audio_out, fps, self.sample_rate, timings)
+        frames, images, audio_out, latents = self._generate(request, latents=latents, **run)
         frames, audio_out = tasks.assemble(request, frames, audio_out)
         return OmniPipelineOutput(
             None if frames is None else frames[None],
             images,
             None if audio_out is None else audio_out[None],
             fps,
-            self.sample_rate if self.vocoder is not None else 0,
+            self.sample_rate,
             timings,
+            latents,
         )
 
-    def _generate(self, request: tasks.Request, text, steps, guidance, generator, progress, timings):
-        """One chunk: (frames (F, H, W, 3) | None, images (1, H, W, 3) | None, audio (C, N) | None)."""
+    def _generate(
+        self,
+        request: tasks.Request,
+        text,
+        steps,
+        guidance,
+        generator,
+        progress,
+        timings,
+        low_noise,
+        latents=None,
+    ):
+        """One chunk: (frames (F, H, W, 3) | None, images (1, H, W, 3) | None, audio (C, N) | None, the first
+        stream's denoised latents)."""
         rows = 1 + sum(getattr(guidance, name) != 1.0 for name in ("text", "image", "audio"))
         check_fits(
             self,
@@ -409,9 +601,31 @@ class OmniPipeline(DiffusionPipeline):
         start = time.perf_counter()
         plans = tasks.plan(self, request)
         _add(timings, "encode", time.perf_counter() - start)
+        noise = None
+        if latents is not None:
+            expected = (1, *plans[0].shape)
+            if tuple(latents.shape) != expected:
+                raise ValueError(
+                    f"latents must have shape {expected} for this request, got {tuple(latents.shape)}"
+                )
+            noise = [latents] + [None] * (len(plans) - 1)
+        if not self.transformer.config.per_token_timesteps and any(p.has_clean for p in plans):
+            logger.warning(
+                "this model learned one noise level per sample (per_token_timesteps: false, e.g. Wan 2.1): "
+                "given frames and images are outside its training and may be followed loosely"
+            )
         start = time.perf_counter()
         latents = denoise(
-            self.transformer, plans, text, self.scheduler, steps, guidance, generator, progress=progress
+            self.transformer,
+            plans,
+            text,
+            self.scheduler,
+            steps,
+            guidance,
+            generator,
+            progress=progress,
+            low_noise=low_noise,
+            noise=noise,
         )
         _add(timings, "denoise", time.perf_counter() - start)
         start = time.perf_counter()
@@ -431,7 +645,7 @@ class OmniPipeline(DiffusionPipeline):
             else:
                 audio = self.decode_audio(x, request.num_samples)[0]
         _add(timings, "decode", time.perf_counter() - start)
-        return frames, images, audio
+        return frames, images, audio, latents[0]
 
     def _extend(self, request: tasks.Request, seconds, chunk_seconds, **run) -> tuple[np.ndarray, np.ndarray]:
         """Continue the given clip by `seconds`, chunk by chunk: each chunk sees the current clip's last
@@ -443,7 +657,7 @@ class OmniPipeline(DiffusionPipeline):
         )
         chunk_seconds = self.config.default_seconds if chunk_seconds is None else chunk_seconds
         chunk = round(inputs.check_seconds(chunk_seconds, fps) * fps)
-        frames, audio = request.video, request.audio
+        frames, audio = request.video, request.audio  # audio is None on a video-only pipeline
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
         context = inputs.whole_latent_frames(context, self.vae_temporal)
         added = 0
@@ -460,15 +674,21 @@ class OmniPipeline(DiffusionPipeline):
                 rate,
                 references=request.references,
                 video=frames[-context:],
-                audio=tasks.fit_length(audio[:, -context_samples:], context_samples),
+                audio=None
+                if audio is None
+                else tasks.fit_length(audio[:, -context_samples:], context_samples),
                 context_seconds=(context - 1) / fps,
                 trajectory=None,
                 camera=None,
+                with_audio=request.with_audio,
             )
-            chunk_frames, _, chunk_audio = self._generate(piece, **run)
+            chunk_frames, _, chunk_audio, _ = self._generate(piece, **run)
             frames = np.concatenate([frames, chunk_frames[context:]])
-            audio = join_audio(audio, chunk_audio, context_samples, rate)
+            if audio is not None:
+                audio = join_audio(audio, chunk_audio, context_samples, rate)
             added += new
+        if audio is None:
+            return frames, None
         return frames, tasks.fit_length(audio, round(len(frames) / fps * rate))
 
     # --------------------------------------------------------------------------------------- helpers
@@ -502,6 +722,19 @@ class OmniPipeline(DiffusionPipeline):
         for name in required.get(task, ()):
             if given[name] is None:
                 raise ValueError(f"task {task!r} needs {NEEDS[name]}")
+        if not self.has_audio:
+            if task in tasks.SOUND_TASKS:
+                raise ValueError(
+                    f"task {task!r} needs sound, and this model is video-only ({self._missing_audio()}); "
+                    f"video tasks: {', '.join(t for t in tasks.TASKS if t not in tasks.SOUND_TASKS)}"
+                )
+            if given["audio"] is not None:
+                raise ValueError(
+                    f"this model is video-only ({self._missing_audio()}): it takes no audio; drop the audio "
+                    "(extend and retake then work on the video alone)"
+                )
+            if task == "retake" and modality == "audio":
+                raise ValueError("this model is video-only: a retake can redo the video, not the audio")
         if given["audio"] is not None and (not isinstance(audio_sample_rate, int) or audio_sample_rate <= 0):
             raise ValueError(f"audio_sample_rate must be a positive integer, got {audio_sample_rate!r}")
         if given["video"] is not None and (video_fps is None or not video_fps > 0):
@@ -511,11 +744,15 @@ class OmniPipeline(DiffusionPipeline):
                 raise ValueError(f"retake needs 0 <= start < end, got start={given['start']!r}, end={end!r}")
             if modality not in ("video", "audio", "both"):
                 raise ValueError(f"modality must be 'video', 'audio' or 'both', got {modality!r}")
-        components = [("vae", task in tasks.VIDEO_TASKS or task == "t2i")]
-        components += [(name, task in tasks.AUDIO_TASKS) for name in ("audio_vae", "vocoder")]
-        missing = [name for name, needed in components if needed and getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"task {task!r} needs pipeline components {missing}, which this pipeline lacks")
+        if self.vae is None and (task in tasks.VIDEO_TASKS or task == "t2i"):
+            raise ValueError(f"task {task!r} needs pipeline component 'vae', which this pipeline lacks")
+
+    def _missing_audio(self) -> str:
+        """What a pipeline without sound lacks, in words."""
+        missing = [name for name in ("audio_vae", "vocoder") if getattr(self, name) is None]
+        if not self.transformer.has_audio_expert:
+            missing.insert(0, "an audio expert in its transformer")
+        return "it has no " + ", no ".join(missing)
 
     def _resample_audio(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         target = self.mel_config.sample_rate
@@ -529,7 +766,8 @@ class OmniPipeline(DiffusionPipeline):
         self, task, fps, height, width, seconds, num_frames, given, audio_rate, video_fps, end, modality
     ):
         """Turn checked arguments into a `tasks.Request` in the output's format."""
-        rate = self.sample_rate if self.vocoder is not None else self.mel_config.sample_rate
+        with_audio = self.has_audio
+        rate = self.sample_rate if with_audio else 0
         video = None
         if given["video"] is not None:
             video = inputs.resample_frames(np.asarray(given["video"]), video_fps, fps, height, width)
@@ -538,10 +776,10 @@ class OmniPipeline(DiffusionPipeline):
             audio = self._resample_audio(
                 inputs.audio_to_array(given["audio"], self.audio_channels), audio_rate
             )
-        if task in ("extend", "retake") and audio is None:
+        if task in ("extend", "retake") and audio is None and with_audio:
             audio = np.zeros((self.audio_channels, round(len(video) / fps * rate)), np.float32)
         if task == "extend":
-            frames, samples = len(video), audio.shape[-1]  # the chunk sizes are set per chunk
+            frames, samples = len(video), 0 if audio is None else audio.shape[-1]  # set per chunk
         else:
             frames = self._output_frames(task, seconds, num_frames, fps, video, audio)
             samples = round(frames / fps * rate)
@@ -575,7 +813,9 @@ class OmniPipeline(DiffusionPipeline):
             )
             if length != frames:
                 raise ValueError(f"the {name} covers {length} frames but the video has {frames}")
-        retake = (float(given["start"]), float(end), modality) if task == "retake" else None
+        # A retake on a video-only pipeline redoes the video ("both" too; "audio" is refused above).
+        retake_modality = modality if with_audio else "video"
+        retake = (float(given["start"]), float(end), retake_modality) if task == "retake" else None
         if retake is not None and retake[1] > (frames + 0.5) / fps:
             raise ValueError(
                 f"retake range {retake[0]:g} to {retake[1]:g} s is not inside the given clip (0 to {frames / fps:g} s)"
@@ -595,6 +835,7 @@ class OmniPipeline(DiffusionPipeline):
             retake=retake,
             trajectory=given["trajectory"],
             camera=camera,
+            with_audio=with_audio,
         )
 
     def _output_frames(self, task, seconds, num_frames, fps, video_frames, audio_track) -> int:
@@ -643,7 +884,16 @@ def _check_component_weights(folder: Path, index: dict) -> None:
     """Check each model component's safetensors against its config before diffusers loads anything, so a
     truncated or mismatched file is reported by tensor name and shapes."""
     classes = {
-        c.__name__: c for c in (OmniTransformer, AutoencoderKLWan, AutoencoderKLLTX2Audio, LTX2Vocoder)
+        c.__name__: c
+        for c in (
+            OmniTransformer,
+            AutoencoderKLWan,
+            AutoencoderKLLTX2Audio,
+            LTX2Vocoder,
+            PixelVideoCodec,
+            MelAudioCodec,
+            GriffinLimVocoder,
+        )
     }
     for name, spec in index.items():
         if not isinstance(spec, list) or len(spec) != 2 or spec[1] not in classes:

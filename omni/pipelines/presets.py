@@ -18,9 +18,13 @@ from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
 from omni.conditioning.text import DEFAULT_TEXT_ENCODER, load_text_encoder
 from omni.config import ConfigError, apply_overrides, from_dict, load_yaml, resolve_config_path
+from omni.models.codecs import GriffinLimVocoder, MelAudioCodec, PixelVideoCodec
 from omni.models.transformer import OmniTransformer
 
 SCHEDULERS = ("unipc", "euler")
+# Codec families a preset can name: the learned diffusers classes, or the fixed ones that need no training.
+VIDEO_CODECS = {"wan": AutoencoderKLWan, "pixel": PixelVideoCodec}
+AUDIO_CODECS = {"ltx2": (AutoencoderKLLTX2Audio, LTX2Vocoder), "mel": (MelAudioCodec, GriffinLimVocoder)}
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,14 @@ class SchedulerConfig:
 
 @dataclass(frozen=True)
 class PresetConfig:
-    """Architecture of a pipeline. Component sections are keyword arguments of their diffusers classes."""
+    """Architecture of a pipeline. Component sections are keyword arguments of their classes: `video_codec`
+    picks the vae's (`wan`: AutoencoderKLWan, `pixel`: the exact pixel codec), `audio_codec` the audio_vae's
+    and vocoder's (`ltx2`: AutoencoderKLLTX2Audio + LTX2Vocoder, `mel`: log-mel with a Griffin-Lim inverse)."""
 
     name: str
     transformer: dict[str, Any]
+    video_codec: Literal["wan", "pixel"] = "wan"
+    audio_codec: Literal["ltx2", "mel"] = "ltx2"
     vae: dict[str, Any] = field(default_factory=dict)
     audio_vae: dict[str, Any] = field(default_factory=dict)
     vocoder: dict[str, Any] = field(default_factory=dict)
@@ -48,10 +56,12 @@ class PresetConfig:
         from omni.pipelines.pipeline_omni import OmniPipeline
 
         check_kwargs(OmniTransformer, self.transformer, f"{self.name}.transformer")
-        check_kwargs(AutoencoderKLWan, self.vae, f"{self.name}.vae")
-        check_kwargs(AutoencoderKLLTX2Audio, self.audio_vae, f"{self.name}.audio_vae")
-        check_kwargs(LTX2Vocoder, self.vocoder, f"{self.name}.vocoder")
-        self._check_video_compression()
+        audio_vae_class, vocoder_class = AUDIO_CODECS[self.audio_codec]
+        check_kwargs(VIDEO_CODECS[self.video_codec], self.vae, f"{self.name}.vae")
+        check_kwargs(audio_vae_class, self.audio_vae, f"{self.name}.audio_vae")
+        check_kwargs(vocoder_class, self.vocoder, f"{self.name}.vocoder")
+        if self.video_codec == "wan":
+            self._check_video_compression()
         component_args = {
             "transformer",
             "scheduler",
@@ -87,7 +97,22 @@ class PresetConfig:
 
     def _vae_argument(self, key: str) -> Any:
         """The preset's value for an AutoencoderKLWan argument, or the class default where it sets none."""
-        return self.vae.get(key, inspect.signature(AutoencoderKLWan.__init__).parameters[key].default)
+        cls = VIDEO_CODECS[self.video_codec]
+        return self.vae.get(key, inspect.signature(cls.__init__).parameters[key].default)
+
+    @property
+    def has_trained_codecs(self) -> bool:
+        """Whether the codecs carry learned weights (else the preset alone rebuilds them exactly)."""
+        return self.video_codec == "wan" or self.audio_codec == "ltx2"
+
+    def build_codecs(self) -> dict[str, Any]:
+        """The preset's vae, audio_vae and vocoder, freshly initialised."""
+        audio_vae_class, vocoder_class = AUDIO_CODECS[self.audio_codec]
+        return dict(
+            vae=VIDEO_CODECS[self.video_codec](**self.vae),
+            audio_vae=audio_vae_class(**self.audio_vae),
+            vocoder=vocoder_class(**self.vocoder),
+        )
 
 
 def check_kwargs(cls: type, kwargs: dict[str, Any], where: str, exclude: set[str] = frozenset()) -> None:
@@ -134,9 +159,7 @@ def build_pipeline(preset: PresetConfig | str, seed: int = 0, text_encoder: bool
     return OmniPipeline(
         transformer=build_transformer(preset),
         scheduler=build_scheduler(preset.scheduler),
-        vae=AutoencoderKLWan(**preset.vae),
-        audio_vae=AutoencoderKLLTX2Audio(**preset.audio_vae),
-        vocoder=LTX2Vocoder(**preset.vocoder),
+        **preset.build_codecs(),
         text_encoder=encoder,
         tokenizer=tokenizer,
         text_encoder_source=preset.text_encoder,

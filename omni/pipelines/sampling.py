@@ -101,6 +101,16 @@ class TextConditioning:
     negative_mask: Tensor
 
 
+@dataclass(frozen=True)
+class ExpertSwitch:
+    """A second transformer for the low-noise steps (Wan 2.2 A14B): timesteps below `boundary` go to
+    `transformer` with its own `guidance`, the others to the first transformer, as diffusers' Wan pipelines do."""
+
+    transformer: OmniTransformer
+    boundary: float
+    guidance: Guidance
+
+
 @dataclass
 class GuidanceRows:
     """Which conditions each batched row enables, and the scale of each row's term."""
@@ -207,26 +217,40 @@ def denoise(
     batch_size: int = 1,
     progress: bool = True,
     callback: Callable[[int, list[Tensor]], None] | None = None,
+    low_noise: ExpertSwitch | None = None,
+    noise: list[Tensor | None] | None = None,
 ) -> list[Tensor]:
-    """Sample every plan's latents jointly; returns one (B, C, ...) fp32 tensor per plan."""
+    """Sample every plan's latents jointly; returns one (B, C, ...) fp32 tensor per plan.
+
+    `low_noise` hands the steps below its boundary to a second transformer. `noise` gives a plan's starting
+    noise (B, *shape) instead of drawing it from `generator` (None entries are drawn).
+    """
     device = text.states.device
-    rows = GuidanceRows.build(plans, guidance)
+    stages = [(transformer, GuidanceRows.build(plans, guidance))]
+    if low_noise is not None:
+        stages.append((low_noise.transformer, GuidanceRows.build(plans, low_noise.guidance)))
     schedulers = [copy.deepcopy(scheduler) for _ in plans]
     for s in schedulers:
         s.set_timesteps(num_steps, device=device)
     latents = []
-    for plan in plans:
-        noise = torch.randn(
-            (batch_size, *plan.shape), generator=generator, device=generator.device if generator else "cpu"
-        )
-        latents.append(_clean_where(plan, noise.to(device)))
-    states, masks = text_rows(text, rows, batch_size)
+    for i, plan in enumerate(plans):
+        given = noise[i] if noise is not None else None
+        if given is None:
+            given = torch.randn(
+                (batch_size, *plan.shape),
+                generator=generator,
+                device=generator.device if generator else "cpu",
+            )
+        latents.append(_clean_where(plan, given.float().to(device)))
+    texts = [text_rows(text, rows, batch_size) for _, rows in stages]
 
     for step, t in enumerate(
         tqdm(schedulers[0].timesteps, desc="denoising", disable=not progress, leave=False)
     ):
+        stage = 1 if low_noise is not None and t < low_noise.boundary else 0
+        model, rows = stages[stage]
         streams = build_streams(plans, latents, t, rows)
-        velocities = transformer(streams, states, masks)
+        velocities = model(streams, *texts[stage])
         for i, (plan, v) in enumerate(zip(plans, velocities)):
             guided = rows.combine(v)
             x = schedulers[i].step(guided, t, latents[i], return_dict=False)[0]

@@ -20,6 +20,7 @@ from omni.pipelines.sampling import StreamPlan
 VIDEO_TASKS = ("t2v", "t2av", "i2v", "a2v", "v2a", "extend", "retake")
 AUDIO_TASKS = ("t2a", "t2av", "i2v", "a2v", "v2a", "extend", "retake")
 TASKS = ("t2v", "t2i", "t2a", "t2av", "i2v", "v2a", "a2v", "extend", "retake")
+SOUND_TASKS = ("t2a", "t2av", "a2v", "v2a")  # pointless without sound: refused by a video-only model
 
 REFERENCE_SECONDS = -1.0  # reference images sit one second before the clip starts (as in training)
 CROSSFADE_SECONDS = 0.01  # audio joins between given and generated audio
@@ -55,6 +56,7 @@ class Request:
     retake: tuple[float, float, str] | None = None  # (start, end, "video" | "audio" | "both")
     trajectory: Trajectory | None = None
     camera: CameraPath | None = None
+    with_audio: bool = True  # False on a video-only pipeline: i2v, extend and retake run on the video alone
 
     @property
     def has_video(self) -> bool:
@@ -62,7 +64,7 @@ class Request:
 
     @property
     def has_audio(self) -> bool:
-        return self.task in AUDIO_TASKS
+        return self.with_audio and self.task in AUDIO_TASKS
 
 
 def latent_frames(frames: int, temporal: int = 4) -> int:
@@ -209,6 +211,8 @@ def assemble(request: Request, frames: np.ndarray | None, audio: np.ndarray | No
             )
         else:
             frames = request.video[: request.frames]
+        if request.audio is None:  # a video-only pipeline
+            return frames, None
         given = fit_length(request.audio, request.num_samples)
         if modality in ("audio", "both"):
             times = np.arange(request.num_samples) / request.sample_rate

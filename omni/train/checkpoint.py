@@ -57,7 +57,7 @@ class CheckpointManager:
     def __init__(self, root: str | Path, keep_last: int, dist_info: DistInfo):
         if keep_last < 1:
             raise ValueError(f"checkpoint.keep_last must be at least 1, got {keep_last}")
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
         self.keep_last = keep_last
         self.dist = dist_info
 

@@ -19,6 +19,16 @@ def _override(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"--set {key.strip()}: the value is not valid YAML") from error
 
 
+def _positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"--minutes takes a positive number of minutes, got {text!r}")
+    return value
+
+
 def add_set_argument(p: argparse.ArgumentParser, dest: str, help: str) -> None:
     """A repeatable `--set key.sub=value`, collected as (key, value) pairs in `dest`."""
     p.add_argument("--set", dest=dest, type=_override, action="append", default=[], help=help)
@@ -30,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p, "overrides", "override a recipe value, e.g. --set steps=100 --set optim.lr=1e-4 (repeatable)"
     )
     p.add_argument("--no-resume", action="store_true", help="start fresh even if checkpoints exist")
+    p.add_argument(
+        "--minutes",
+        type=_positive_minutes,
+        help="stop this stretch after MINUTES of wall time with a checkpoint and an export (a rerun resumes)",
+    )
     p.add_argument(
         "--export-only",
         metavar="DIR",
@@ -45,7 +60,8 @@ def run(args: argparse.Namespace) -> None:
     config = load_train_config(args.config, dict(args.overrides))
     if args.export_only and args.no_resume:
         raise SystemExit("omni train: --export-only exports a checkpoint; --no-resume would ignore it")
-    result = train(config, resume=not args.no_resume, export_only=args.export_only)
+    max_seconds = None if args.minutes is None else 60 * args.minutes
+    result = train(config, resume=not args.no_resume, export_only=args.export_only, max_seconds=max_seconds)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     if args.export_only:
@@ -56,53 +72,8 @@ def run(args: argparse.Namespace) -> None:
 
 def register(subparsers) -> None:
     add_arguments(
-        subparsers.add_parser("train", help="train omni on prepared latent shards (one process or torchrun)")
+        subparsers.add_parser(
+            "train",
+            help="train omni on prepared latent shards or a rendered stream (one process or torchrun)",
+        )
     )
-    register_codecs(subparsers)
-
-
-def codec_training(args: argparse.Namespace):
-    """The `CodecTraining` an `omni codecs` command line asks for (its checks run here)."""
-    from dataclasses import fields
-
-    from omni.train.codecs import CodecTraining
-
-    return CodecTraining(
-        **{
-            f.name: getattr(args, f.name)
-            for f in fields(CodecTraining)
-            if getattr(args, f.name, None) is not None
-        }
-    )
-
-
-def run_codecs(args: argparse.Namespace) -> None:
-    from omni.pipelines.presets import load_preset
-    from omni.train.codecs import train_codecs
-
-    preset = load_preset(args.preset, dict(args.preset_overrides))
-    report = train_codecs(preset, args.out, codec_training(args))
-    print(
-        f"codecs in {args.out}: video PSNR {report['video_psnr_db']:.2f} dB, audio VAE mel L1 "
-        f"{report['audio_vae_mel_l1']:.3f}, vocoder mel L1 {report['vocoder_mel_l1']:.3f} (held-out toy clips)"
-    )
-
-
-def register_codecs(subparsers) -> None:
-    from dataclasses import fields
-
-    from omni.train.codecs import CodecTraining
-
-    p = subparsers.add_parser(
-        "codecs", help="train a preset's video VAE, audio VAE and vocoder on the toy world"
-    )
-    p.add_argument("--preset", default="toy")
-    add_set_argument(
-        p,
-        "preset_overrides",
-        "override a preset value, e.g. --set vae.temperal_downsample=[true,true] (repeatable)",
-    )
-    p.add_argument("--out", required=True, help="pipeline folder to write (finished stages are reused)")
-    for f in fields(CodecTraining):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), help=f"default {f.default}")
-    p.set_defaults(run=run_codecs)

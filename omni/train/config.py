@@ -17,7 +17,9 @@ class ModelSection:
 
     preset: str | None = None  # configs/<preset>.yaml: architecture, random initialisation
     init: str | None = None  # an OmniPipeline or OmniTransformer folder to start from
-    codecs: str | None = None  # OmniPipeline folder whose VAEs, vocoder and text encoder complete exports
+    # the codecs the data is encoded with and exports carry: an OmniPipeline folder (VAEs, vocoder, text
+    # encoder), or the name of a preset whose codecs need no training (default: the init folder's, the preset's)
+    codecs: str | None = None
     # OmniTransformer arguments over the preset's or the init folder's (e.g. {pooled_text: true}); layers
     # that an init folder lacks start at their initialisation
     transformer: dict[str, Any] = field(default_factory=dict)
@@ -25,9 +27,32 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class DataSection:
-    shards: str  # folder written by `omni prepare`
+    """Where samples come from: `shards`, a folder written by `omni prepare`, or `stream`, a registered clip
+    source (e.g. "toyworld") rendered and encoded on the fly by `num_workers` processes (every batch new)."""
+
+    shards: str | None = None
+    stream: str | None = None
     batch_size: int = 8  # per process
     num_workers: int = 0
+    frames: int | None = (
+        None  # stream: frames per clip (default: the pipeline's default length; 1 for images)
+    )
+
+    def __post_init__(self) -> None:
+        if (self.shards is None) == (self.stream is None):
+            raise ConfigError(
+                "data: give exactly one of shards (an `omni prepare` folder) or stream (e.g. toyworld)"
+            )
+        if (
+            isinstance(self.num_workers, bool)
+            or not isinstance(self.num_workers, int)
+            or self.num_workers < 0
+        ):
+            raise ConfigError(f"data.num_workers must be a non-negative integer, got {self.num_workers!r}")
+        if self.frames is not None and (
+            self.shards is not None or not isinstance(self.frames, int) or self.frames < 1
+        ):
+            raise ConfigError(f"data.frames is a stream's positive frame count, got {self.frames!r}")
 
 
 @dataclass(frozen=True)

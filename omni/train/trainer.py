@@ -131,11 +131,9 @@ def build_model(config: TrainConfig, verbose: bool = True) -> OmniTransformer:
 
 class Trainer:
     def __init__(self, config: TrainConfig, dist_info: DistInfo | None = None):
-        from omni.data.shards import LatentShards
-
         self.config = config
         self.dist = dist_info or init_distributed(config.parallel.sequence_parallel)
-        self.shards = LatentShards(config.data.shards)
+        self.shards = build_samples(config)
         model = build_model(config, verbose=self.dist.is_main)
         self.shards.check_transformer(model.config)
         model = model.to(self.dist.device).train()
@@ -152,7 +150,7 @@ class Trainer:
         self.ema = EMA(self.model, config.ema.decay)
         self.checkpoints = CheckpointManager(config.checkpoint.dir, config.checkpoint.keep_last, self.dist)
         self.step = 0
-        self.log_path = Path(config.log.jsonl or Path(config.checkpoint.dir) / "log.jsonl")
+        self.log_path = Path(config.log.jsonl or Path(config.checkpoint.dir) / "log.jsonl").expanduser()
         self._tensorboard = None
         if config.log.tensorboard:
             try:
@@ -268,16 +266,19 @@ class Trainer:
     def export(self, out: Path | None = None) -> Path:
         """Write the EMA weights as an OmniPipeline folder (safetensors), atomically. Collective."""
         full = self.ema.full_state_dict()
-        out = Path(out or Path(self.config.checkpoint.dir) / "export")
+        out = Path(out or Path(self.config.checkpoint.dir).expanduser() / "export")
         if self.dist.is_main:
             export_pipeline(self.config, self.model.config, full, out)
         self.dist.barrier()
         return out
 
-    def fit(self, max_steps: int | None = None) -> TrainResult:
-        """Train until `config.steps` (or `max_steps` more steps); checkpoint, log and export along the way."""
+    def fit(self, max_steps: int | None = None, max_seconds: float | None = None) -> TrainResult:
+        """Train until `config.steps` (or `max_steps` more steps, or `max_seconds` of wall time, whichever
+        comes first); checkpoint, log and export along the way, and checkpoint + export when time is up."""
         cfg = self.config
         end = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        out_of_time = False
         batches = self.shards.batches(
             cfg.data.batch_size, cfg.seed, self.dist.dp_rank, self.dist.dp_size, self.step
         )
@@ -286,8 +287,9 @@ class Trainer:
         progress = tqdm(
             total=end, initial=self.step, desc="training", disable=not self.dist.is_main, dynamic_ncols=True
         )
-        while self.step < end:
+        while self.step < end and not out_of_time:
             record = self.train_step(next(batches))
+            out_of_time = deadline is not None and time.monotonic() >= deadline
             self.step += 1
             losses.append(record["loss"])
             recent.append(record)
@@ -300,13 +302,50 @@ class Trainer:
                 if "mfu" in summary:
                     postfix["mfu"] = f"{summary['mfu']:.1%}"
                 progress.set_postfix(postfix)
-            if self.step % cfg.checkpoint.every == 0 or self.step == end:
+            if self.step % cfg.checkpoint.every == 0 or self.step == end or out_of_time:
                 self.save()
             if cfg.checkpoint.export_every and self.step % cfg.checkpoint.export_every == 0:
                 self.export()
         progress.close()
-        exported = self.export() if self.step >= cfg.steps else None
+        exported = self.export() if self.step >= cfg.steps or out_of_time else None
         return TrainResult(self.step, losses[-1] if losses else float("nan"), losses, exported)
+
+
+def codec_pipeline(config: TrainConfig):
+    """The pipeline whose codecs and text encoder the data is encoded with: `model.codecs` (a pipeline folder,
+    or the name of a preset whose codecs need no training), else the init folder's, else the preset's own."""
+    from omni.pipelines.pipeline_omni import OmniPipeline
+    from omni.pipelines.presets import build_pipeline, load_preset
+
+    codecs = config.model.codecs
+    if codecs is not None and Path(codecs).expanduser().is_dir():
+        return OmniPipeline.from_pretrained(Path(codecs).expanduser())
+    if codecs is None and config.model.init is not None:
+        return OmniPipeline.from_pretrained(config.model.init)
+    name = codecs or config.model.preset
+    preset = load_preset(name)
+    if preset.has_trained_codecs:
+        raise ValueError(
+            f"preset {name!r} has trained codecs: set model.codecs to the pipeline folder that holds them"
+        )
+    return build_pipeline(preset)
+
+
+def build_samples(config: TrainConfig):
+    """The training data: `LatentShards` of a prepared folder, or `StreamedSamples` rendered on the fly."""
+    if config.data.shards is not None:
+        from omni.data.shards import LatentShards
+
+        return LatentShards(config.data.shards)
+    from omni.data.prepare import default_format
+    from omni.data.stream import StreamedSamples
+
+    pipe = codec_pipeline(config)
+    frames = None if config.data.frames is None else (config.data.frames,)
+    fmt = default_format(pipe, frames=frames)
+    return StreamedSamples(
+        config.data.stream, pipe, fmt, pipe.config.max_text_tokens, config.data.num_workers
+    )
 
 
 def _per_sample(streams):
@@ -328,14 +367,9 @@ def _average(records: list[dict]) -> dict:
 
 def export_pipeline(config: TrainConfig, model_config, weights: dict, out: Path) -> None:
     """Assemble transformer weights and the codecs into an OmniPipeline folder at `out` (atomic replace)."""
-    from omni.pipelines.pipeline_omni import OmniPipeline
-
     model = OmniTransformer.from_config(model_config)
     model.load_state_dict(weights)
-    codecs = config.model.codecs or config.model.init
-    if codecs is None:
-        raise ValueError("model.codecs must name an OmniPipeline folder (VAEs, vocoder) to export a pipeline")
-    pipe = OmniPipeline.from_pretrained(codecs)
+    pipe = codec_pipeline(config)
     pipe.transformer = model
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -345,10 +379,16 @@ def export_pipeline(config: TrainConfig, model_config, weights: dict, out: Path)
     tmp.rename(out)
 
 
-def train(config: TrainConfig, resume: bool = True, export_only: str | Path | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    resume: bool = True,
+    export_only: str | Path | None = None,
+    max_seconds: float | None = None,
+) -> TrainResult:
     """Entry point for `omni train` and `torchrun -m omni.train`. With `export_only`, nothing trains: the
     newest checkpoint's EMA weights are written there as a pipeline folder (a run stopped before its end,
-    or one to score midway between its exports)."""
+    or one to score midway between its exports). `max_seconds` ends this stretch of training early, with
+    a checkpoint and an export, so a rerun goes on from there."""
     trainer = Trainer(config)
     try:
         if export_only is not None:
@@ -360,6 +400,6 @@ def train(config: TrainConfig, resume: bool = True, export_only: str | Path | No
             return TrainResult(trainer.step, float("nan"), [], trainer.export(Path(export_only)))
         if resume:
             trainer.resume()
-        return trainer.fit()
+        return trainer.fit(max_seconds=max_seconds)
     finally:
         shutdown()

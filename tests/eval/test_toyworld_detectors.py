@@ -257,3 +257,22 @@ def test_a_clip_without_sound_scores_its_picture_and_has_no_sync():
     assert math.isnan(silent["av_sync_median_abs_ms"]) and math.isnan(silent["pitch_color_agreement"])
     zeros = score_clip(clip.frames, np.zeros_like(clip.audio), clip.fps, clip.sample_rate, scene)
     assert json.dumps(silent, default=str) == json.dumps(zeros, default=str)  # as if the track were silence
+
+
+def test_shape_iou_and_direction_error_grade_what_the_pass_fail_scores_cannot():
+    """A true clip's outline matches its template (IoU near 1); the same clip judged as another shape scores
+    lower but not zero (graded); a horizontal bounce judged as a vertical one is 90 degrees off."""
+    from dataclasses import replace
+
+    from omni.eval.toyworld.metrics import score_clip
+
+    scene = sample_scene(3, num_objects=1, shape="square", size="large", motion="horizontal", pan=False)
+    clip = render(scene)
+    truth = score_clip(clip.frames, clip.audio, scene.fps, scene.sample_rate, scene)
+    assert truth["shape_iou"] > 0.9 and truth["direction_error_deg"] < 5
+    as_circle = replace(scene, objects=(replace(scene.objects[0], shape="circle"),))
+    judged = score_clip(clip.frames, clip.audio, scene.fps, scene.sample_rate, as_circle)
+    assert 0.5 < judged["shape_iou"] < truth["shape_iou"] - 0.05
+    speed = scene.objects[0].velocity[0]
+    vertical = replace(scene, objects=(replace(scene.objects[0], motion="vertical", velocity=(0.0, speed)),))
+    assert score_clip(clip.frames, None, scene.fps, None, vertical)["direction_error_deg"] > 80

@@ -266,6 +266,29 @@ def test_video_head_hidden_adds_a_gelu_layer_to_the_video_head_only():
     assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
 
 
+def test_video_head_conv_starts_as_a_no_op_and_draws_across_token_borders(tiny_transformer):
+    """The convolutional head changes nothing until trained; trained, one token's output reaches into its
+    neighbours' pixels (a linear head cannot), and the reported FLOPs count its convolutions."""
+    model = OmniTransformer(**TINY_TRANSFORMER, video_head_conv=8).eval()
+    missing, _ = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert all(k.startswith("experts.video.head_conv.") for k in missing) and missing
+    assert all(torch.equal(a, b) for a, b in zip(run(model, streams()), run(tiny_transformer, streams())))
+    randomize(model.experts["video"].head_conv)
+    head = model.experts["video"].head_conv
+    latents = torch.zeros(1, 4, 1, 8, 8)
+    latents[..., 1, 1] = 1.0  # one value inside one 1x1 "token"
+    with torch.no_grad():
+        change = model._refine(head, latents) - latents - model._refine(head, torch.zeros_like(latents))
+    assert change[..., 0, 0].abs().sum() > 0 and change[..., 5, 5].abs().sum() == 0  # two 3x3 convs reach 2
+    register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
+    model.set_attention_backend("matmul_for_test")
+    s = streams()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(s, text())
+    reported = model.forward_flops(s, text_len=5)
+    assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
+
+
 def test_reported_flops_match_counted_flops(tiny_transformer):
     """FLOPs the model reports (for MFU) agree with torch's counter; attention via matmuls so it is counted."""
     register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
@@ -285,3 +308,16 @@ def test_bad_streams_are_named():
     model = OmniTransformer(**TINY_TRANSFORMER)
     with pytest.raises(ValueError, match="not divisible by patch size"):
         model([LatentStream("video", torch.zeros(1, 4, 1, 5, 4), torch.zeros(1))], text())
+
+
+@pytest.mark.parametrize("mask_text_padding", [True, False])
+def test_text_padding_is_skipped_or_attended_as_the_config_says(mask_text_padding):
+    """omni's models skip padded text positions; a converted Wan reads its zero padding, as Wan was trained."""
+    model = randomize(OmniTransformer(**TINY_TRANSFORMER, mask_text_padding=mask_text_padding)).eval()
+    states = torch.zeros(1, 8, 16)
+    states[:, :3] = text()[:, :3]
+    long = torch.cat([states, torch.zeros(1, 4, 16)], dim=1)  # the same caption with more zero padding
+    a = run(model, streams(), states, text_mask=(torch.arange(8) < 3)[None])
+    b = run(model, streams(), long, text_mask=(torch.arange(12) < 3)[None])
+    differs = max((x - y).abs().max().item() for x, y in zip(a, b))
+    assert (differs <= 1e-5) == mask_text_padding

@@ -16,7 +16,6 @@ from omni.data.sources import build_source
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.train.config import load_train_config
 from omni.train.trainer import Trainer, build_model, train
-from tests.helpers import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -199,56 +198,6 @@ def test_numbers_written_without_a_dot_are_numbers(data, tmp_path):
     assert config.optim.lr == 1e-4
     with pytest.raises(ConfigError, match="optim.lr: expected a number, found 'fast'"):
         load_train_config("tiny", overrides(data, tmp_path, **{"optim.lr": "fast"}))
-
-
-def test_denoiser_probe_measures_the_one_step_prediction(data, capsys, monkeypatch):
-    """With a stub transformer whose velocity is its input x_t, the prediction x_t - sigma * v is 0 at
-    sigma 1, so the probe must report the clean latents' mean square there. A second stub that adds its
-    caption's mean to x_t must come out worse with another sample's caption than with its own."""
-    import types
-
-    from omni.data.shards import LatentShards
-
-    probe = load_script("probe_denoiser")
-
-    def run_probe(transformer):
-        """The probe's output and its table as {sigma: [error, relative, with another caption]}."""
-        transformer.eval = lambda: transformer
-        monkeypatch.setattr(
-            probe.OmniPipeline,
-            "from_pretrained",
-            staticmethod(lambda _: types.SimpleNamespace(transformer=transformer)),
-        )
-        probe.main("stub", str(data / "shards"), samples=4, seed=0)
-        out = capsys.readouterr().out
-        table = (line.split() for line in out.splitlines())
-        return out, {float(r[0]): [float(v) for v in r[1:]] for r in table if len(r) == 4 and "." in r[0]}
-
-    seen = []
-
-    def transformer(streams, states, mask):
-        seen.append(float(streams[0].timesteps.max()))
-        return [streams[0].latents]
-
-    out, rows = run_probe(transformer)
-    assert list(rows) == list(probe.SIGMAS)
-    x0 = LatentShards(data / "shards").load(list(range(4))).video.float()
-    error, relative, swapped = rows[1.0]
-    assert error == pytest.approx(float(x0.square().mean()), abs=2e-3)
-    assert swapped == relative  # the stub ignores captions: another caption costs nothing
-    assert max(seen) == 1000.0  # timesteps are sigma x 1000, as in training
-    assert "caption sensitivity at sigma 1: 0.000" in out
-
-    def reads_caption(streams, states, mask):  # its prediction is shifted by a number read off the caption
-        x = streams[0].latents
-        return [x + 10 * states.float()[:, :, 0].sum(dim=1).view(-1, *[1] * (x.ndim - 1))]
-
-    out, rows = run_probe(reads_caption)
-    assert list(rows) == list(probe.SIGMAS)
-    assert all(swapped != own for _, own, swapped in rows.values())
-    assert "caption sensitivity at sigma 1: 0.000" not in out
-    with pytest.raises(SystemExit, match="--samples must be at least 2"):
-        probe.main("stub", str(data / "shards"), samples=1, seed=0)
 
 
 @pytest.mark.parametrize("slowdown, warned", [(10.0, True), (1.0, False)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,6 +108,11 @@ def subject_reference(scene: SceneSpec, seed: int) -> np.ndarray:
     return render(still).frames[0]
 
 
+# A scene's motion is drawn for this many frames (2 s at 16 fps), however few of them are rendered: a
+# shorter clip, or an image, is the start of a whole scene, so its caption's motion still holds.
+MOTION_FRAMES = 33
+
+
 def prepare_clips(
     count: int, seed: int, *, fps: float, height: int, width: int, num_frames: int, sample_rate: int
 ) -> Iterator[omni.data.clips.SourceClip]:
@@ -117,8 +122,15 @@ def prepare_clips(
 
     for index in range(count):
         scene = sample_scene(
-            seed + index, fps=fps, height=height, width=width, num_frames=num_frames, sample_rate=sample_rate
+            seed + index,
+            fps=fps,
+            height=height,
+            width=width,
+            num_frames=max(num_frames, MOTION_FRAMES),
+            sample_rate=sample_rate,
         )
+        if scene.num_frames != num_frames:  # the start of a scene drawn at full length (an image: frame 0)
+            scene = replace(scene, num_frames=num_frames)
         clip = render(scene)
         truth = clip.ground_truth
         camera = np.concatenate([truth.camera_offsets, np.ones((scene.num_frames, 1))], axis=1)

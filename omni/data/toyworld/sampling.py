@@ -30,8 +30,8 @@ from omni.data.toyworld.spec import (
 )
 
 SAMPLED_MOTIONS = tuple(m for m in MOTIONS if m != "trajectory")  # trajectories only when asked for
-TWO_OBJECT_PROBABILITY = 0.3
-PAN_PROBABILITY = 0.25
+TWO_OBJECT_PROBABILITY = 0.15  # mostly one object: each sample teaches one shape-colour-motion binding
+PAN_PROBABILITY = 0.15
 PAN_FRACTION_RANGE = (0.1, 0.16)  # camera travel as a fraction of the frame width
 BOUNCE_TRAVERSALS = (1.2, 3.6)  # arena crossings per clip, one-axis bounces
 DIAGONAL_TRAVERSALS = (0.9, 2.4)  # arena crossings per clip on each axis of a diagonal bounce

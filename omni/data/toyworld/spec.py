@@ -37,8 +37,10 @@ PITCH_OF_COLOR = {
     "magenta": 783.99,
 }
 SIZES = ("small", "large")
-# Object radius as a fraction of the frame's shorter side: 6 and 10 px in a 64 x 64 frame.
-RADIUS_FRACTION_OF_SIZE = {"small": 6 / 64, "large": 10 / 64}
+# Object radius as a fraction of the frame's shorter side: 10 and 14 px in a 64 x 64 frame. Shapes must
+# differ at the model's token size (16 px): at radius 6 a square differs from a circle by 31 px of corners,
+# at 14 by 168 px, and a model trained on a few hundred thousand clips learns what it can see.
+RADIUS_FRACTION_OF_SIZE = {"small": 10 / 64, "large": 14 / 64}
 MOTIONS = ("still", "horizontal", "vertical", "diagonal", "orbit", "trajectory")
 BOUNCING_MOTIONS = ("horizontal", "vertical", "diagonal")
 # Low-saturation rooms (chroma <= 32 of 255), so every saturated object stands out by colour.

@@ -29,9 +29,10 @@ from omni.data.toyworld import (
     sample_scene,
 )
 from omni.eval.toyworld.audio import detect_beeps
-from omni.eval.toyworld.metrics import match_events, score_clip
+from omni.eval.toyworld.metrics import match_events, score_clip, shape_iou
 from omni.eval.toyworld.motion import visual_bounces
-from omni.eval.toyworld.shape import track_shape, track_size
+from omni.eval.toyworld.segment import segment_frames
+from omni.eval.toyworld.shape import classify_shape, track_shape, track_size
 from omni.eval.toyworld.tracks import track_objects
 from omni.pipelines.inputs import whole_latent_frames
 
@@ -46,6 +47,7 @@ class EvalSettings:
     steps: int | None = None
     guidance: float | None = None
     capabilities: tuple[str, ...] = (
+        "t2i",
         "t2av",
         "i2v",
         "a2v",
@@ -122,6 +124,7 @@ class ToyworldEvaluation:
             main = max(tracks, key=lambda c: np.nanmean(tracks[c].areas), default=None)
             scores["color_accuracy"] = float(main == scene.objects[0].color)
             scores["shape_accuracy"] *= scores["color_accuracy"]
+            scores["shape_iou"] *= scores["color_accuracy"]
             scores["size_accuracy"] *= scores["color_accuracy"]
             detail = {k: v for k, v in scores.items() if k != "objects"}
             report.add(
@@ -132,6 +135,30 @@ class ToyworldEvaluation:
                     **detail,
                     "main_object": main,
                     "detected": scores["objects"],
+                },
+            )
+
+    def t2i(self, report: Report) -> None:
+        """An image of the scene's first frame: the main object's colour, shape and outline (shape IoU)."""
+        for seed in self.seeds():
+            scene = suite_scene(seed)
+            out = self.generate(canonical_caption(scene), task="t2i", seed=seed)
+            frame = out.images[:1]  # (1, H, W, 3): a one-frame clip for the detectors
+            detections = segment_frames(frame)[0]
+            main = detections[0] if detections else None
+            obj = scene.objects[0]
+            right_color = main is not None and main.color == obj.color
+            shape = classify_shape(main.asymmetry, main.corner_ratio) if right_color else None
+            iou = shape_iou([[main]], obj, scene.radius(obj)) if right_color else 0.0
+            report.add(
+                "t2i",
+                {
+                    "seed": seed,
+                    "prompt": canonical_caption(scene),
+                    "color_correct": bool(right_color),
+                    "shape": shape,
+                    "shape_correct": shape == obj.shape,
+                    "shape_iou": iou,
                 },
             )
 
@@ -360,14 +387,25 @@ class ToyworldEvaluation:
 def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
     d = report.details
     values: dict[str, Any] = {}
+    if "t2i" in d:
+        values["t2i_color_accuracy"] = _mean(r["color_correct"] for r in d["t2i"])
+        values["t2i_shape_accuracy"] = _mean(r["shape_correct"] for r in d["t2i"])
+        values["t2i_shape_iou"] = _mean(r["shape_iou"] for r in d["t2i"])
     if "t2av" in d:
         values["color_accuracy"] = _mean(r["color_accuracy"] for r in d["t2av"])
         values["shape_accuracy"] = _mean(r["shape_accuracy"] for r in d["t2av"])
         values["size_accuracy"] = _mean(r["size_accuracy"] for r in d["t2av"])
         values["motion_accuracy"] = _mean(r["motion_accuracy"] for r in d["t2av"])
+        values["shape_iou"] = _mean(r["shape_iou"] for r in d["t2av"])
+        values["direction_error_deg"] = _mean(r["direction_error_deg"] for r in d["t2av"])
         sync = [e for r in d["t2av"] for e in r["av_sync_errors_ms"]]
         values["av_sync_median_ms"] = _median_abs(sync)
+        for q in (25, 75, 90):
+            values[f"av_sync_p{q}_ms"] = float(np.percentile(np.abs(sync), q)) if sync else float("nan")
         values["av_sync_pairs"] = len(sync)
+        values["beeps_per_clip"] = _mean(
+            len(o["beeps"]) for r in d["t2av"] for o in r["detected"] if o["color_found"]
+        )
         values["pitch_accuracy"] = _mean(r["pitch_color_agreement"] for r in d["t2av"])
     if "i2v" in d:
         values["i2v_first_frame_psnr_db"] = _mean(r["first_frame_psnr_db"] for r in d["i2v"])

@@ -11,13 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from omni.data.toyworld.spec import BOUNCING_MOTIONS, SceneSpec
+from omni.data.toyworld.render import shape_inside
+from omni.data.toyworld.spec import BOUNCING_MOTIONS, ObjectSpec, SceneSpec
 from omni.eval.toyworld.audio import Beep, detect_beeps
 from omni.eval.toyworld.motion import VisualBounce, classify_motion, visual_bounces
+from omni.eval.toyworld.segment import ObjectDetection
 from omni.eval.toyworld.shape import track_shape, track_size
-from omni.eval.toyworld.tracks import track_objects
+from omni.eval.toyworld.tracks import ColorTrack, track_objects
 
 AV_MATCH_SECONDS = 0.1  # a beep and a visual bounce further apart than this are different events
+TEMPLATE_SUPERSAMPLE = 4
+TEMPLATE_SHIFTS = np.arange(-1.0, 1.01, 0.5)  # pixels tried around the centroid when placing a template
+MIN_MOTION_SPREAD_PX = 2.0  # a track whose positions spread less than this did not move in any direction
+MIN_STEP_PX = 0.5  # frame-to-frame displacements shorter than this have no direction worth measuring
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +96,8 @@ def score_clip(
         track = tracked.tracks.get(obj.color)
         record: dict[str, Any] = {"color": obj.color, "color_found": track is not None}
         if track is None:
-            record.update(shape=None, size=None, motion=None, visual_bounces=[], beeps=[])
+            record.update(shape=None, size=None, motion=None, visual_bounces=[], beeps=[], shape_iou=0.0)
+            record["direction_error_deg"] = 90.0 if obj.motion in BOUNCING_MOTIONS else float("nan")
             record.update(shape_correct=False, size_correct=False, motion_correct=False)
             objects.append(record)
             continue
@@ -105,6 +112,8 @@ def score_clip(
             visual_bounces=[b.time for b in bounces_of[obj.color]],
             beeps=[b.time for b in beeps if b.color == obj.color],
         )
+        record["shape_iou"] = shape_iou(tracked.detections, obj, expected.radius(obj))
+        record["direction_error_deg"] = direction_error(track, obj)
         record["shape_correct"] = record["shape"] == obj.shape
         record["size_correct"] = record["size"] == obj.size
         record["motion_correct"] = None if obj.motion == "trajectory" else motion == obj.motion
@@ -120,11 +129,72 @@ def score_clip(
         "shape_accuracy": _mean([r["shape_correct"] for r in objects]),
         "size_accuracy": _mean([r["size_correct"] for r in objects]),
         "motion_accuracy": _mean(motions),
+        "shape_iou": _mean([r["shape_iou"] for r in objects]),
+        "direction_error_deg": _mean(
+            [r["direction_error_deg"] for r in objects if not np.isnan(r["direction_error_deg"])]
+        ),
         "extra_objects": len(set(tracked.tracks) - {o.color for o in expected.objects}),
         "av_sync_errors_ms": sync,
         "av_sync_median_abs_ms": float(np.median(np.abs(sync))) if sync else float("nan"),
         "pitch_color_agreement": pitch_color_agreement(beeps, bounces_of),
     }
+
+
+def shape_iou(detections: list[list[ObjectDetection]], obj: ObjectSpec, radius: float) -> float:
+    """Median over frames of the IoU between the object's mask and the asked-for shape at the asked-for size,
+    placed at the mask's centroid (best of a few sub-pixel shifts). Graded where the shape score is all or
+    nothing: a blob of the right size scores about 0.8 against a square, a well-drawn square about 0.95.
+    Frames where the object is cut by the border are left out; 0 when it is never found whole."""
+    values = []
+    for frame in detections:
+        found = next((d for d in frame if d.color == obj.color), None)
+        if found is None or found.touches_border:
+            continue
+        values.append(_template_iou(found.mask, obj.shape, radius, found.centroid))
+    return float(np.median(values)) if values else 0.0
+
+
+def _template_iou(mask: np.ndarray, shape: str, radius: float, centroid: tuple[float, float]) -> float:
+    height, width = mask.shape
+    sub = (np.arange(TEMPLATE_SUPERSAMPLE) + 0.5) / TEMPLATE_SUPERSAMPLE
+    xs = (np.arange(width)[:, None] + sub[None, :]).reshape(-1)  # (W * S,) sample x positions
+    ys = (np.arange(height)[:, None] + sub[None, :]).reshape(-1)
+    best = 0.0
+    for dx in TEMPLATE_SHIFTS:
+        for dy in TEMPLATE_SHIFTS:
+            inside = shape_inside(
+                shape, radius, xs[None, :] - centroid[0] - dx, ys[:, None] - centroid[1] - dy
+            )
+            coverage = inside.reshape(height, TEMPLATE_SUPERSAMPLE, width, TEMPLATE_SUPERSAMPLE).mean(
+                axis=(1, 3)
+            )
+            template = coverage >= 0.5
+            union = np.logical_or(template, mask).sum()
+            best = max(best, float(np.logical_and(template, mask).sum() / max(union, 1)))
+    return best
+
+
+def direction_error(track: ColorTrack, obj: ObjectSpec) -> float:
+    """Median degrees (0-90) between the object's frame-to-frame displacements and the asked-for bounce's
+    axes (horizontal 0, vertical 90; a diagonal's velocity angle and its mirror image, since a wall hit
+    flips one component); 90 when it did not move; NaN for motions without an axis (still, orbit, path)."""
+    if obj.motion not in BOUNCING_MOTIONS:
+        return float("nan")
+    positions = track.motion_track[~np.isnan(track.motion_track[:, 0])]
+    steps = np.diff(positions, axis=0)
+    lengths = np.hypot(steps[:, 0], steps[:, 1]) if len(steps) else np.zeros(0)
+    if len(positions) < 3 or np.ptp(positions, axis=0).max() < MIN_MOTION_SPREAD_PX:
+        return 90.0
+    steps = steps[lengths >= MIN_STEP_PX]
+    if not len(steps):
+        return 90.0
+    moved = np.degrees(np.arctan2(steps[:, 1], steps[:, 0])) % 180
+    asked = np.degrees(np.arctan2(obj.velocity[1], obj.velocity[0])) % 180
+    errors = []
+    for axis in {asked, (180 - asked) % 180}:
+        difference = np.abs(moved - axis) % 180
+        errors.append(np.minimum(difference, 180 - difference))
+    return float(np.median(np.min(errors, axis=0)))
 
 
 def pitch_color_agreement(beeps: list[Beep], bounces_of: dict[str, list[VisualBounce]]) -> float:

@@ -1,0 +1,77 @@
+"""Training on the toy world rendered on the fly: batches a pure function of the step, stretches that resume."""
+
+import time
+
+import pytest
+import torch
+
+from omni.config import ConfigError
+from omni.data.prepare import default_format
+from omni.data.stream import StreamedSamples
+from omni.pipelines.pipeline_omni import OmniPipeline
+from omni.pipelines.presets import build_pipeline
+from omni.train.config import load_train_config
+from omni.train.trainer import Trainer
+
+SMALL = {
+    "num_layers": 1,
+    "num_attention_heads": 2,
+    "attention_head_dim": 16,
+    "ffn_dim": 32,
+    "audio_ffn_dim": 32,
+}
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return build_pipeline("toy")
+
+
+def test_a_step_gets_the_same_new_clips_whether_or_not_a_run_was_stopped(toy):
+    stream = StreamedSamples("toyworld", toy, default_format(toy, frames=(9,)), 48)
+    first = next(stream.batches(2, seed=0, start_step=3, prefetch=0))
+    again = next(stream.batches(2, seed=0, start_step=3, prefetch=0))
+    other = next(stream.batches(2, seed=0, start_step=4, prefetch=0))
+    assert first.video.shape == (2, 24, 5, 32, 32) and first.text.shape == (2, 48, 384)
+    assert torch.equal(first.video, again.video) and torch.equal(first.text, again.text)
+    assert not torch.equal(first.video, other.video)  # every step renders new clips
+    steps = stream.batches(2, seed=0, start_step=3, prefetch=0)
+    assert torch.equal(next(steps).video, first.video) and torch.equal(next(steps).video, other.video)
+
+
+def test_workers_deliver_the_steps_in_order(toy):
+    fmt = default_format(toy, frames=(1,))
+    stream = StreamedSamples("toyworld", toy, fmt, 48, workers=2)
+    inline = StreamedSamples("toyworld", toy, fmt, 48)
+    by_workers, by_thread = stream.batches(2, seed=1, start_step=5), inline.batches(2, seed=1, start_step=5)
+    for _ in range(3):
+        assert torch.equal(next(by_workers).video, next(by_thread).video)
+
+
+def test_a_stretch_ends_on_time_with_a_checkpoint_and_an_export_and_the_next_goes_on(tmp_path):
+    settings = {
+        "model.transformer": SMALL,
+        "data.batch_size": 2,
+        "data.num_workers": 0,
+        "data.frames": 5,
+        "checkpoint.dir": str(tmp_path / "run"),
+        "checkpoint.every": 1000,
+        "log.every": 1,
+    }
+    config = load_train_config("toy", settings)
+    start = time.monotonic()
+    result = Trainer(config).fit(max_seconds=0.01)  # the first step already takes longer
+    assert result.steps == 1 and time.monotonic() - start < 120
+    assert (tmp_path / "run" / "step_00000001").is_dir()
+    pipe = OmniPipeline.from_pretrained(result.export)  # the export carries the preset's fixed codecs
+    assert type(pipe.vae).__name__ == "PixelVideoCodec"
+    resumed = Trainer(config)
+    assert resumed.resume() and resumed.step == 1
+    assert resumed.fit(max_steps=1).steps == 2
+
+
+def test_data_names_exactly_one_source():
+    with pytest.raises(ConfigError, match="exactly one of shards"):
+        load_train_config("toy", {"data.shards": "somewhere"})
+    with pytest.raises(ConfigError, match="data.frames"):
+        load_train_config("toy", {"data.frames": 0})
