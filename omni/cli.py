@@ -1,4 +1,4 @@
-"""`omni` command line: generate | convert | bench | train | eval | project | toyworld | verify."""
+"""`omni` command line: generate | project | convert | prepare | train | bench | eval | toyworld | verify."""
 
 from __future__ import annotations
 
@@ -15,15 +15,46 @@ from pathlib import Path
 
 from omni.config import ConfigError
 
-# Subcommands that live next to their domain register themselves through `register(subparsers)`.
-_PLUGGED_COMMANDS = (
-    "omni.train.cli",
-    "omni.eval.cli",
-    "omni.data.toyworld.cli",
-    "omni.data.cli",
-    "omni.media.verify_cli",
-    "omni.conditioning.project_cli",
-)
+# Every command, the module whose `register(subparsers)` adds it, and its line in `omni --help`. Only the module
+# of the command being run is imported, so `omni --help` and a mistyped command never import torch.
+COMMANDS = {
+    "generate": ("omni.cli", "generate video, audio or an image from a prompt and conditions"),
+    "project": (
+        "omni.conditioning.project_cli",
+        "generate a multi-shot project (shot list YAML) into one mp4",
+    ),
+    "convert": ("omni.cli", "turn another model's pipeline folder into a runnable omni pipeline folder"),
+    "prepare": ("omni.data.cli", "pre-encode clips into latent shards for training"),
+    "train": ("omni.train.cli", "train omni on latent shards or a rendered stream (one process or torchrun)"),
+    "bench": ("omni.eval.speed", "speed benchmarks and the benchmark harness (measured, printed)"),
+    "eval": ("omni.eval.cli", "capability metrics against ground truth"),
+    "toyworld": ("omni.data.toyworld.cli", "render procedural audio-visual toy-world clips"),
+    "verify": ("omni.media.verify_cli", "check the content credentials of outputs"),
+}
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends each option's default to its help, unless the default is empty or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        empty = default is None or default is False or default in ([], "", argparse.SUPPRESS)
+        if action.option_strings and not empty and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """omni's parsers (subcommands inherit it): defaults shown in help, usage errors in one line."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        """Usage errors in one line, like every other error of the command line."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class CLIError(Exception):
@@ -88,7 +119,7 @@ def seconds(flag: str):
     """An argparse type: a duration in (0, MAX_SECONDS] seconds."""
 
     def parse(text: str) -> float:
-        from omni.pipelines.inputs import MAX_SECONDS
+        from omni.pipelines.task_names import MAX_SECONDS
 
         return number(flag, 0, MAX_SECONDS, low_open=True)(text)
 
@@ -99,19 +130,22 @@ def text(flag: str):
     """An argparse type: text that is valid Unicode (a terminal in another encoding passes undecodable bytes)."""
 
     def parse(value: str) -> str:
-        from omni.pipelines.inputs import check_text
-
+        # inputs.check_text makes the same check in the pipeline; importing it here would import torch.
         try:
-            return check_text(flag, value)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"{error}; set the terminal to UTF-8") from error
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise argparse.ArgumentTypeError(
+                f"{flag} is not valid Unicode text (undecodable character at position {error.start}); "
+                "set the terminal to UTF-8"
+            ) from error
+        return value
 
     return parse
 
 
 def camera(value: str) -> str:
     """--camera: a preset name or a JSON file of keyframes."""
-    from omni.conditioning.motion import check_camera
+    from omni.conditioning.camera_presets import check_camera
 
     try:
         return check_camera(value, "--camera")
@@ -131,7 +165,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _keyframe(text: str) -> tuple[float, Path]:
     """`SECONDS:PATH` -> (seconds, path)."""
-    from omni.pipelines.inputs import MAX_SECONDS
+    from omni.pipelines.task_names import MAX_SECONDS
 
     at, _, path = text.partition(":")
     try:
@@ -147,15 +181,15 @@ def _keyframe(text: str) -> tuple[float, Path]:
 
 
 def _register_generate(subparsers) -> None:
-    from omni.conditioning.motion import CAMERA_PRESETS
-    from omni.pipelines.tasks import TASKS
+    from omni.conditioning.camera_presets import CAMERA_PRESETS
+    from omni.pipelines.task_names import TASKS
 
-    p = subparsers.add_parser(
-        "generate", help="generate video, audio or an image from a prompt and conditions"
+    p = subparsers.add_parser("generate", help=COMMANDS["generate"][1])
+    p.add_argument("--prompt", required=True, type=text("--prompt"), help="what to generate (text)")
+    p.add_argument(
+        "--negative-prompt", default="", type=text("--negative-prompt"), help="what to steer away from (text)"
     )
-    p.add_argument("--prompt", required=True, type=text("--prompt"))
-    p.add_argument("--negative-prompt", default="", type=text("--negative-prompt"))
-    p.add_argument("--task", default="t2av", choices=TASKS)
+    p.add_argument("--task", default="t2av", choices=TASKS, help="what to generate from what")
     p.add_argument("--image", type=Path, help="i2v: the approved key frame the video starts from")
     p.add_argument("--last-image", type=Path, help="the frame the video must end on")
     p.add_argument(
@@ -207,10 +241,14 @@ def _register_generate(subparsers) -> None:
         type=integer("--frames", 1, 100_000),
         help="exact frame count instead of --seconds: 1 + k times the VAE's temporal factor (Wan: 4, toy: 2)",
     )
-    p.add_argument("--fps", type=number("--fps", 1, 120))
-    p.add_argument("--size", type=parse_size, help="N or WxH in pixels (multiples of 16)")
-    p.add_argument("--steps", type=integer("--steps", 1, 1000), help="denoising steps")
-    p.add_argument("--guidance", type=number("--guidance", 0, 100), help="text guidance scale")
+    p.add_argument("--fps", type=number("--fps", 1, 120), help="frames per second (default: the model's)")
+    p.add_argument(
+        "--size", type=parse_size, help="N or WxH in pixels, multiples of 16 (default: the model's)"
+    )
+    p.add_argument("--steps", type=integer("--steps", 1, 1000), help="denoising steps (default: the model's)")
+    p.add_argument(
+        "--guidance", type=number("--guidance", 0, 100), help="text guidance scale (default: the model's)"
+    )
     p.add_argument(
         "--image-guidance",
         type=number("--image-guidance", 0, 100),
@@ -224,7 +262,12 @@ def _register_generate(subparsers) -> None:
         help="guidance of given audio",
     )
     p.add_argument("--scheduler", choices=("unipc", "euler"), help="override the model's sampler")
-    p.add_argument("--seed", type=integer("--seed", 0, MAX_SEED, "2**63 - 1"), default=0)
+    p.add_argument(
+        "--seed",
+        type=integer("--seed", 0, MAX_SEED, "2**63 - 1"),
+        default=0,
+        help="the same seed and inputs give the same output",
+    )
     p.add_argument(
         "--out", type=Path, help="output file (.mp4, .png or .wav; default outputs/<task>-<seed>.<ext>)"
     )
@@ -358,7 +401,7 @@ def generation_record(loaded, args: argparse.Namespace, result):
 
 def run_generate(args: argparse.Namespace) -> None:
     from omni.pipelines.loading import load_model
-    from omni.pipelines.tasks import output_suffix
+    from omni.pipelines.task_names import output_suffix
 
     suffix = output_suffix(args.task)
     out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"
@@ -377,12 +420,6 @@ def run_generate(args: argparse.Namespace) -> None:
     if not loaded.pipeline.has_audio and args.audio is None:  # a clip's own soundtrack means nothing here
         conditions.pop("audio", None)
         conditions.pop("audio_sample_rate", None)
-    if loaded.random_weights:
-        print(
-            f"note: no trained model given or installed; using a {loaded.description} - the output is noise, "
-            "useful only to check that the engine runs",
-            file=sys.stderr,
-        )
     height, width = args.size if args.size else (None, None)
     result = loaded.pipeline(
         args.prompt,
@@ -409,9 +446,7 @@ def run_generate(args: argparse.Namespace) -> None:
 
 
 def _register_convert(subparsers) -> None:
-    p = subparsers.add_parser(
-        "convert", help="turn another model's pipeline folder into a runnable omni pipeline folder"
-    )
+    p = subparsers.add_parser("convert", help=COMMANDS["convert"][1])
     p.add_argument(
         "--from", dest="source_format", required=True, choices=("wan",), help="source model family"
     )
@@ -459,24 +494,29 @@ def import_if_built(module_name: str):
         raise
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line, like every other error of the command line (subcommands inherit it)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="omni", description=__doc__)
-    subparsers = parser.add_subparsers(dest="command", required=True)
+def register(subparsers) -> None:
     _register_generate(subparsers)
     _register_convert(subparsers)
-    from omni.eval.speed import register as register_bench
 
-    register_bench(subparsers)
-    for module_name in _PLUGGED_COMMANDS:
-        module = import_if_built(module_name)
-        if module is not None:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `omni` parser. Given a command, only that command's module is imported and every other command is a
+    stub that carries its help line; without one, every command is complete."""
+    parser = ArgumentParser(prog="omni", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    selected = None if command is None else COMMANDS.get(command, ("",))[0]
+    registered: set[str] = set()
+    for name, (module_name, help) in COMMANDS.items():
+        if module_name in registered:
+            continue
+        if command is not None and module_name != selected:
+            subparsers.add_parser(name, help=help)
+            continue
+        registered.add(module_name)
+        module = sys.modules[__name__] if module_name == "omni.cli" else import_if_built(module_name)
+        if module is None:
+            subparsers.add_parser(name, help=help)
+        else:
             module.register(subparsers)
     return parser
 
@@ -487,7 +527,9 @@ TRACEBACK_ENV = "OMNI_TRACEBACK"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else ""
+    parser = build_parser(command)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error argparse has printed in one line

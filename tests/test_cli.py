@@ -194,7 +194,7 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, monkeypatch):
 
     parser = argparse.ArgumentParser()
     parser.set_defaults(run=run, command="generate")
-    monkeypatch.setattr("omni.cli.build_parser", lambda: parser)
+    monkeypatch.setattr("omni.cli.build_parser", lambda *command: parser)
     with pytest.raises(SystemExit) as stopped:
         main([])
     assert stopped.value.code == 128 + signal.SIGTERM

@@ -337,9 +337,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seqlens", type=int, nargs="+", default=[4096, 16384, 32768], help="tokens per sample"
     )
-    parser.add_argument("--head-dims", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
-    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--head-dims", type=int, nargs="+", default=[64, 128], help="head dimensions")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="input dtype")
+    parser.add_argument("--batch", type=int, default=1, help="samples per call")
     parser.add_argument("--model-dim", type=int, default=2048, help="heads = model dim // head dim")
     parser.add_argument("--backends", nargs="+", default=list(COMPARED_BACKENDS), help="attention backends")
     parser.add_argument("--rope", action="store_true", help="apply RoPE (fused in triton, before the others)")

@@ -37,6 +37,7 @@ def test_without_a_gpu_it_says_it_needs_one():
     assert bench.main(["--seqlens", "4096"]) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     DEVICE.type == "cuda", reason="the smoke mode is the CPU path; on a GPU the full report runs"
 )

@@ -19,6 +19,7 @@ SCRIPT = Path(__file__).with_name("sm90_compile.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not PTXAS.exists(), reason="triton's bundled ptxas is missing")
 def test_kernels_compile_for_sm90_without_spilling():
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}

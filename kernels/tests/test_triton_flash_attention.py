@@ -70,6 +70,7 @@ def test_cross_lengths_not_multiples_of_blocks(dtype, head_dim):
     _check_against_reference(q, k, v, dout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head_dim", [16, 64, 72, 128])
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_key_padding_mask_and_rope(dtype, head_dim):
@@ -92,6 +93,7 @@ def test_rope_with_per_sample_angles(dtype):
     _check_against_reference(q, k, v, dout, rope=(cos, sin))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rope", [False, True], ids=["plain", "rope"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_varlen_skips_padding_and_zeroes_padded_rows(dtype, rope):
@@ -212,6 +214,7 @@ def test_custom_ops_pass_opcheck():
     torch.library.opcheck(torch.ops.omni_kernels.flash_attn_backward, backward)
 
 
+@pytest.mark.slow
 def test_torch_compile_fullgraph_matches_eager():
     (q, k, v), dout = _inputs(1, 24, 24, 2, 16, torch.float32, seed=10)
     rope = tuple(a.contiguous() for a in _rope(24, 16))

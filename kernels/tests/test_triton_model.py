@@ -64,6 +64,7 @@ def _run(model: OmniTransformer, backend: str, fused_norms: bool = False):
     return [out.detach() for out in outputs], grads
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fused_norms", [False, True], ids=["torch-norms", "fused-norms"])
 def test_triton_backend_matches_sdpa_forward_and_gradients(fused_norms):
     model = _tiny_model()
@@ -76,6 +77,7 @@ def test_triton_backend_matches_sdpa_forward_and_gradients(fused_norms):
         torch.testing.assert_close(grads[name], grads_sdpa[name], rtol=1e-3, atol=1e-5, msg=name)
 
 
+@pytest.mark.slow
 def test_bf16_model_error_is_within_twice_sdpa_error():
     """In bf16, the triton backend with fused norms is no further from the fp32 model than 2x sdpa's bf16 run."""
     reference, _ = _run(_tiny_model(torch.float32), "sdpa")

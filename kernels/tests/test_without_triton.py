@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 # `sys.modules["triton"] = None` makes every `import triton` fail, as on a machine without it.
 SCRIPT = """
@@ -23,6 +25,7 @@ except ImportError:
 """
 
 
+@pytest.mark.slow
 def test_omni_and_its_bench_command_work_without_triton():
     env = {"PYTHONPATH": f"{REPO}:{REPO / 'kernels'}", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)

@@ -23,21 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from omni.conditioning.camera_presets import CAMERA_PRESETS
 from omni.config import read_json
 
 CONTROL_CHANNELS = 11
-CAMERA_PRESETS = ("static", "pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out")
-
-
-def check_camera(camera: str, what: str = "camera") -> str:
-    """A camera is a preset name or the path of a JSON file of keyframes."""
-    if camera not in CAMERA_PRESETS and not camera.lower().endswith(".json"):
-        raise ValueError(
-            f"{what} {camera[:40]!r} is neither a preset ({', '.join(CAMERA_PRESETS)}) nor a .json file"
-        )
-    return camera
-
-
 TRAJECTORY_SIGMA_CELLS = 1.0
 
 

@@ -107,7 +107,7 @@ def load_project(path: str | Path) -> Project:
 
 def _check_shot_files(shot: Shot, name: str, base: Path) -> None:
     """Every file a shot reads exists, and a camera is a preset or a JSON file, before any shot is made."""
-    from omni.conditioning.motion import CAMERA_PRESETS, check_camera
+    from omni.conditioning.camera_presets import CAMERA_PRESETS, check_camera
 
     if shot.camera:
         try:

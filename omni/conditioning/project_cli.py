@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    from omni.cli import _add_model_arguments
+    from omni.cli import COMMANDS, _add_model_arguments
 
-    p = subparsers.add_parser("project", help="generate a multi-shot project (shot list YAML) into one mp4")
+    p = subparsers.add_parser("project", help=COMMANDS["project"][1])
     p.add_argument("shots", type=Path, help="the shot list (see docs/workflow.md)")
     p.add_argument("--out", type=Path, required=True, help="the film (.mp4)")
     p.add_argument("--cache", type=Path, help="shot cache folder (default: <out>.cache next to the film)")

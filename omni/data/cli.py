@@ -35,11 +35,11 @@ def _positive_int(text: str) -> int:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add `prepare` to the main CLI's subparsers."""
-    from omni.cli import parse_size
+    from omni.cli import COMMANDS, parse_size
 
     p = subparsers.add_parser(
         "prepare",
-        help="pre-encode clips into latent shards for training",
+        help=COMMANDS["prepare"][1],
         description="Encode clips with a pipeline's video VAE, audio VAE and text encoder into safetensors "
         "shards. Rerunning with the same arguments resumes an interrupted run.",
     )
@@ -63,7 +63,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--frames", type=parse_frames, help="allowed frame counts, 1 + 4k each, e.g. 33,65")
     p.add_argument("--shard-size", type=_positive_int, default=256, help="samples per shard (default 256)")
     p.add_argument("--max-text-tokens", type=_positive_int, help="text length (default: the model's)")
-    p.add_argument("--storage-dtype", choices=sorted(STORAGE_DTYPES), default="bfloat16")
+    p.add_argument(
+        "--storage-dtype", choices=sorted(STORAGE_DTYPES), default="bfloat16", help="dtype of stored latents"
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA GPU when present), cpu, cuda, cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run_prepare)

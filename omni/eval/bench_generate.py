@@ -48,8 +48,8 @@ def register(kinds) -> None:
     p = kinds.add_parser(
         "generate", help="seconds per generated clip with audio at the model's default steps"
     )
-    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--seconds", type=float, default=2.0, help="clip length")
     p.add_argument("--steps", type=int, help="default: the model's")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="timed clips (after one warm-up)")
     _add_model_arguments(p)
     p.set_defaults(run=_run)

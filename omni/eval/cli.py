@@ -47,18 +47,20 @@ def run_toyworld(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    from omni.cli import _add_model_arguments, integer, number
+    from omni.cli import COMMANDS, _add_model_arguments, integer, number
 
-    p = subparsers.add_parser("eval", help="capability metrics against ground truth")
+    p = subparsers.add_parser("eval", help=COMMANDS["eval"][1])
     kinds = p.add_subparsers(dest="eval", required=True)
     t = kinds.add_parser("toyworld", help="score a model on the toy world's prompt suite")
     t.add_argument("--seeds", type=integer("--seeds", 1, 10_000), default=8, help="scenes per capability")
     t.add_argument("--steps", type=integer("--steps", 1, 1000), help="denoising steps (default: the model's)")
-    t.add_argument("--guidance", type=number("--guidance", 0, 100))
+    t.add_argument(
+        "--guidance", type=number("--guidance", 0, 100), help="text guidance scale (default: the model's)"
+    )
     t.add_argument(
         "--only",
         help="comma-separated capabilities: t2i,t2av,i2v,a2v,v2a,trajectory,extension,retake,project",
     )
-    t.add_argument("--out", type=Path, default=Path("report.json"))
+    t.add_argument("--out", type=Path, default=Path("report.json"), help="the JSON report")
     _add_model_arguments(t)
     t.set_defaults(run=run_toyworld)

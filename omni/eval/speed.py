@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -17,30 +18,86 @@ from omni.pipelines.presets import load_preset
 @dataclass(frozen=True)
 class Timing:
     name: str
-    seconds: float  # median over the measured repeats
+    times: tuple[float, ...]  # seconds of each measured repeat, in the order they ran
     tokens: int
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.times)
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds
 
 
-def measure_interleaved(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[float]:
-    """Median wall time of each function, timed in turns (a, b, c, a, b, c, ...), so that a change in the
-    machine's load during the run affects every function alike."""
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
+def ratios(a: Timing, b: Timing) -> tuple[float, float, float]:
+    """Median, lowest and highest of the per-repeat ratios a / b: each pair ran back to back, so a change of
+    load between repeats cancels out."""
+    values = sorted(x / y for x, y in zip(a.times, b.times))
+    return statistics.median(values), values[0], values[-1]
+
+
+class _CpuClock:
+    """CPU time of this process on one thread pinned to one core: other jobs on the machine take wall time
+    from a run but add no CPU time to it (by wall clock the same command once gave 1.068x, then 0.976x)."""
+
+    name = "CPU time, 1 thread pinned to one core"
+
+    def __enter__(self):
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self._cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        if self._cores:  # the last allowed core: core 0 usually takes the machine's interrupts
+            os.sched_setaffinity(0, {max(self._cores)})
+        return self
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self._threads)
+        if self._cores:
+            os.sched_setaffinity(0, self._cores)
+
+    def time(self, fn: Callable[[], object]) -> float:
+        start = time.process_time()
+        fn()
+        return time.process_time() - start
+
+
+class _CudaClock:
+    """CUDA events around each call: the GPU's own time, whatever the host does meanwhile."""
+
+    name = "CUDA events"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def time(self, fn: Callable[[], object]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+
+
+def measure_interleaved(
+    fns: list[Callable[[], object]], repeats: int, warmup: int = 1, device: str | torch.device = "cpu"
+) -> tuple[list[tuple[float, ...]], str]:
+    """Seconds of each call of each function, timed in turns (a, b, c, a, b, c, ...) so that a change in the
+    machine's load affects every function alike, and the clock's name: CUDA events on a GPU, single-thread
+    CPU time on the CPU."""
+    clock = _CudaClock() if torch.device(device).type == "cuda" else _CpuClock()
     times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, bucket in zip(fns, times):
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(bucket) for bucket in times]
+    with clock:
+        for fn in fns:
+            for _ in range(warmup):
+                fn()
+        for _ in range(repeats):
+            for fn, bucket in zip(fns, times):
+                bucket.append(clock.time(fn))
+    return [tuple(bucket) for bucket in times], clock.name
 
 
 def wan_twin(omni_model) -> torch.nn.Module:
@@ -81,8 +138,9 @@ def bench_transformer(
     repeats: int,
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> list[Timing]:
-    """Forward time of omni (video only, then video + audio) and of Wan's transformer on the same video shapes."""
+) -> tuple[list[Timing], str]:
+    """Forward time of omni (video only, then video + audio) and of Wan's transformer on the same video shapes,
+    and the clock that measured them."""
     from omni.models.transformer import OmniTransformer, cast_keeping_fp32
 
     cfg = load_preset(preset)
@@ -120,9 +178,8 @@ def bench_transformer(
         both = [video_stream, audio_stream]
         variants.append(("omni (video+audio)", lambda: model(both, text), video_tokens + audio_frames))
     with torch.no_grad():
-        seconds = measure_interleaved([fn for _, fn, _ in variants], repeats)
-    results = [Timing(name, s, tokens) for (name, _, tokens), s in zip(variants, seconds)]
-    return results
+        times, clock = measure_interleaved([fn for _, fn, _ in variants], repeats, device=device)
+    return [Timing(name, t, tokens) for (name, _, tokens), t in zip(variants, times)], clock
 
 
 def _run_transformer(args: argparse.Namespace) -> None:
@@ -132,7 +189,7 @@ def _run_transformer(args: argparse.Namespace) -> None:
     height, width = parse_size(args.size)
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
-    results = bench_transformer(
+    results, clock = bench_transformer(
         args.preset,
         args.frames,
         height,
@@ -145,35 +202,42 @@ def _run_transformer(args: argparse.Namespace) -> None:
     )
     print(
         f"transformer forward, preset {args.preset}, {args.frames} frames {width}x{height}, "
-        f"{args.audio_seconds:g} s audio, {device} {str(dtype).removeprefix('torch.')}, median of {args.repeats}"
+        f"{args.audio_seconds:g} s audio, {device} {str(dtype).removeprefix('torch.')}, "
+        f"{clock}, median of {args.repeats} interleaved repeats"
     )
     print(f"{'model':<20} {'tokens':>7} {'ms':>10} {'tokens/s':>12}")
     for r in results:
         print(f"{r.name:<20} {r.tokens:>7} {r.seconds * 1e3:>10.2f} {r.tokens_per_second:>12.0f}")
     wan, video = results[0], results[1]
-    print(f"omni video-only / wan time: {video.seconds / wan.seconds:.3f}x (goal <= 1.05x)")
+    median, low, high = ratios(video, wan)
+    print(f"omni video-only / wan time: {median:.3f}x (repeats {low:.3f}-{high:.3f}x; goal <= 1.05x)")
     if len(results) > 2:
         both = results[2]
+        median, low, high = ratios(both, video)
         print(
-            f"adding audio: time x{both.seconds / video.seconds:.3f} for tokens x{both.tokens / video.tokens:.3f} "
-            f"(time per token x{(both.seconds / both.tokens) / (video.seconds / video.tokens):.3f})"
+            f"adding audio: time x{median:.3f} (repeats {low:.3f}-{high:.3f}) for tokens "
+            f"x{both.tokens / video.tokens:.3f} (time per token x{median * video.tokens / both.tokens:.3f})"
         )
 
 
 def register(subparsers) -> None:
-    bench = subparsers.add_parser("bench", help="speed benchmarks (measured, printed)")
+    from omni.cli import COMMANDS
+
+    bench = subparsers.add_parser("bench", help=COMMANDS["bench"][1])
     kinds = bench.add_subparsers(dest="bench", required=True)
     p = kinds.add_parser(
         "transformer", help="omni forward time vs diffusers' Wan transformer on the same shapes"
     )
-    p.add_argument("--preset", default="toy")
+    p.add_argument("--preset", default="toy", help="configs/<preset>.yaml: the transformer's shapes")
     p.add_argument("--frames", type=int, default=33, help="pixel frames (1 + 4k)")
     p.add_argument("--size", default="64", help="N or WxH in pixels")
-    p.add_argument("--audio-seconds", type=float, default=0.0)
-    p.add_argument("--text-tokens", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
+    p.add_argument("--audio-seconds", type=float, default=0.0, help="audio tokens added (0: video only)")
+    p.add_argument("--text-tokens", type=int, default=64, help="text tokens cross-attended to")
+    p.add_argument("--repeats", type=int, default=10, help="timed forwards per model, interleaved")
+    p.add_argument("--device", default="auto", help="auto (CUDA GPU when present), cpu, cuda, cuda:N")
+    p.add_argument(
+        "--dtype", default="auto", help="auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"
+    )
     p.set_defaults(run=_run_transformer)
     from omni.cli import import_if_built
 

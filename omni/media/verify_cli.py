@@ -27,9 +27,9 @@ _DESCRIPTION = (
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `verify` command to the `omni` CLI; `args.run(args)` then runs it and returns the exit status."""
-    parser = subparsers.add_parser(
-        "verify", help="check the content credentials of outputs", description=_DESCRIPTION
-    )
+    from omni.cli import COMMANDS
+
+    parser = subparsers.add_parser("verify", help=COMMANDS["verify"][1], description=_DESCRIPTION)
     _add_arguments(parser)
     return parser
 

@@ -7,6 +7,10 @@ backend registers itself from the `omni_kernels` package.
 
 The active backend is, in order: the `backend=` argument, `use_attention_backend(...)` context,
 the `OMNI_ATTENTION_BACKEND` environment variable, then `sdpa`.
+
+Not diffusers' `attention_dispatch`: its registry is keyed by a closed enum (`AttentionBackendName`), so
+`omni_kernels` could not register its Triton backend there, and `dispatch_attention_fn` takes no RoPE angles,
+which the Triton backend applies inside the kernel.
 """
 
 from __future__ import annotations

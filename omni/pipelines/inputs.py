@@ -10,8 +10,7 @@ from PIL import Image
 from torch import Tensor
 
 from omni.media.arrays import check_audio_range
-
-MAX_SECONDS = 120.0
+from omni.pipelines.task_names import MAX_SECONDS
 
 
 def check_task(task: str, tasks: tuple[str, ...]) -> str:

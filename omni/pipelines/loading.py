@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def load_model(
     attention_backend: str | None = None,
     scheduler: str | None = None,
 ) -> LoadedModel:
-    """Load `model` (an OmniPipeline folder), else the built-in model, else a random-weight `preset` (tiny)."""
+    """Load `model` (an OmniPipeline folder), else the built-in model, else a random-weight `preset` (tiny).
+
+    Random weights are said on stderr, for every caller (the CLI's commands and the Python API alike)."""
     from omni.pipelines.pipeline_omni import OmniPipeline
     from omni.pipelines.presets import SchedulerConfig, build_pipeline, build_scheduler
 
@@ -66,6 +69,12 @@ def load_model(
     else:
         pipe = build_pipeline(preset or "tiny")
         description, random_weights = f"random-weight preset {preset or 'tiny'}", True
+        reason = "as asked" if preset else "no model given and the built-in model is not installed"
+        print(
+            f"note: using a {description} ({reason}): its outputs are noise, useful only to check that the "
+            "engine runs",
+            file=sys.stderr,
+        )
     if scheduler is not None:
         shift = getattr(pipe.scheduler.config, "flow_shift", None) or getattr(
             pipe.scheduler.config, "shift", 3.0

@@ -37,6 +37,7 @@ from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_finite_weights, check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
 from omni.pipelines.memory import check_fits
+from omni.pipelines.progress import RunProgress
 from omni.pipelines.sampling import ExpertSwitch, Guidance, TextConditioning, denoise
 
 ImageInput = np.ndarray | Image.Image | Tensor
@@ -547,22 +548,26 @@ class OmniPipeline(DiffusionPipeline):
                     audio=audio_guidance_scale,
                 ),
             )
+        bar = RunProgress(progress)
         run = dict(
             text=text,
             steps=steps,
             guidance=guidance,
             generator=generator,
-            progress=progress,
+            progress=bar,
             timings=timings,
             low_noise=low_noise,
         )
 
         # 3-6. Encode the conditions, plan the streams, denoise, decode; extension goes chunk by chunk.
-        if task == "extend":
-            frames, audio_out = self._extend(request, seconds, chunk_seconds, **run)
-            audio_out = None if audio_out is None else audio_out[None]
-            return OmniPipelineOutput(frames[None], None, audio_out, fps, self.sample_rate, timings)
-        frames, images, audio_out, latents = self._generate(request, latents=latents, **run)
+        try:
+            if task == "extend":
+                frames, audio_out = self._extend(request, seconds, chunk_seconds, **run)
+                audio_out = None if audio_out is None else audio_out[None]
+                return OmniPipelineOutput(frames[None], None, audio_out, fps, self.sample_rate, timings)
+            frames, images, audio_out, latents = self._generate(request, latents=latents, **run)
+        finally:
+            bar.close()
         frames, audio_out = tasks.assemble(request, frames, audio_out)
         return OmniPipelineOutput(
             None if frames is None else frames[None],
@@ -599,6 +604,8 @@ class OmniPipeline(DiffusionPipeline):
             request.fps,
         )
         start = time.perf_counter()
+        progress.start_chunk()
+        progress.stage("encoding the conditions")
         plans = tasks.plan(self, request)
         _add(timings, "encode", time.perf_counter() - start)
         noise = None
@@ -614,6 +621,7 @@ class OmniPipeline(DiffusionPipeline):
                 "this model learned one noise level per sample (per_token_timesteps: false, e.g. Wan 2.1): "
                 "given frames and images are outside its training and may be followed loosely"
             )
+        progress.expect(steps + sum(plan.output for plan in plans))
         start = time.perf_counter()
         latents = denoise(
             self.transformer,
@@ -638,12 +646,14 @@ class OmniPipeline(DiffusionPipeline):
                     f"the denoised {plan.modality} latents hold NaN or infinite values, so nothing is decoded: "
                     f"the model's weights are damaged or {self.transformer.dtype} overflowed (try float32)"
                 )
+            progress.stage(f"decoding {plan.modality}")
             if plan.modality == "video":
                 frames = self.decode_video(x)[0, : request.frames]
             elif plan.modality == "image":
                 images = self.decode_video(x)[:, 0]
             else:
                 audio = self.decode_audio(x, request.num_samples)[0]
+            progress.advance()
         _add(timings, "decode", time.perf_counter() - start)
         return frames, images, audio, latents[0]
 
@@ -660,6 +670,7 @@ class OmniPipeline(DiffusionPipeline):
         frames, audio = request.video, request.audio  # audio is None on a video-only pipeline
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
         context = inputs.whole_latent_frames(context, self.vae_temporal)
+        run["progress"].chunks = math.ceil(total / chunk)
         added = 0
         while added < total:
             new = min(chunk, total - added)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from omni.models.streams import LatentStream
 from omni.models.transformer import OmniTransformer
+from omni.pipelines.progress import RunProgress
 
 CONDITIONS = ("image", "audio", "text")
 
@@ -215,7 +215,7 @@ def denoise(
     guidance: Guidance,
     generator: torch.Generator | None = None,
     batch_size: int = 1,
-    progress: bool = True,
+    progress: bool | RunProgress = True,
     callback: Callable[[int, list[Tensor]], None] | None = None,
     low_noise: ExpertSwitch | None = None,
     noise: list[Tensor | None] | None = None,
@@ -223,7 +223,8 @@ def denoise(
     """Sample every plan's latents jointly; returns one (B, C, ...) fp32 tensor per plan.
 
     `low_noise` hands the steps below its boundary to a second transformer. `noise` gives a plan's starting
-    noise (B, *shape) instead of drawing it from `generator` (None entries are drawn).
+    noise (B, *shape) instead of drawing it from `generator` (None entries are drawn). `progress` is a run's
+    bar to count the steps on, or whether to show a bar of its own.
     """
     device = text.states.device
     stages = [(transformer, GuidanceRows.build(plans, guidance))]
@@ -244,9 +245,11 @@ def denoise(
         latents.append(_clean_where(plan, given.float().to(device)))
     texts = [text_rows(text, rows, batch_size) for _, rows in stages]
 
-    for step, t in enumerate(
-        tqdm(schedulers[0].timesteps, desc="denoising", disable=not progress, leave=False)
-    ):
+    bar = progress if isinstance(progress, RunProgress) else RunProgress(bool(progress))
+    if bar is not progress:
+        bar.expect(num_steps)
+    bar.stage("denoising")
+    for step, t in enumerate(schedulers[0].timesteps):
         stage = 1 if low_noise is not None and t < low_noise.boundary else 0
         model, rows = stages[stage]
         streams = build_streams(plans, latents, t, rows)
@@ -255,6 +258,9 @@ def denoise(
             guided = rows.combine(v)
             x = schedulers[i].step(guided, t, latents[i], return_dict=False)[0]
             latents[i] = _clean_where(plan, x.float())
+        bar.advance()
         if callback is not None:
             callback(step, latents)
+    if bar is not progress:
+        bar.close()
     return latents

@@ -16,19 +16,12 @@ import torch
 from omni.conditioning.masks import frames_before, frames_in_range
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
 from omni.pipelines.sampling import StreamPlan
+from omni.pipelines.task_names import AUDIO_TASKS, TASKS, VIDEO_TASKS, output_suffix  # noqa: F401
 
-VIDEO_TASKS = ("t2v", "t2av", "i2v", "a2v", "v2a", "extend", "retake")
-AUDIO_TASKS = ("t2a", "t2av", "i2v", "a2v", "v2a", "extend", "retake")
-TASKS = ("t2v", "t2i", "t2a", "t2av", "i2v", "v2a", "a2v", "extend", "retake")
 SOUND_TASKS = ("t2a", "t2av", "a2v", "v2a")  # pointless without sound: refused by a video-only model
 
 REFERENCE_SECONDS = -1.0  # reference images sit one second before the clip starts (as in training)
 CROSSFADE_SECONDS = 0.01  # audio joins between given and generated audio
-
-
-def output_suffix(task: str) -> str:
-    """The file a task's output is written as: png for an image, wav for sound alone, mp4 otherwise."""
-    return {"t2i": ".png", "t2a": ".wav"}.get(task, ".mp4")
 
 
 @dataclass

@@ -71,9 +71,6 @@ def run(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    add_arguments(
-        subparsers.add_parser(
-            "train",
-            help="train omni on prepared latent shards or a rendered stream (one process or torchrun)",
-        )
-    )
+    from omni.cli import COMMANDS
+
+    add_arguments(subparsers.add_parser("train", help=COMMANDS["train"][1]))

@@ -1,4 +1,9 @@
-"""Exponential moving average of the weights, kept in fp32 and sharded like the parameters (DTensors under FSDP)."""
+"""Exponential moving average of the weights, kept in fp32 and sharded like the parameters (DTensors under FSDP).
+
+Not diffusers' `EMAModel`: its state is an unnamed list of shadows in the parameters' dtype, while the
+distributed checkpoint and the EMA export need fp32 tensors by parameter name; and on the toy transformer
+(6.1M parameters, one CPU thread) its `step` took 10.5 ms against 5.5 ms for `update` here.
+"""
 
 from __future__ import annotations
 

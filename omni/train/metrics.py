@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -19,28 +21,67 @@ GPU_PEAK_BF16 = {
 }
 
 
+@dataclass
+class PeakFlops:
+    """The FLOP/s that MFU is quoted against, and where the figure comes from.
+
+    A step that computes faster than the peak raises it (a measured peak is a lower bound: the machine may
+    have been busy while it was measured), so MFU is at most 100% by construction."""
+
+    flops: float
+    source: str
+
+    def mfu(self, achieved_flops: float) -> float:
+        """`achieved_flops` (FLOP/s) as a fraction of the peak, in [0, 1]."""
+        if achieved_flops > self.flops:
+            self.flops = achieved_flops
+            if "raised" not in self.source:
+                self.source += ", raised to the fastest step"
+        return achieved_flops / self.flops
+
+
 @functools.cache
-def measured_matmul_flops(
-    device: str = "cpu", size: int = 1024, repeats: int = 5, dtype: torch.dtype = torch.float32
-) -> float:
-    """FLOP/s of a square matmul on this machine (fp32: the CPU 'peak' MFU is quoted against)."""
+def _measured_matmul_flops(device: str, dtype: torch.dtype, threads: int, size: int, trials: int) -> float:
+    del threads  # part of the cache key: the result holds for the thread count it was measured at
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)
     a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
+    sync()
+    fastest = math.inf
+    for _ in range(trials):
+        start = time.perf_counter()
         a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+        sync()
+        fastest = min(fastest, time.perf_counter() - start)
+    return 2 * size**3 / fastest
 
 
-def peak_flops(device: torch.device) -> float | None:
-    """Peak FLOP/s for `device` (env OMNI_PEAK_TFLOPS overrides); None for an unknown GPU."""
+def measured_matmul_flops(
+    device: str = "cpu", dtype: torch.dtype = torch.float32, size: int | None = None, trials: int = 7
+) -> float:
+    """FLOP/s of the fastest of `trials` square matmuls in `dtype` at this process's thread count: the way a
+    run computes, and the trial a busy machine disturbed least. Cached per device, dtype and thread count."""
+    if size is None:  # a CPU without bf16 units emulates them, tens of times slower: keep the trial short
+        size = 1024 if dtype == torch.float32 or device != "cpu" else 256
+    return _measured_matmul_flops(str(device), dtype, torch.get_num_threads(), size, trials)
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> PeakFlops | None:
+    """Peak FLOP/s for `device` running in `dtype` (env OMNI_PEAK_TFLOPS overrides): the datasheet bf16 peak
+    on a known GPU, None on an unknown one, a measured matmul on the CPU."""
     if "OMNI_PEAK_TFLOPS" in os.environ:
-        return float(os.environ["OMNI_PEAK_TFLOPS"]) * 1e12
+        return PeakFlops(float(os.environ["OMNI_PEAK_TFLOPS"]) * 1e12, "OMNI_PEAK_TFLOPS")
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        return next((peak for key, peak in GPU_PEAK_BF16.items() if key in name), None)
-    return measured_matmul_flops()
+        peak = next((peak for key, peak in GPU_PEAK_BF16.items() if key in name), None)
+        return None if peak is None else PeakFlops(peak, f"{name} datasheet dense bf16")
+    threads = torch.get_num_threads()
+    name = str(dtype).removeprefix("torch.")
+    return PeakFlops(
+        measured_matmul_flops("cpu", dtype),
+        f"fastest {name} matmul on this CPU at {threads} thread{'s' if threads > 1 else ''}",
+    )
 
 
 def cpu_bf16_slowdown(size: int = 256, repeats: int = 10) -> float:

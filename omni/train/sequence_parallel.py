@@ -5,6 +5,10 @@ to a multiple of the group size; padding is masked out of attention). Each block
 its shard; the joint self-attention swaps sequence for heads with one all_to_all, attends over the whole
 sequence with H / P heads, and swaps back. Forward hooks shard the block inputs before the first block and
 gather the tokens after the last, so the model code stays single-device.
+
+Not diffusers' `ContextParallelConfig` (Ulysses through `enable_parallelism`): it runs inside
+`dispatch_attention_fn`, which omni's attention (its own registry and fused RoPE, see `omni.ops.attention`)
+does not call, and its plan splits whole module inputs, where omni shards each expert's token stream.
 """
 
 from __future__ import annotations

@@ -47,6 +47,9 @@ def step_generator(seed: int, dp_rank: int, step: int) -> torch.Generator:
 
 
 def lr_lambda(config: TrainConfig):
+    """Linear warmup, then constant, cosine or linear decay to `min_lr_ratio`. transformers'
+    `get_cosine_with_min_lr_schedule_with_warmup` has the same cosine and floor, but its first step runs at
+    lr 0 (a step that trains nothing) and it has no linear decay to a floor; diffusers' schedules have no floor."""
     optim = config.optim
 
     def factor(step: int) -> float:
@@ -159,7 +162,8 @@ class Trainer:
                 raise ValueError(
                     f"log.tensorboard needs the tensorboard package (pip install tensorboard): {error}"
                 ) from error
-        self._peak = peak_flops(self.dist.device)
+        precision = torch.bfloat16 if config.parallel.mixed_precision == "bf16" else torch.float32
+        self._peak = peak_flops(self.dist.device, precision)
         self._check_precision()
 
     def _check_precision(self) -> None:
@@ -240,7 +244,7 @@ class Trainer:
             "step_seconds": seconds,
         }
         if self._peak:
-            record["mfu"] = record["tflops"] * 1e12 / self._peak
+            record["mfu"] = self._peak.mfu(record["tflops"] * 1e12)
         return record
 
     def _log(self, record: dict) -> None:

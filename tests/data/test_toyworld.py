@@ -362,7 +362,7 @@ def test_cli_registers_toyworld_render():
     parser = argparse.ArgumentParser(prog="omni")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["toyworld", "render", "--seed", "5", "--count", "3", "--out", "clips"])
-    assert args.func is run_render
+    assert args.run is run_render
     assert (args.seed, args.count, args.fps, args.frames, args.size) == (5, 3, 16.0, 33, 64)
     own = argparse.ArgumentParser()
     add_subcommands(own)

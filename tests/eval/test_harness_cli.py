@@ -53,6 +53,14 @@ def results(tmp_path_factory):
     return suite, out
 
 
+@pytest.fixture(scope="module")
+def scored(results):
+    """The results folder once `omni bench score` has run on it (the suite is found through run.json)."""
+    _, out = results
+    assert main(["bench", "score", str(out)]) == 0
+    return out
+
+
 def test_run_writes_every_item_resumably_with_timings(results):
     _, out = results
     run = json.loads((out / "omni" / "run.json").read_text())
@@ -87,9 +95,8 @@ def test_multi_shot_item_is_its_shots_end_to_end(results):
     assert json.loads((out / "omni" / "run.json").read_text())["items"]["two_shots"]["shots"] == 2
 
 
-def test_score_records_missing_broken_and_unmatched_files_and_scores_the_rest(results):
-    suite, out = results
-    assert main(["bench", "score", str(out)]) == 0  # the suite is found through run.json
+def test_score_records_missing_broken_and_unmatched_files_and_scores_the_rest(scored):
+    out = scored
     scores = json.loads((out / "scores.json").read_text())
     hosted = scores["systems"]["hosted"]
     assert {k: v["status"] for k, v in hosted["items"].items()} == {
@@ -108,8 +115,8 @@ def test_score_records_missing_broken_and_unmatched_files_and_scores_the_rest(re
     assert omni["items"]["still"]["metrics"]["credentials"] == "none"
 
 
-def test_ground_truth_reads_as_perfect_on_the_toy_world_metrics(results):
-    _, out = results
+def test_ground_truth_reads_as_perfect_on_the_toy_world_metrics(scored):
+    out = scored
     scores = json.loads((out / "scores.json").read_text())
     ball = scores["systems"]["reference"]["items"]["ball"]["metrics"]
     assert ball["toy_color_accuracy"] == ball["toy_shape_accuracy"] == ball["toy_motion_accuracy"] == 1.0
@@ -118,8 +125,8 @@ def test_ground_truth_reads_as_perfect_on_the_toy_world_metrics(results):
     assert ball["compliant"]
 
 
-def test_report_is_one_self_contained_page_with_csv_and_json(results):
-    _, out = results
+def test_report_is_one_self_contained_page_with_csv_and_json(scored):
+    out = scored
     assert main(["bench", "report", str(out), "--out", str(out / "report.html")]) == 0
     html = (out / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)

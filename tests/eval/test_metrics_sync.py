@@ -45,6 +45,7 @@ def shifted(clip, shift_ms: float) -> tuple[np.ndarray, np.ndarray]:
     return clip.frames[MARGIN : MARGIN + FRAMES], clip.audio[start : start + round(FRAMES / FPS * RATE)]
 
 
+@pytest.mark.slow
 def test_shifted_audio_is_recovered_within_a_frame_through_mp4(bouncing_clips, tmp_path):
     errors = []
     for index, clip in enumerate(bouncing_clips):

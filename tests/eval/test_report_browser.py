@@ -1,7 +1,8 @@
 """The benchmark report renders in a real browser: headless Chromium, driven by its command-line flags.
 
 Checks: the page logs no console errors and loads nothing that fails, every SVG chart and every frame strip
-has a visible, non-zero size once laid out, and a screenshot of it is not blank.
+has a visible, non-zero size once laid out, every metric chart has one bar per system, every video output has
+a player that loads it, and a screenshot of it is not blank.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ PROBE_BODY = """<script>addEventListener("load", () => {
     return {w: r.width, h: r.height, shown: s.display !== "none" && s.visibility === "visible" && s.opacity !== "0"}; };
   document.body.setAttribute("data-probe", JSON.stringify({
     svgs: [...document.querySelectorAll("svg")].map(box),
-    bars: document.querySelectorAll("svg.chart rect").length,
+    bars: document.querySelectorAll("svg.chart rect.bar").length,
+    charts: [...document.querySelectorAll("svg.chart")].filter(c => c.querySelector("rect.bar")).map(c => ({
+      bars: [...c.querySelectorAll("rect.bar")].filter(r => r.getBoundingClientRect().width > 0).length})),
+    players: [...document.querySelectorAll("video, audio")].map(m => ({
+      kind: m.tagName, error: m.error && m.error.code, ready: m.readyState})),
     images: [...document.images].map(i => ({...box(i), loaded: i.complete && i.naturalWidth > 0})),
     errors: __errors}));
 });</script>"""
@@ -91,7 +96,7 @@ def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProce
 
 
 def test_report_loads_without_errors_and_every_chart_is_visible(report, tmp_path):
-    probed = tmp_path / "probed.html"
+    probed = report.with_name("probed.html")  # beside the report: its players link the outputs relatively
     text = report.read_text()
     probed.write_text(
         text.replace("<head>", "<head>" + PROBE_HEAD, 1).replace("</body>", PROBE_BODY + "</body>")
@@ -107,6 +112,11 @@ def test_report_loads_without_errors_and_every_chart_is_visible(report, tmp_path
     assert len(probe["svgs"]) == text.count("<svg") >= 20
     assert all(s["w"] > 0 and s["h"] > 0 and s["shown"] for s in probe["svgs"]), probe["svgs"]
     assert probe["bars"] >= 10
+    systems = 2
+    assert all(c["bars"] <= systems for c in probe["charts"]), probe["charts"]
+    assert sum(c["bars"] == systems for c in probe["charts"]) >= 10  # one bar per system on a shared axis
+    assert [p["kind"] for p in probe["players"]] == ["VIDEO"] * 5  # alpha's 3 clips and beta's 2
+    assert all(p["error"] is None and p["ready"] >= 1 for p in probe["players"]), probe["players"]
     assert len(probe["images"]) == text.count("data:image/png;base64,") >= 5
     assert all(i["loaded"] and i["w"] > 0 and i["h"] > 0 and i["shown"] for i in probe["images"])
 

@@ -139,6 +139,7 @@ def test_beep_pitch_names_the_bouncing_objects_colour(clean):
     assert np.mean(clean.pitch_color) >= 0.97
 
 
+@pytest.mark.slow
 def test_detectors_survive_h264_and_aac(tmp_path):
     try:
         from omni.media import read_video, write_mp4

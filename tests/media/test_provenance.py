@@ -469,6 +469,7 @@ def test_register_adds_verify_to_a_parent_cli(tmp_path, ca, signer, record, caps
     assert ": valid - " in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_runs_as_a_module(tmp_path, ca, signer, record):
     good = sign_file(write_media(tmp_path / "good.png"), record, signer)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

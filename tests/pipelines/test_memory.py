@@ -23,6 +23,7 @@ def test_too_large_requests_are_refused_before_allocating(tiny_pipeline, monkeyp
     assert out.frames.shape[1] == 16
 
 
+@pytest.mark.slow
 def test_large_frames_decode_in_tiles(tiny_pipeline):
     small = tiny_pipeline.decode_video(torch.zeros(1, 4, 1, 8, 8))
     assert small.shape == (1, 1, 64, 64, 3) and not tiny_pipeline.vae.use_tiling

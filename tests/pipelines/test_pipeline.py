@@ -63,6 +63,7 @@ def test_same_seed_same_output_and_seeds_differ(tiny_pipeline):
     assert not np.array_equal(a.frames, c.frames)
 
 
+@pytest.mark.slow
 def test_save_and_load_round_trip(tiny_pipeline, tmp_path):
     tiny_pipeline.save_pretrained(tmp_path)
     index = json.loads((tmp_path / "model_index.json").read_text())
@@ -135,6 +136,7 @@ def test_extend_keeps_the_clip_and_adds_the_requested_time(tiny_pipeline):
     assert np.abs(np.diff(join)).max() < 0.1  # no click at the seam
 
 
+@pytest.mark.slow
 def test_retake_changes_only_the_range(tiny_pipeline):
     frames, audio = beep_clip()
     out = run(
@@ -160,6 +162,7 @@ def test_retake_changes_only_the_range(tiny_pipeline):
     assert np.array_equal(audio_only.frames[0], frames)
 
 
+@pytest.mark.slow
 def test_key_frames_and_references_condition_the_video(tiny_pipeline, random_pipeline):
     first, last = np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)
     out = run(tiny_pipeline, "i2v", image=first, last_image=last, key_frames=[(0.5, last)])

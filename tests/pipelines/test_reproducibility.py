@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import hashlib, numpy as np
@@ -27,6 +29,7 @@ def _digest_in_new_process(threads: str) -> str:
     return run.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_outputs_are_bitwise_identical_across_processes():
     first, second = _digest_in_new_process("1"), _digest_in_new_process("1")
     assert first == second and len(first) == 64

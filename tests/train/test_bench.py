@@ -58,3 +58,44 @@ def test_bench_train_times_a_variant_given_by_set(capsys):
     assert "transformer.patch_size=[1, 4, 4]" in out
     assert main(["bench", "train", "--set", "transformer.patch_sz=[1,4,4]"]) == 2
     assert "unknown key(s) ['patch_sz']" in capsys.readouterr().err
+
+
+def test_mfu_never_exceeds_one_even_when_the_peak_was_measured_low():
+    from omni.train.metrics import PeakFlops
+
+    peak = PeakFlops(1e9, "a matmul on a busy machine")
+    assert peak.mfu(0.5e9) == 0.5
+    assert peak.mfu(2.5e9) == 1.0  # a step faster than the measured peak raises it
+    assert peak.flops == 2.5e9 and "raised" in peak.source
+    assert peak.mfu(0.5e9) == 0.2
+
+
+def test_the_cpu_peak_is_measured_at_the_runs_thread_count_and_dtype(monkeypatch):
+    import torch
+
+    from omni.train.metrics import peak_flops
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = peak_flops(torch.device("cpu"), torch.float32)
+        assert "float32 matmul on this CPU at 1 thread" in one.source
+        torch.set_num_threads(2)
+        two = peak_flops(torch.device("cpu"), torch.bfloat16)
+        assert "bfloat16 matmul on this CPU at 2 threads" in two.source
+    finally:
+        torch.set_num_threads(threads)
+    assert one.flops > 1e8 and two.flops > 1e6
+
+
+def test_bench_train_prints_mfu_within_100_percent_and_a_readable_peak(capsys, monkeypatch):
+    from omni.cli import main
+
+    monkeypatch.setenv("OMNI_PEAK_TFLOPS", "1e-6")  # far below any real step's rate
+    args = ["--batch-size", "1", "--frames", "1", "--steps", "2", "--audio-seconds", "0", "--device", "cpu"]
+    assert main(["bench", "train", "--preset", "tiny", *args]) == 0
+    out = capsys.readouterr().out
+    mfu = float(out.split("MFU ")[1].split("%")[0])
+    assert 0 < mfu <= 100
+    peak = float(out.split("% of ")[1].split(" TFLOP/s")[0])
+    assert peak > 1e-6  # raised to the fastest step, printed with its significant digits

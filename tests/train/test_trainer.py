@@ -48,6 +48,7 @@ def overrides(data, run, **extra):
     }
 
 
+@pytest.mark.slow
 def test_loss_falls_and_the_export_loads(data, tmp_path):
     config = load_train_config("tiny", overrides(data, tmp_path, steps=60, **{"checkpoint.every": 60}))
     result = Trainer(config).fit()
@@ -94,6 +95,7 @@ def _losses(run) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in records}
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_with_the_same_losses(data, tmp_path):
     steps = 24
     uninterrupted = _run_cli(data, tmp_path / "a", steps, **{"checkpoint.every": 8})
@@ -117,6 +119,7 @@ def test_a_killed_run_resumes_with_the_same_losses(data, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_torchrun_trains_with_fsdp_on_two_processes(data, tmp_path):
     sets = [
         f"--set={k}={v}"
@@ -152,6 +155,7 @@ def test_torchrun_trains_with_fsdp_on_two_processes(data, tmp_path):
     OmniPipeline.from_pretrained(tmp_path / "export")
 
 
+@pytest.mark.slow
 def test_a_trained_model_warm_starts_with_a_new_layer(data, tmp_path, capsys):
     """model.transformer arguments apply over an init folder: the new layer starts at zero and trains."""
     first = Trainer(load_train_config("tiny", overrides(data, tmp_path / "a", steps=2))).fit()
@@ -276,3 +280,12 @@ def test_a_damaged_checkpoint_is_skipped_for_the_newest_intact_one(data, tmp_pat
     damage(run / "step_00000002")
     with pytest.raises(CheckpointError, match="no checkpoint in .* can be resumed from"):
         Trainer(load_train_config("tiny", overrides(data, run, steps=4, **settings))).resume()
+
+
+def test_logged_mfu_is_at_most_one_whatever_the_peak(data, tmp_path, monkeypatch):
+    """A CPU peak measured while the machine was busy once gave mfu=2.5 in log.jsonl."""
+    monkeypatch.setenv("OMNI_PEAK_TFLOPS", "1e-9")
+    config = load_train_config("tiny", overrides(data, tmp_path, steps=3))
+    Trainer(config).fit()
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all(0 < r["mfu"] <= 1 for r in records)

@@ -10,13 +10,15 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `toyworld` command (with its `render` subcommand) to the main CLI's subparsers."""
-    parser = subparsers.add_parser("toyworld", help="render procedural audio-visual toy-world clips")
+    from omni.cli import COMMANDS
+
+    parser = subparsers.add_parser("toyworld", help=COMMANDS["toyworld"][1])
     add_subcommands(parser)
     return parser
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
-    """Attach the toy world's subcommands to `parser`; each sets `func`, called with the parsed args."""
+    """Attach the toy world's subcommands to `parser`; each sets `run`, called with the parsed args."""
     commands = parser.add_subparsers(dest="toyworld_command", required=True, metavar="COMMAND")
     render = commands.add_parser("render", help="render N clips from consecutive seeds into a folder")
     render.add_argument("--seed", type=int, default=0, help="seed of the first clip; clip i uses seed + i")
@@ -27,7 +29,7 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     render.add_argument(
         "--size", type=int, default=64, help="square frame size, a multiple of 16 (default 64)"
     )
-    render.set_defaults(func=run_render, run=run_render)  # `func` for python -m, `run` for omni
+    render.set_defaults(run=run_render)
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -64,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m omni.data.toyworld", description=__doc__)
     add_subcommands(parser)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.run(args)
 
 
 def _positive_int(text: str) -> int:

@@ -20,6 +20,11 @@ class MetricInfo:
     better: Literal["higher", "lower", ""]
     summary: Literal["mean", "ratio", "median_abs"]
     group: str
+    axis: tuple[float, float] | None = (
+        None  # the chart's range, shared by every system (default: the values')
+    )
+    target: tuple[float, float] | None = None  # a range worth aiming for, shaded on the chart
+    needs: tuple[str, ...] = ()  # "video" / "audio": meaningless when that stream is noise or silence
 
 
 CATALOGUE = (
@@ -28,17 +33,37 @@ CATALOGUE = (
     MetricInfo("fps_ok", "frame rate within tolerance", "share", "higher", "ratio", "request"),
     MetricInfo("size_ok", "frame size as requested", "share", "higher", "ratio", "request"),
     MetricInfo("audio_ok", "has sound when asked", "share", "higher", "ratio", "request"),
-    MetricInfo("av_offset_ms", "AV offset, median |x|", "ms", "lower", "median_abs", "sync"),
-    MetricInfo("av_determined", "AV offset determined", "share", "higher", "ratio", "sync"),
-    MetricInfo("av_confidence", "AV sync confidence", "sd", "higher", "mean", "sync"),
-    MetricInfo("motion_magnitude", "motion magnitude", "levels/frame", "", "mean", "motion"),
-    MetricInfo("motion_smoothness", "motion smoothness", "0-1", "higher", "mean", "motion"),
-    MetricInfo("flicker", "flicker", "levels", "lower", "mean", "motion"),
-    MetricInfo("frozen_frame_ratio", "frozen frames", "share", "lower", "mean", "motion"),
-    MetricInfo("loudness_lufs", "integrated loudness", "LUFS", "", "mean", "audio"),
+    MetricInfo(
+        "av_offset_ms",
+        "AV offset, median |x|",
+        "ms",
+        "lower",
+        "median_abs",
+        "sync",
+        (0, 500),
+        (0, 45),
+        ("video", "audio"),
+    ),  # 45 ms: where an audio lead starts to be noticed (ITU-R BT.1359)
+    MetricInfo(
+        "av_determined", "AV offset determined", "share", "higher", "ratio", "sync", needs=("video", "audio")
+    ),
+    MetricInfo(
+        "av_confidence", "AV sync confidence", "sd", "higher", "mean", "sync", needs=("video", "audio")
+    ),
+    MetricInfo(
+        "motion_magnitude", "motion magnitude", "levels/frame", "", "mean", "motion", needs=("video",)
+    ),
+    MetricInfo(
+        "motion_smoothness", "motion smoothness", "0-1", "higher", "mean", "motion", (0, 1), needs=("video",)
+    ),
+    MetricInfo("flicker", "flicker", "levels", "lower", "mean", "motion", needs=("video",)),
+    MetricInfo("frozen_frame_ratio", "frozen frames", "share", "lower", "mean", "motion", needs=("video",)),
+    MetricInfo(
+        "loudness_lufs", "integrated loudness", "LUFS", "", "mean", "audio", (-70, 0), (-24, -14), ("audio",)
+    ),  # EBU R128 broadcast (-23) to streaming (-14) targets
     MetricInfo("silence_ratio", "silent time", "share", "", "mean", "audio"),
     MetricInfo("clipping_ratio", "clipped samples", "share", "lower", "mean", "audio"),
-    MetricInfo("peak_dbfs", "sample peak", "dBFS", "", "mean", "audio"),
+    MetricInfo("peak_dbfs", "sample peak", "dBFS", "", "mean", "audio", (-70, 0)),
     MetricInfo("credentials_present", "has content credentials", "share", "higher", "ratio", "provenance"),
     MetricInfo("credentials_valid", "valid, trusted credentials", "share", "higher", "ratio", "provenance"),
     MetricInfo("toy_color_accuracy", "toy world: colour accuracy", "share", "higher", "mean", "toy world"),
@@ -46,7 +71,17 @@ CATALOGUE = (
     MetricInfo("toy_size_accuracy", "toy world: size accuracy", "share", "higher", "mean", "toy world"),
     MetricInfo("toy_motion_accuracy", "toy world: motion accuracy", "share", "higher", "mean", "toy world"),
     MetricInfo("toy_extra_objects", "toy world: extra objects", "count", "lower", "mean", "toy world"),
-    MetricInfo("toy_av_sync_ms", "toy world: beep - bounce, median |x|", "ms", "lower", "mean", "toy world"),
+    MetricInfo(
+        "toy_av_sync_ms",
+        "toy world: beep - bounce, median |x|",
+        "ms",
+        "lower",
+        "mean",
+        "toy world",
+        (0, 500),
+        (0, 45),
+        ("video", "audio"),
+    ),
     MetricInfo(
         "toy_pitch_color_agreement", "toy world: pitch names colour", "share", "higher", "mean", "toy world"
     ),

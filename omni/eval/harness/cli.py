@@ -59,10 +59,6 @@ def _run(args: argparse.Namespace) -> None:
     from omni.pipelines.loading import load_model
 
     loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention)
-    if loaded.random_weights:
-        print(
-            f"note: {loaded.description}: outputs are noise, useful only to try the harness", file=sys.stderr
-        )
     system = {
         "name": "omni",
         "model": loaded.description,

@@ -1,8 +1,10 @@
 """`omni bench report`: one self-contained HTML page from scores.json, plus report.csv and report.json.
 
-The page needs nothing but itself: CSS inline, charts as inline SVG, frame strips as base64 PNG. It holds a
-per-system summary table, a bar chart per metric, AV-offset histograms, a few frames and the waveform of
-every output, and the missing and broken files.
+The page needs nothing from elsewhere: CSS inline, charts as inline SVG, frame strips as base64 PNG; its
+video and audio players link the outputs by paths relative to the page. It holds a per-system summary table,
+a chart per metric with every system on one axis (the reference system and a target range marked), AV-offset
+histograms, every item's outputs side by side (player, frames, waveform, numbers), and the missing and broken
+files. Metrics that need a picture or a sound read "not meaningful" where the output is noise or silence.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import os
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -25,6 +30,10 @@ from omni.eval.harness.svg import bar_chart, format_value, histogram, system_col
 from omni.media.atomic import write_json
 from omni.media.video import sample_frames as sample_video_frames
 
+# Mean |difference| of neighbouring pixels over mean |deviation|: i.i.d. noise 1.41, a random-weight decoder's
+# output 0.63, toy-world clips 0.11. Above this a clip is taken to be noise.
+NOISE_RATIO = 0.5
+SILENCE_DBFS = -50.0  # RMS about the mean (a constant offset is silent too)
 STRIP_FRAMES = 4
 THUMB_HEIGHT = 72
 OFFSET_RANGE_MS = (-500.0, 500.0)
@@ -59,7 +68,23 @@ th { background: #f4f6fa; } td.name, th.name { text-align: left; }
 .strip { display: block; image-rendering: pixelated; }
 .missing { color: #a33; } .note { color: #666; font-size: 12px; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
+video, audio { display: block; width: 288px; margin: 4px 0; }
 """
+
+
+@dataclass
+class Output:
+    """What the page shows of one readable output: frames, sound, and whether either is noise or silence."""
+
+    strip: str | None = None
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+    empty: set[str] = field(default_factory=set)  # "video" (noise) and / or "audio" (silence)
+
+    def remark(self, info: MetricInfo) -> str | None:
+        """'not meaningful: ...' when a stream the metric needs is noise or silence."""
+        reasons = [{"video": "noise", "audio": "silence"}[s] for s in info.needs if s in self.empty]
+        return f"not meaningful: {' and '.join(reasons)}" if reasons else None
 
 
 def write_report(results_dir: str | Path, out: str | Path | None = None) -> tuple[Path, Path, Path]:
@@ -68,7 +93,7 @@ def write_report(results_dir: str | Path, out: str | Path | None = None) -> tupl
     scores = load_scores(results_dir)
     out = Path(out) if out is not None else results_dir / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    html = render_html(scores, results_dir)
+    html = render_html(scores, results_dir, out.parent)
     csv_path, json_path = out.with_suffix(".csv"), out.with_suffix(".json")
     with media.atomic_output(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
@@ -78,18 +103,20 @@ def write_report(results_dir: str | Path, out: str | Path | None = None) -> tupl
     return out, csv_path, json_path
 
 
-def render_html(scores: dict[str, Any], results_dir: Path) -> str:
+def render_html(scores: dict[str, Any], results_dir: Path, page_dir: Path | None = None) -> str:
+    """The page, for a report written into `page_dir` (default: the results folder)."""
     systems = list(scores["systems"])
     suite = scores["suite"]
+    outputs = read_outputs(scores, results_dir)
     sections = [
         f"<h1>omni benchmark: suite {escape(suite['name'])}</h1>",
         f'<p class="note">{suite["items"]} items, {len(systems)} systems; scored {escape(scores["created"])}, '
         f"report written {utc_now()}. "
         f"Learned metrics: {escape(_learned_note(scores))}.</p>",
         "<h2>Summary</h2>",
-        summary_table(scores),
+        summary_table(scores, outputs),
         "<h2>Metrics</h2>",
-        '<div class="charts">' + "".join(metric_charts(scores)) + "</div>",
+        '<div class="charts">' + "".join(metric_charts(scores, outputs)) + "</div>",
         "<h2>Audio-video offset</h2>",
         '<p class="note">Offset of sound events after picture events per output (positive: audio late), for '
         "outputs whose offset is determined; undetermined ones are counted in the title.</p>",
@@ -97,7 +124,7 @@ def render_html(scores: dict[str, Any], results_dir: Path) -> str:
         "<h2>Missing and broken files</h2>",
         problems_section(scores),
         "<h2>Outputs</h2>",
-        items_section(scores, results_dir),
+        items_section(scores, results_dir, page_dir or results_dir, outputs),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -107,7 +134,7 @@ def render_html(scores: dict[str, Any], results_dir: Path) -> str:
     )
 
 
-def summary_table(scores: dict[str, Any]) -> str:
+def summary_table(scores: dict[str, Any], outputs: dict[tuple[str, str], Output]) -> str:
     columns = [METRICS[key] for key in SUMMARY_COLUMNS] + list(SET_METRICS)
     columns = [
         info
@@ -125,7 +152,12 @@ def summary_table(scores: dict[str, Any]) -> str:
             counts += (
                 f' <span class="missing">({summary["missing"]} missing, {summary["broken"]} broken)</span>'
             )
-        cells = "".join(f"<td>{_cell(summary.get(info.key), info)}</td>" for info in columns)
+        cells = "".join(
+            f'<td><span class="note">{escape(remark)}</span></td>'
+            if (remark := system_remark(scores, outputs, system, info))
+            else f"<td>{_cell(summary.get(info.key), info)}</td>"
+            for info in columns
+        )
         swatch = f'<span class="swatch" style="background:{system_color(index)}"></span>'
         rows.append(f'<tr><td class="name">{swatch}{escape(system)}</td><td>{counts}</td>{cells}</tr>')
     return (
@@ -135,17 +167,89 @@ def summary_table(scores: dict[str, Any]) -> str:
     )
 
 
-def metric_charts(scores: dict[str, Any]) -> list[str]:
-    """A bar chart per metric with at least one value (systems in a fixed order and colour)."""
+def read_outputs(scores: dict[str, Any], results_dir: Path) -> dict[tuple[str, str], Output]:
+    """Frames, audio and noise / silence of every readable output, keyed by (system, item)."""
+    outputs = {}
+    for system, entry in scores["systems"].items():
+        for item_id, item in entry["items"].items():
+            if item["status"] != "ok":
+                continue
+            path, output = results_dir / item["file"], Output()
+            try:
+                frames = sample_frames(path, STRIP_FRAMES)
+            except (media.MediaError, OSError):
+                frames = []
+            if frames:
+                output.strip = frame_strip(frames)
+                if path.suffix.lower() not in IMAGE_SUFFIXES and noise_ratio(frames) > NOISE_RATIO:
+                    output.empty.add("video")
+            try:
+                if item["metrics"].get("has_audio"):
+                    output.audio, output.sample_rate = media.read_audio(path)
+            except (media.MediaError, OSError):
+                pass
+            if output.audio is not None and is_silent(output.audio):
+                output.empty.add("audio")
+            outputs[system, item_id] = output
+    return outputs
+
+
+def noise_ratio(frames: list[np.ndarray]) -> float:
+    """Mean |difference| of horizontally neighbouring pixels over mean |deviation| from the frame's mean."""
+    grey = np.stack(frames).astype(np.float32).mean(axis=-1)  # (F, H, W)
+    spread = np.abs(grey - grey.mean(axis=(1, 2), keepdims=True)).mean()
+    return float(np.abs(np.diff(grey, axis=-1)).mean() / max(spread, 1e-6))
+
+
+def is_silent(audio: np.ndarray) -> bool:
+    centred = audio - audio.mean(axis=-1, keepdims=True)
+    return float(np.sqrt(np.mean(centred**2))) < 10 ** (SILENCE_DBFS / 20)
+
+
+def system_remark(
+    scores: dict[str, Any], outputs: dict[tuple[str, str], Output], system: str, info: MetricInfo
+) -> str | None:
+    """'not meaningful: ...' when every output of `system` that `info` applies to is noise or silence where
+    the metric needs a picture or a sound (silence has no loudness value at all, but says why)."""
+    found = {
+        outputs[system, item_id].remark(info)
+        for item_id, item in scores["systems"][system]["items"].items()
+        if (system, item_id) in outputs
+        and (item["metrics"].get(info.key) is not None or outputs[system, item_id].remark(info))
+    }
+    return found.pop() if len(found) == 1 and None not in found else None
+
+
+def metric_charts(scores: dict[str, Any], outputs: dict[tuple[str, str], Output]) -> list[str]:
+    """A bar chart per metric with at least one value: one bar per system (fixed order and colour) on the
+    metric's axis, the reference system's value marked, "not meaningful" where `system_remark` says so."""
     systems = list(scores["systems"])
+    reference = scores.get("reference")
     charts = []
     for info in (*CATALOGUE, *SET_METRICS):
         values = [_summary(scores, s).get(info.key) for s in systems]
         if all(v is None for v in values):
             continue
+        remarks = [system_remark(scores, outputs, system, info) for system in systems]
+        marked = None
+        if reference in scores["systems"] and _summary(scores, reference).get(info.key) is not None:
+            marked = (reference, float(_summary(scores, reference)[info.key]))
         note = {"higher": "higher is better", "lower": "lower is better"}.get(info.better, "")
         share = info.unit == "share"
-        charts.append(bar_chart(info.label, systems, values, "" if share else info.unit, note, percent=share))
+        charts.append(
+            bar_chart(
+                info.label,
+                systems,
+                values,
+                "" if share else info.unit,
+                note,
+                percent=share,
+                axis=info.axis,
+                reference=marked,
+                target=info.target,
+                remarks=remarks,
+            )  # fmt: skip
+        )
     return charts
 
 
@@ -188,65 +292,69 @@ def problems_section(scores: dict[str, Any]) -> str:
     return f'<table class="problems"><tr><th class="name">system</th><th class="name">item / file</th><th class="name">problem</th><th class="name">detail</th></tr>{body}</table>'
 
 
-def items_section(scores: dict[str, Any], results_dir: Path) -> str:
-    """Per item: its prompt, and per system a frame strip, the waveform and a few numbers."""
+def items_section(
+    scores: dict[str, Any], results_dir: Path, page_dir: Path, outputs: dict[tuple[str, str], Output]
+) -> str:
+    """Per item, every system's output side by side: a player, a frame strip, the waveform, a few numbers."""
     item_ids = list(next(iter(scores["systems"].values()))["items"]) if scores["systems"] else []
     blocks = []
     for item_id in item_ids:
-        outputs = []
-        for system, entry in scores["systems"].items():
-            outputs.append(_output_card(system, entry["items"][item_id], results_dir))
+        cards = [
+            _output_card(
+                system, entry["items"][item_id], results_dir, page_dir, outputs.get((system, item_id))
+            )
+            for system, entry in scores["systems"].items()
+        ]
         blocks.append(
-            f'<div class="item"><h3>{escape(item_id)}</h3><div class="outputs">{"".join(outputs)}</div></div>'
+            f'<div class="item"><h3>{escape(item_id)}</h3><div class="outputs">{"".join(cards)}</div></div>'
         )
     return "".join(blocks)
 
 
-def _output_card(system: str, item: dict[str, Any], results_dir: Path) -> str:
-    if item["status"] != "ok":
+def _output_card(
+    system: str, item: dict[str, Any], results_dir: Path, page_dir: Path, output: Output | None
+) -> str:
+    if item["status"] != "ok" or output is None:
         return f'<div class="output"><b>{escape(system)}</b><br><span class="missing">{escape(item["status"])}</span></div>'
     path = results_dir / item["file"]
-    parts = [f'<b>{escape(system)}</b> <span class="note">{escape(Path(item["file"]).name)}</span>']
-    strip = frame_strip(path)
-    if strip is not None:
+    link = quote(Path(os.path.relpath(path.resolve(), page_dir.resolve())).as_posix())
+    parts = [f'<b>{escape(system)}</b> <a class="note" href="{link}">{escape(Path(item["file"]).name)}</a>']
+    suffix = path.suffix.lower()
+    if suffix in (".mp4", ".webm", ".mov", ".m4v"):
+        parts.append(f'<video controls preload="metadata" src="{link}"></video>')
+    elif suffix in (".wav", ".mp3", ".flac", ".ogg", ".m4a"):
+        parts.append(f'<audio controls preload="metadata" src="{link}"></audio>')
+    if output.strip is not None:
         parts.append(
-            f'<img class="strip" alt="frames of {escape(item["file"])}" src="data:image/png;base64,{strip}">'
+            f'<img class="strip" alt="frames of {escape(item["file"])}" src="data:image/png;base64,{output.strip}">'
         )
-    try:
-        audio, rate = media.read_audio(path) if item["metrics"].get("has_audio") else (None, None)
-    except (media.MediaError, OSError):
-        audio, rate = None, None
-    if audio is not None:
-        parts.append(waveform(audio, rate))
+    if output.audio is not None:
+        parts.append(waveform(output.audio, output.sample_rate))
     metrics, notes = item["metrics"], item.get("notes", {})
     facts = []
     if metrics.get("av_determined") is not None:
         offset = metrics.get("av_offset_ms")
-        facts.append(
-            f"AV offset {format_value(offset)} ms"
-            if offset is not None
-            else f"AV offset undetermined ({notes.get('av_sync', '')})"
-        )
+        remark = output.remark(METRICS["av_offset_ms"])
+        if remark is not None:
+            facts.append(f"AV offset {remark}")
+        elif offset is not None:
+            facts.append(f"AV offset {format_value(offset)} ms")
+        else:
+            facts.append(f"AV offset undetermined ({notes.get('av_sync', '')})")
     for key in ("loudness_lufs", "motion_smoothness", "credentials"):
         if metrics.get(key) is not None:
             value = metrics[key]
-            facts.append(
-                f"{key.replace('_', ' ')} {format_value(value) if isinstance(value, float) else value}"
-            )
+            remark = output.remark(METRICS[key]) if key in METRICS else None
+            shown = remark or (format_value(value) if isinstance(value, float) else value)
+            facts.append(f"{key.replace('_', ' ')} {shown}")
     parts.append(f'<div class="note">{escape("; ".join(facts))}</div>')
     return f'<div class="output">{"".join(parts)}</div>'
 
 
-def frame_strip(path: Path, count: int = STRIP_FRAMES, height: int = THUMB_HEIGHT) -> str | None:
-    """Base64 PNG of `count` frames spread over a video (or the image itself), `height` px high; None if none."""
+def frame_strip(frames: list[np.ndarray], height: int = THUMB_HEIGHT) -> str:
+    """Base64 PNG of `frames` side by side, `height` px high."""
     from PIL import Image
 
-    try:
-        frames = sample_frames(path, count)
-    except (media.MediaError, OSError):
-        return None
-    if not frames:
-        return None
     thumbs = []
     for frame in frames:
         image = Image.fromarray(frame)

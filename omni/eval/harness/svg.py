@@ -28,13 +28,33 @@ def bar_chart(
     unit: str = "",
     note: str = "",
     percent: bool = False,
+    axis: tuple[float, float] | None = None,
+    reference: tuple[str, float] | None = None,
+    target: tuple[float, float] | None = None,
+    remarks: list[str | None] | None = None,
 ) -> str:
-    """One horizontal bar per label (a system), scaled to the largest |value|, or to 100% for a share
-    (`percent`: values in [0, 1] shown as percentages); None shows as "n/a"."""
+    """One horizontal bar per label (a system) on one axis shared by all of them: 0-100% for a share
+    (`percent`: values in [0, 1]), else `axis` or the values' own range padded by a quarter, so that one
+    system alone does not fill the width. `reference` (name, value) draws a dashed line, `target` a shaded
+    band; a label's `remarks` entry (e.g. "not meaningful: noise") replaces its bar; None shows as "n/a"."""
     width, label_width, row, top = 460, 120, 22, 34
-    height = top + row * len(labels) + 8
-    finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
-    scale = 1.0 if percent or not finite or max(finite) == 0 else max(finite)
+    span = width - label_width - 110  # room for the value after the longest bar
+    marks = [v for v in values if v is not None and math.isfinite(v)]
+    marks += [reference[1]] if reference is not None and math.isfinite(reference[1]) else []
+    if percent:
+        low, high = 0.0, 1.0
+    elif axis is not None:
+        low, high = axis
+    else:
+        low, high = min([0.0, *marks]), max([0.0, *marks])
+        low, high = (low * 1.25, high * 1.25) if (low, high) != (0.0, 0.0) else (0.0, 1.0)
+    # Bars grow from zero, or from the bottom of an all-negative axis (LUFS, dBFS: longer is louder).
+    origin = low if high <= 0 else max(low, 0.0)
+
+    def x(value: float) -> float:
+        return label_width + span * (min(max(value, low), high) - low) / (high - low)
+
+    height = top + row * len(labels) + 24
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
@@ -42,21 +62,48 @@ def bar_chart(
     ]
     if note:
         parts.append(f'<text x="0" y="28" {FONT} fill="#666">{escape(note)}</text>')
-    span = width - label_width - 120  # room for the value label after the longest bar
+    bottom = top + row * len(labels)
+    if target is not None:
+        parts.append(
+            f'<rect class="target" x="{x(target[0]):.1f}" y="{top}" width="{x(target[1]) - x(target[0]):.1f}" '
+            f'height="{bottom - top}" fill="#109618" fill-opacity="0.12"><title>target {target[0]:g} to '
+            f"{target[1]:g} {escape(unit)}</title></rect>"
+        )
     for i, (label, value) in enumerate(zip(labels, values)):
         y = top + i * row
         parts.append(
             f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{escape(label)}</text>'
         )
-        if value is None or not math.isfinite(value):
-            parts.append(f'<text x="{label_width}" y="{y + 14}" {FONT} fill="#999">n/a</text>')
+        remark = remarks[i] if remarks is not None else None
+        if remark is not None or value is None or not math.isfinite(value):
+            text = remark or "n/a"
+            parts.append(f'<text x="{label_width}" y="{y + 14}" {FONT} fill="#999">{escape(text)}</text>')
             continue
         shown = f"{100 * value:.0f}%" if percent else f"{format_value(value)} {unit}".strip()
-        length = max(1.0, span * abs(value) / scale)
+        start, end = sorted((x(origin), x(value)))
         parts.append(
-            f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row - 6}" '
-            f'fill="{system_color(i)}"><title>{escape(label)}: {escape(shown)}</title></rect>'
-            f'<text x="{label_width + length + 4:.1f}" y="{y + 14}" {FONT}>{escape(shown)}</text>'
+            f'<rect class="bar" x="{start:.1f}" y="{y + 3}" width="{max(end - start, 1.0):.1f}" '
+            f'height="{row - 6}" fill="{system_color(i)}"><title>{escape(label)}: {escape(shown)}</title></rect>'
+            f'<text x="{max(end, x(origin)) + 4:.1f}" y="{y + 14}" {FONT}>{escape(shown)}</text>'
+        )
+    if reference is not None and math.isfinite(reference[1]):
+        ref_x = x(reference[1])
+        parts.append(
+            f'<line class="reference" x1="{ref_x:.1f}" y1="{top - 2}" x2="{ref_x:.1f}" y2="{bottom + 2}" '
+            f'stroke="#222" stroke-dasharray="4,3"><title>{escape(reference[0])}: '
+            f"{escape(format_value(reference[1]))}</title></line>"
+        )
+    axis_text = (lambda v: f"{100 * v:.0f}%") if percent else (lambda v: f"{format_value(v)} {unit}".strip())
+    parts.append(
+        f'<line x1="{label_width}" y1="{bottom + 2}" x2="{label_width + span}" y2="{bottom + 2}" stroke="#999"/>'
+        f'<text x="{label_width}" y="{bottom + 16}" {FONT} fill="#666">{escape(axis_text(low))}</text>'
+        f'<text x="{label_width + span}" y="{bottom + 16}" {FONT} fill="#666" text-anchor="end">'
+        f"{escape(axis_text(high))}</text>"
+    )
+    if reference is not None and math.isfinite(reference[1]):
+        parts.append(
+            f'<text x="{width - 4}" y="{bottom + 16}" {FONT} fill="#222" text-anchor="end">- - '
+            f"{escape(reference[0])}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
