@@ -24,15 +24,39 @@ class ConfigError(ValueError):
     """A config file or value that cannot be used; the message names the key and what is allowed."""
 
 
+# libyaml's safe loader when PyYAML has it: the same documents, read about 10x faster (a list of 100k shots
+# in 7 s instead of 60), with a bounded nesting depth.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Configs, shot lists and JSON side files are small; a larger file is a mistake (or an attack on the parser).
+MAX_TEXT_FILE_BYTES = 16 * 2**20
+
+
+def read_text_file(path: Path, what: str, error: type[Exception] = ConfigError) -> str:
+    """The UTF-8 text of a config-like file of at most MAX_TEXT_FILE_BYTES, with errors naming the file."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_TEXT_FILE_BYTES:
+            raise error(f"{path}: {what} is {size:,} bytes; at most {MAX_TEXT_FILE_BYTES:,} are read")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as decode_error:
+        raise error(f"{path}: {what} is not UTF-8 text ({decode_error})") from decode_error
+    except OSError as os_error:
+        raise error(f"cannot read {what} {path}: {os_error.strerror or os_error}") from os_error
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with `yaml.safe_load` (no arbitrary objects), with errors that name the file."""
+    """Read a YAML mapping with PyYAML's safe loader (no arbitrary objects), with errors that name the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    text = read_text_file(path, "the file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+        data = yaml.load(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from error
+    except RecursionError as error:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from error
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -174,10 +198,13 @@ def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {what} is missing")
+    text = read_text_file(path, what, ValueError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
         raise ValueError(f"{path}: {what} is not valid JSON ({error})") from error
+    except RecursionError as error:
+        raise ValueError(f"{path}: {what} is nested too deeply") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: {what} must be a JSON object, found {type(data).__name__}")
     return data

@@ -47,6 +47,7 @@ READERS = {"mp4": media.read_video, "wav": media.read_audio, "png": media.read_i
 
 
 @pytest.mark.parametrize("kind", sorted(READERS))
+@pytest.mark.filterwarnings("ignore::omni.media.errors.MediaWarning")  # a cut wav is read with a warning
 @FUZZ
 @given(
     flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=12),
@@ -135,3 +136,92 @@ def test_weights_headers_of_any_bytes_give_weights_errors(tmp_path, data):
     path.write_bytes(data)
     with contextlib.suppress(WeightsError):
         read_safetensors_header(path)
+
+
+NUMBERS = ["0", "1", "-1", "0.5", "1e400", "-inf", "inf", "nan", "2e-320", str(2**70), "33", "1x1", "", "abc"]
+GENERATE_FLAGS = {
+    "--task": ["t2av", "t2v", "t2i", "t2a", "i2v", "v2a", "a2v", "extend", "retake", "x"],
+    "--seconds": NUMBERS,
+    "--chunk-seconds": NUMBERS,
+    "--frames": NUMBERS,
+    "--fps": NUMBERS,
+    "--size": [*NUMBERS, "64x32", "0x0", "16x99999999999999999999"],
+    "--steps": NUMBERS,
+    "--guidance": NUMBERS,
+    "--image-guidance": NUMBERS,
+    "--audio-guidance": NUMBERS,
+    "--seed": NUMBERS,
+    "--start": NUMBERS,
+    "--end": NUMBERS,
+    "--modality": ["video", "audio", "both", "x"],
+    "--keyframe": ["0:FILE", "inf:FILE", "nan:FILE", "1", ":", "0:"],
+    "--camera": ["pan-left", "spin", "FILE", "x.json"],
+    "--scheduler": ["unipc", "euler", "x"],
+    "--device": ["cpu", "cuda", "cuda:7", "tpu", "auto"],
+    "--dtype": ["auto", "float32", "int8"],
+    "--preset": ["tiny", "nope"],
+    "--model": ["FILE", "missing"],
+}
+FILE_FLAGS = ("--image", "--last-image", "--reference", "--audio", "--video", "--trajectory")
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory, valid_files):
+    """Inputs a user might name: valid media, damaged media, directories, JSON and YAML of all kinds."""
+    root = tmp_path_factory.mktemp("cli_inputs")
+    files = {f"ok.{kind}": data for kind, data in valid_files.items()}
+    files.update(
+        {
+            "cut.wav": valid_files["wav"][:100],
+            "cut.mp4": valid_files["mp4"][:500],
+            "text.png": b"not an image",
+            "nested.json": b"[" * 50_000,
+            "empty.json": b"",
+            "points.json": b'{"points": [[0, 1e400, 2]]}',
+            "nested.yaml": b"shots: " + b"[" * 50_000,
+            "shots.yaml": b"shots: [{id: a, prompt: x, seconds: .inf}]",
+            "bad.safetensors": (200_000).to_bytes(8, "little") + b"[" * 200_000,
+            "utf16.yaml": "shots: []".encode("utf-16"),
+        }
+    )
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    (root / "folder").mkdir()
+    return [str(root / name) for name in [*files, "folder", "missing.png"]]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_no_command_line_gives_a_traceback(cli_files, tmp_path, monkeypatch, capsys, data):
+    """Any combination of flags and values ends in a one-line error (exit 2) or reaches the model (which is
+    replaced here, so nothing generates): never a traceback or an unexpected error."""
+    from omni.cli import CLIError, main
+
+    def reached(*args, **kwargs):
+        raise CLIError("reached the model")
+
+    monkeypatch.setattr("omni.pipelines.loading.load_model", reached)
+    monkeypatch.delenv("OMNI_C2PA_CERT", raising=False)
+    monkeypatch.delenv("OMNI_C2PA_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    pick = data.draw
+    command = pick(st.sampled_from(["generate", "generate", "generate", "project", "verify"]))
+    if command == "generate":
+        argv = ["generate", "--prompt", pick(st.text(max_size=20))]
+        for flag in pick(st.lists(st.sampled_from(sorted(GENERATE_FLAGS) + list(FILE_FLAGS)), max_size=6)):
+            value = pick(st.sampled_from(GENERATE_FLAGS.get(flag, ["FILE"])))
+            argv += [f"{flag}={value.replace('FILE', pick(st.sampled_from(cli_files)))}"]
+        argv += ["--out", pick(st.sampled_from(["o.mp4", "o.png", "o.wav", "o.txt", ".", "sub/o.mp4"]))]
+    elif command == "project":
+        argv = [
+            "project",
+            pick(st.sampled_from(cli_files)),
+            "--out",
+            pick(st.sampled_from(["f.mp4", "f.png"])),
+        ]
+    else:
+        argv = ["verify", *pick(st.lists(st.sampled_from(cli_files), min_size=1, max_size=3))]
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "unexpected error" not in err, (argv, err)
+    assert status in (0, 1, 2) if command == "verify" else status == 2, (argv, err)

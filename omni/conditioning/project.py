@@ -12,8 +12,12 @@ after editing one shot regenerates only that shot and the shots that depend on i
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import math
+import re
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +30,9 @@ from omni.config import ConfigError, from_dict, load_yaml
 from omni.media import atomic_output
 
 TRANSITIONS = ("cut", "crossfade", "continue")
+MAX_SHOTS = 1000
+MAX_SHOT_SECONDS = 60.0
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ def load_project(path: str | Path) -> Project:
     shots = data.get("shots")
     if not isinstance(shots, list) or not shots:
         raise ConfigError(f"{path}: 'shots' must be a non-empty list of shots")
+    if len(shots) > MAX_SHOTS:
+        raise ConfigError(f"{path}: {len(shots)} shots; a project holds at most {MAX_SHOTS}, split it")
     parsed = []
     for index, raw in enumerate(shots):
         name = f"shots[{index}]" + (
@@ -77,13 +86,62 @@ def load_project(path: str | Path) -> Project:
         )
         parsed.append(from_dict(Shot, raw, where=name))
         _check_shot(parsed[-1], name, index)
-    ids = [s.id for s in parsed]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    duplicates = sorted(i for i, n in Counter(s.id for s in parsed).items() if n > 1)
     if duplicates:
         raise ConfigError(f"{path}: shot ids must be unique, repeated: {duplicates}")
     rest = {k: v for k, v in data.items() if k != "shots"}
     project = from_dict(Project, {**rest, "shots": []}, where=str(path))
+    _check_defaults(project.defaults, f"{path}: defaults")
+    for index, shot in enumerate(parsed):
+        _check_shot_files(shot, f"{path}: shots[{index}] (id {shot.id!r})", path.parent)
+    for subject, references in project.subjects.items():
+        if not isinstance(references, list):
+            raise ConfigError(
+                f"{path}: subjects.{subject}: expected a list of image paths, found {references!r}"
+            )
+        for reference in references:
+            if not isinstance(reference, str) or not (path.parent / reference).is_file():
+                raise ConfigError(f"{path}: subjects.{subject}: reference {reference!r} is not a file")
     return Project(parsed, project.defaults, project.subjects, project.memory)
+
+
+def _check_shot_files(shot: Shot, name: str, base: Path) -> None:
+    """Every file a shot reads exists, and a camera is a preset or a JSON file, before any shot is made."""
+    from omni.conditioning.camera_presets import CAMERA_PRESETS, check_camera
+
+    if shot.camera:
+        try:
+            check_camera(shot.camera, f"{name}.camera:")
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+    files = [("image", shot.image), ("audio", shot.audio), ("trajectory", shot.trajectory)]
+    files += [("camera", shot.camera)] if shot.camera and shot.camera not in CAMERA_PRESETS else []
+    files += [(f"references[{i}]", r) for i, r in enumerate(shot.references)]
+    for field_name, relative in files:
+        if relative and not (base / relative).is_file():
+            raise ConfigError(f"{name}.{field_name}: file not found: {base / relative}")
+
+
+def _check_defaults(d: ShotDefaults, name: str) -> None:
+    """Every number of the defaults, checked before the first shot is generated."""
+    from omni.cli import parse_size
+
+    if not (math.isfinite(d.fps) and 1 <= d.fps <= 120):
+        raise ConfigError(f"{name}.fps: {d.fps} is not in [1, 120]")
+    try:
+        parse_size(str(d.size))
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        raise ConfigError(f"{name}.size: {error}") from error
+    if not 0 <= d.seed <= MAX_SEED:
+        raise ConfigError(f"{name}.seed: {d.seed} is not in [0, 2**63 - 1]")
+    if d.steps is not None and not 1 <= d.steps <= 1000:
+        raise ConfigError(f"{name}.steps: {d.steps} is not in [1, 1000]")
+    if d.guidance is not None and not (math.isfinite(d.guidance) and 0 <= d.guidance <= 100):
+        raise ConfigError(f"{name}.guidance: {d.guidance} is not in [0, 100]")
+    if not (math.isfinite(d.crossfade_seconds) and 0 <= d.crossfade_seconds <= MAX_SHOT_SECONDS):
+        raise ConfigError(
+            f"{name}.crossfade_seconds: {d.crossfade_seconds} is not in [0, {MAX_SHOT_SECONDS:g}]"
+        )
 
 
 def _check_shot(shot: Shot, name: str, index: int) -> None:
@@ -91,8 +149,10 @@ def _check_shot(shot: Shot, name: str, index: int) -> None:
         raise ConfigError(f"{name}.id: {shot.id!r} must be a non-empty name without '/'")
     if not shot.prompt.strip():
         raise ConfigError(f"{name}.prompt: must not be empty")
-    if not 0 < shot.seconds <= 60:
-        raise ConfigError(f"{name}.seconds: {shot.seconds} is not in (0, 60]")
+    if not 0 < shot.seconds <= MAX_SHOT_SECONDS:
+        raise ConfigError(f"{name}.seconds: {shot.seconds} is not in (0, {MAX_SHOT_SECONDS:g}]")
+    if shot.seed is not None and not 0 <= shot.seed <= MAX_SEED:
+        raise ConfigError(f"{name}.seed: {shot.seed} is not in [0, 2**63 - 1]")
     if shot.transition == "continue" and index == 0:
         raise ConfigError(f"{name}.transition: the first shot cannot continue a previous one")
     if shot.transition == "continue" and (shot.image or shot.audio):
@@ -108,6 +168,12 @@ class ShotResult:
     frames: np.ndarray  # (F, H, W, 3) uint8
     audio: np.ndarray  # (C, N) float32
     cached: bool
+
+
+def cached_shots(cache: Path, shot_id: str) -> list[Path]:
+    """The cache files of shot `shot_id` (`<id>-<32 hex>.safetensors`), and not those of shot `<id>-b`."""
+    name = re.compile(re.escape(shot_id) + r"-[0-9a-f]{32}\.safetensors")
+    return [p for p in cache.glob("*.safetensors") if name.fullmatch(p.name)]
 
 
 def _file_digest(path: Path) -> str:
@@ -168,6 +234,7 @@ class ProjectRunner:
     ) -> ShotResult:
         from omni import media
         from omni.conditioning.motion import CAMERA_PRESETS, CameraPath, Trajectory
+        from omni.media.arrays import check_audio_range
 
         d = self.project.defaults
         references = self._references(shot, done, order)
@@ -200,6 +267,7 @@ class ProjectRunner:
             task, kwargs["image"] = "i2v", media.read_image(self.base / shot.image)
         if shot.audio:
             audio, rate = media.read_audio(self.base / shot.audio)
+            check_audio_range(audio, f"shot {shot.id!r}: audio {self.base / shot.audio}")
             task, kwargs["audio"], kwargs["audio_sample_rate"] = "a2v", audio, rate
         if shot.transition == "continue":
             task = "extend"
@@ -228,7 +296,7 @@ class ProjectRunner:
             frames_out = frames_out[start:]
             audio_out = audio_out[:, round(start / d.fps * self.pipe.sample_rate) :]
         self.cache.mkdir(parents=True, exist_ok=True)
-        for stale in self.cache.glob(f"{shot.id}-*.safetensors"):
+        for stale in cached_shots(self.cache, shot.id):
             stale.unlink()
         with atomic_output(cached) as tmp:
             save_file(

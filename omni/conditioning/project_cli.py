@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> None:
-    from omni.cli import CLIError, write_result
+    from omni.cli import CLIError, prepare_output, write_result
     from omni.conditioning.project import ProjectRunner, load_project
     from omni.models.weights import weights_sha256
     from omni.pipelines.loading import load_model
@@ -17,6 +17,7 @@ def run(args: argparse.Namespace) -> None:
     if args.out.suffix.lower() != ".mp4":
         raise CLIError(f"--out {args.out}: a project is written as an .mp4 file")
     project = load_project(args.shots)
+    signer = prepare_output(args.out)
     start = time.perf_counter()
     loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention)
     cache = args.cache or args.out.with_name(args.out.stem + ".cache")
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
     output = OmniPipelineOutput(
         frames[None], None, audio[None], project.defaults.fps, loaded.pipeline.sample_rate
     )
-    what = write_result(args.out, output)
+    what = write_result(args.out, output, signer=signer)
     generated = sum(not r.cached for _, r in results)
     print(
         f"wrote {args.out} ({what}; {len(results)} shots, {generated} generated) in {time.perf_counter() - start:.1f} s"

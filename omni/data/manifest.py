@@ -69,6 +69,8 @@ def _parse_line(text: str, where: str, folder: Path, number: int) -> ManifestEnt
         record = json.loads(text)
     except json.JSONDecodeError as error:
         raise ManifestError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
+    except RecursionError as error:
+        raise ManifestError(f"{where}: nested too deeply") from error
     if not isinstance(record, dict):
         raise ManifestError(f"{where}: expected a JSON object, found {type(record).__name__}")
     unknown = sorted(set(record) - set(ALLOWED_KEYS))

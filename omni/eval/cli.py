@@ -13,6 +13,7 @@ from pathlib import Path
 def run_toyworld(args: argparse.Namespace) -> None:
     from omni.eval.toyworld.evaluate import TARGETS, EvalSettings, ToyworldEvaluation, format_table
     from omni.media import atomic_output
+    from omni.media.atomic import check_writable
     from omni.pipelines.loading import load_model
 
     capabilities = tuple(args.only.split(",")) if args.only else EvalSettings.capabilities
@@ -24,6 +25,7 @@ def run_toyworld(args: argparse.Namespace) -> None:
     settings = EvalSettings(
         seeds=args.seeds, steps=args.steps, guidance=args.guidance, capabilities=capabilities
     )
+    check_writable(args.out)  # before the evaluation, not after it
     loaded = load_model(args.model, args.preset, args.device, args.dtype, args.attention)
     start = time.perf_counter()
     report = ToyworldEvaluation(loaded.pipeline, settings).evaluate()
@@ -45,14 +47,16 @@ def run_toyworld(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    from omni.cli import COMMANDS, _add_model_arguments
+    from omni.cli import COMMANDS, _add_model_arguments, integer, number
 
     p = subparsers.add_parser("eval", help=COMMANDS["eval"][1])
     kinds = p.add_subparsers(dest="eval", required=True)
     t = kinds.add_parser("toyworld", help="score a model on the toy world's prompt suite")
-    t.add_argument("--seeds", type=int, default=8, help="scenes per capability")
-    t.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    t.add_argument("--guidance", type=float, help="text guidance scale (default: the model's)")
+    t.add_argument("--seeds", type=integer("--seeds", 1, 10_000), default=8, help="scenes per capability")
+    t.add_argument("--steps", type=integer("--steps", 1, 1000), help="denoising steps (default: the model's)")
+    t.add_argument(
+        "--guidance", type=number("--guidance", 0, 100), help="text guidance scale (default: the model's)"
+    )
     t.add_argument(
         "--only",
         help="comma-separated capabilities: t2i,t2av,i2v,a2v,v2a,trajectory,extension,retake,project",

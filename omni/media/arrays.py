@@ -78,11 +78,16 @@ def audio_to_float32(audio: np.ndarray, what: str) -> np.ndarray:
     if audio.shape[1] == 0:
         raise MediaError(f"{what} is empty: shape {audio.shape}")
     audio = np.ascontiguousarray(audio, dtype=np.float32)
+    check_audio_range(audio, what)
+    return audio
+
+
+def check_audio_range(audio: np.ndarray, what: str) -> None:
+    """Raise unless every sample of (C, N) float audio is finite and in [-1, 1]."""
     bad = ~(np.abs(audio) <= 1)  # also catches NaN
     if bad.any():
         channel, sample = (int(i) for i in np.argwhere(bad)[0])
         raise MediaError(
             f"{what} has {int(bad.sum())} samples outside [-1, 1] or not finite (first: channel {channel}, "
-            f"sample {sample}, value {audio[channel, sample]}); clip or normalise it before writing"
+            f"sample {sample}, value {audio[channel, sample]}); clip or normalise it"
         )
-    return audio

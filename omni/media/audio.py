@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import soundfile
 
 from omni.media.arrays import audio_to_float32, to_numpy
 from omni.media.atomic import atomic_output
-from omni.media.errors import MediaError
+from omni.media.errors import MediaError, MediaWarning
 from omni.media.reading import check_readable, decode_audio_frames, open_container
 from omni.media.resampling import resample
 
@@ -29,9 +31,17 @@ def write_wav(path: str | os.PathLike[str], audio: Any, sample_rate: int) -> Pat
     if not isinstance(sample_rate, int | np.integer) or sample_rate <= 0:
         raise MediaError(f"{path}: sample_rate must be a positive integer, got {sample_rate!r}")
     audio = audio_to_float32(to_numpy(audio, f"{path}: audio"), f"{path}: audio")
-    with atomic_output(path) as tmp:
-        soundfile.write(tmp, audio.T, int(sample_rate), subtype="FLOAT", format="WAV")
+    with (
+        atomic_output(path) as tmp,
+        soundfile.SoundFile(tmp, "w", int(sample_rate), len(audio), subtype="FLOAT", format="WAV") as f,
+    ):
+        # libsndfile's PEAK chunk holds the time of writing: without it the same audio gives the same bytes.
+        soundfile._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, soundfile._ffi.NULL, 0)
+        f.write(audio.T)
     return path
+
+
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # sndfile.h; soundfile has no wrapper for it
 
 
 def read_audio(
@@ -55,6 +65,13 @@ def read_audio(
         audio = samples.T
     except soundfile.SoundFileError:  # not a format libsndfile knows: try FFmpeg
         audio, rate = _read_with_pyav(path)
+    missing = _wav_bytes_missing(path)
+    if missing:
+        warnings.warn(
+            f"{path}: truncated: its data chunk lacks {missing:,} bytes; read {audio.shape[1] / rate:.2f} s",
+            MediaWarning,
+            stacklevel=2,
+        )
     if audio.shape[1] == 0:
         raise MediaError(f"{path}: the audio track is empty")
     if mono:
@@ -62,6 +79,23 @@ def read_audio(
     if sample_rate is not None:
         audio, rate = resample(audio, rate, int(sample_rate)), int(sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32), rate
+
+
+def _wav_bytes_missing(path: Path) -> int:
+    """Bytes a RIFF/WAVE file's data chunk declares but the file does not hold (0 for other files)."""
+    with path.open("rb") as f:
+        if f.read(4) != b"RIFF" or f.seek(8) != 8 or f.read(4) != b"WAVE":
+            return 0
+        size = path.stat().st_size
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return 0
+            chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"data":
+                # 0 and 0xFFFFFFFF mark a stream whose length was never filled in: not a truncation.
+                return 0 if length in (0, 0xFFFFFFFF) else max(0, f.tell() + length - size)
+            f.seek(length + (length & 1), os.SEEK_CUR)
 
 
 def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:

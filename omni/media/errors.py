@@ -6,3 +6,7 @@ class MediaError(ValueError):
 
     A subclass of `ValueError`, so callers that already catch bad input keep working.
     """
+
+
+class MediaWarning(UserWarning):
+    """Media that can be read but not wholly: a truncated file, read up to where it ends."""

@@ -181,6 +181,27 @@ def signer_from_env(environ: Mapping[str, str] | None = None) -> Signer | None:
     return Signer(cert_chain=Path(cert), private_key=Path(key), tsa_url=environ.get(TSA_URL_ENV) or None)
 
 
+def check_signer(signer: Signer) -> None:
+    """Sign a one-pixel png in a temporary folder, so a signer that c2pa refuses fails before any work."""
+    import tempfile
+
+    import numpy as np
+
+    from omni.media.image import write_png
+
+    record = GenerationRecord(
+        model="signer check",
+        weights_sha256="0" * 64,
+        task="t2i",
+        prompt_sha256=prompt_sha256(""),
+        seed=0,
+        steps=1,
+    )
+    with tempfile.TemporaryDirectory(prefix="omni-signer-check-") as folder:
+        probe = write_png(Path(folder) / "probe.png", np.zeros((1, 1, 3), np.uint8))
+        sign_file(probe, record, signer)
+
+
 _unsigned_warning_shown = False
 
 

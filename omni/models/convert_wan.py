@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from omni.config import read_json
 from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_safetensors_only, check_weights_fit
 
@@ -124,7 +125,7 @@ def load_wan_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, t
         raise FileNotFoundError(
             f"{folder}: no config.json; expected a diffusers WanTransformer3DModel folder"
         )
-    config = json.loads(config_path.read_text())
+    config = read_json(config_path, "the Wan transformer config")
     if config.get("_class_name") not in (None, "WanTransformer3DModel"):
         raise ValueError(
             f"{config_path}: _class_name is {config['_class_name']!r}, expected WanTransformer3DModel"
@@ -185,7 +186,7 @@ def convert_wan_transformer(wan_folder: Path, out_folder: Path, **overrides: Any
         raise FileNotFoundError(
             f"{wan_folder}: no config.json; expected a diffusers WanTransformer3DModel folder"
         )
-    wan_config = json.loads(config_path.read_text())
+    wan_config = read_json(config_path, "the Wan transformer config")
     if wan_config.get("_class_name") != "WanTransformer3DModel":
         raise ValueError(
             f"{config_path}: _class_name is {wan_config.get('_class_name')!r}, expected WanTransformer3DModel"
@@ -244,7 +245,7 @@ def convert_wan_pipeline(
             f"{wan_folder}: no model_index.json; expected a diffusers Wan pipeline folder (the Wan-AI/*-Diffusers "
             "layout, with transformer/, vae/, text_encoder/, tokenizer/, scheduler/)"
         )
-    index = json.loads(index_path.read_text())
+    index = read_json(index_path, "the Wan pipeline index")
     name = index.get("_class_name")
     if name not in WAN_PIPELINES:
         raise ValueError(
@@ -281,7 +282,7 @@ def convert_wan_pipeline(
     if out_folder.exists() and any(out_folder.iterdir()):
         raise FileExistsError(f"{out_folder} exists and is not empty; choose a new output folder")
 
-    vae_config = json.loads((wan_folder / "vae" / "config.json").read_text())
+    vae_config = read_json(wan_folder / "vae" / "config.json", "the Wan VAE config")
     z_dim = vae_config.get("z_dim", 16)
     defaults = dict(WAN_DEFAULTS.get(z_dim, WAN_DEFAULTS[16]))
     if fps is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# Weight dtypes a model component is loaded from; an integer or boolean tensor would be cast silently.
+WEIGHT_DTYPES = ("F32", "F16", "BF16", "F64")
 
 
 class UnsafeWeightsError(ValueError):
@@ -19,9 +21,9 @@ def check_safetensors_only(folder: str | Path) -> None:
     """Raise when `folder` (recursively) holds pickle-format weights, naming them and how to convert."""
     folder = Path(folder)
     if folder.is_file():
-        found = [folder] if folder.suffix in PICKLE_SUFFIXES else []
+        found = [folder] if folder.suffix.lower() in PICKLE_SUFFIXES else []
     else:
-        found = sorted(p for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
     if found:
         names = ", ".join(str(p) for p in found[:5])
         raise UnsafeWeightsError(
@@ -29,6 +31,23 @@ def check_safetensors_only(folder: str | Path) -> None:
             "once in a trusted environment, e.g. `safetensors.torch.save_file(torch.load(f, weights_only=True), "
             "'model.safetensors')`, and remove the original."
         )
+
+
+def check_finite_weights(module, where: str) -> None:
+    """Raise `WeightsError` naming the first parameter or buffer of `module` that holds NaN or infinity.
+
+    One reduction per floating-point tensor, so checking a loaded model costs about one read of its weights.
+    """
+    import torch
+
+    for kind, tensors in (("parameter", module.named_parameters()), ("buffer", module.named_buffers())):
+        for name, tensor in tensors:
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise WeightsError(
+                    f"{where}: {kind} {name!r} holds {bad} NaN or infinite value(s) of {tensor.numel()}; "
+                    "the weights are damaged or were saved from a diverged run"
+                )
 
 
 def weights_sha256(model) -> str:
@@ -67,6 +86,8 @@ def read_safetensors_header(path: str | Path) -> dict[str, tuple[tuple[int, ...]
             header = json.loads(f.read(header_size))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise WeightsError(f"{path}: corrupt safetensors header ({error})") from error
+        except RecursionError as error:
+            raise WeightsError(f"{path}: corrupt safetensors header (nested too deeply)") from error
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: corrupt safetensors header (not a mapping)")
     tensors, end = {}, 0
@@ -96,9 +117,14 @@ def check_weights_fit(folder: str | Path, model_class, config: dict) -> None:
     found: dict[str, tuple[tuple[int, ...], str]] = {}
     files = sorted(folder.glob("*.safetensors"))
     for path in files:
-        found.update({name: (shape, path.name) for name, (shape, _) in read_safetensors_header(path).items()})
+        for name, (shape, dtype) in read_safetensors_header(path).items():
+            if dtype not in WEIGHT_DTYPES:
+                raise WeightsError(
+                    f"{path}: tensor {name!r} is {dtype}; model weights must be one of {list(WEIGHT_DTYPES)}"
+                )
+            found[name] = (shape, path.name)
     if not files:
-        return
+        raise WeightsError(f"{folder}: no .safetensors weights next to its config (is the folder complete?)")
     with torch.device("meta"):
         model = model_class.from_config(config)
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}

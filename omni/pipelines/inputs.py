@@ -9,13 +9,27 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-MAX_SECONDS = 120.0
+from omni.media.arrays import check_audio_range
+from omni.pipelines.task_names import MAX_SECONDS
 
 
 def check_task(task: str, tasks: tuple[str, ...]) -> str:
     if task not in tasks:
         raise ValueError(f"unknown task {task!r}; choose one of {list(tasks)}")
     return task
+
+
+def check_text(name: str, text: str) -> str:
+    """A prompt must be a string of valid Unicode (undecodable bytes from a terminal arrive as surrogates)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{name} is not valid Unicode text (undecodable character at position {error.start})"
+        ) from error
+    return text
 
 
 def nearest_valid_frames(num_frames: int, temporal: int = 4) -> int:
@@ -156,6 +170,7 @@ def audio_to_array(audio: np.ndarray | Tensor, channels: int) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"audio must be (N,) or (C, N), got shape {array.shape}")
     check_finite("audio", array)
+    check_audio_range(array, "audio")
     if array.shape[0] != channels:
         array = np.repeat(array.mean(0, keepdims=True), channels, axis=0)
     return array

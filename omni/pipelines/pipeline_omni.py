@@ -7,9 +7,9 @@ check inputs -> encode the prompt -> encode the conditions -> plan the streams -
 
 from __future__ import annotations
 
-import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +31,10 @@ from omni.conditioning.text import (
     encode_text,
     load_text_encoder,
 )
+from omni.config import read_json
 from omni.models.codecs import GriffinLimVocoder, MelAudioCodec, PixelVideoCodec
 from omni.models.transformer import OmniTransformer
-from omni.models.weights import check_safetensors_only, check_weights_fit
+from omni.models.weights import check_finite_weights, check_safetensors_only, check_weights_fit
 from omni.pipelines import inputs, tasks
 from omni.pipelines.memory import check_fits
 from omni.pipelines.progress import RunProgress
@@ -159,7 +160,7 @@ class OmniPipeline(DiffusionPipeline):
         if not (folder / "model_index.json").is_file():
             raise FileNotFoundError(f"{folder}: not an omni pipeline folder (no model_index.json)")
         check_safetensors_only(folder)
-        index = json.loads((folder / "model_index.json").read_text())
+        index = read_json(folder / "model_index.json", "the pipeline index")
         name = index.get("_class_name")
         if name != "OmniPipeline":
             hint = (
@@ -180,6 +181,9 @@ class OmniPipeline(DiffusionPipeline):
             pipe = super().from_pretrained(str(folder), **kwargs)
         finally:
             diffusers_logging.enable_progress_bar()
+        for name, component in pipe.components.items():
+            if isinstance(component, torch.nn.Module):
+                check_finite_weights(component, str(folder / name))
         pipe.check_components(folder)
         return pipe
 
@@ -304,7 +308,8 @@ class OmniPipeline(DiffusionPipeline):
         prompt_embeds: Tensor | None = None,
         negative_prompt_embeds: Tensor | None = None,
     ) -> TextConditioning:
-        """Text states of the prompt and the negative prompt, cleaned as the checkpoint expects.
+        """Text states of the prompt and the negative prompt, cleaned as the checkpoint expects; a prompt longer
+        than the text encoder takes is cut, with a warning saying so.
 
         `prompt_embeds` / `negative_prompt_embeds` (1, Lt, text_dim), as diffusers pipelines take them, replace
         the text encoder's output; every position of given embeddings counts as real text.
@@ -312,8 +317,6 @@ class OmniPipeline(DiffusionPipeline):
         given = [prompt_embeds, negative_prompt_embeds]
         if (prompt is None) == (prompt_embeds is None):
             raise ValueError("give a prompt or prompt_embeds (not both)")
-        if prompt is not None and not isinstance(prompt, str):
-            raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
         texts = [prompt, negative_prompt]
         encoded = {}
         missing = [i for i in (0, 1) if given[i] is None]
@@ -322,6 +325,16 @@ class OmniPipeline(DiffusionPipeline):
                 raise ValueError(
                     "this pipeline has no text encoder; load one with omni.conditioning.load_text_encoder"
                 )
+            limit = self.config.max_text_tokens
+            for i in missing:
+                name = ("prompt", "negative prompt")[i]
+                inputs.check_text(name, texts[i])
+                tokens = len(self.tokenizer(texts[i], verbose=False)["input_ids"])
+                if tokens > limit:
+                    warnings.warn(
+                        f"the {name} is {tokens} tokens long; the text encoder keeps the first {limit}",
+                        stacklevel=3,
+                    )
             cleaned = [clean_prompt(texts[i], self.config.prompt_cleaning) for i in missing]
             states, mask = encode_text(
                 self.text_encoder, self.tokenizer, cleaned, self.config.max_text_tokens
@@ -628,6 +641,11 @@ class OmniPipeline(DiffusionPipeline):
         for plan, x in zip(plans, latents):
             if not plan.output:
                 continue
+            if not bool(torch.isfinite(x).all()):
+                raise FloatingPointError(
+                    f"the denoised {plan.modality} latents hold NaN or infinite values, so nothing is decoded: "
+                    f"the model's weights are damaged or {self.transformer.dtype} overflowed (try float32)"
+                )
             progress.stage(f"decoding {plan.modality}")
             if plan.modality == "video":
                 frames = self.decode_video(x)[0, : request.frames]
@@ -647,7 +665,8 @@ class OmniPipeline(DiffusionPipeline):
         total = round(
             inputs.check_seconds(seconds if seconds is not None else self.config.default_seconds, fps) * fps
         )
-        chunk = round(inputs.check_seconds(chunk_seconds or self.config.default_seconds, fps) * fps)
+        chunk_seconds = self.config.default_seconds if chunk_seconds is None else chunk_seconds
+        chunk = round(inputs.check_seconds(chunk_seconds, fps) * fps)
         frames, audio = request.video, request.audio  # audio is None on a video-only pipeline
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
         context = inputs.whole_latent_frames(context, self.vae_temporal)
@@ -808,6 +827,10 @@ class OmniPipeline(DiffusionPipeline):
         # A retake on a video-only pipeline redoes the video ("both" too; "audio" is refused above).
         retake_modality = modality if with_audio else "video"
         retake = (float(given["start"]), float(end), retake_modality) if task == "retake" else None
+        if retake is not None and retake[1] > (frames + 0.5) / fps:
+            raise ValueError(
+                f"retake range {retake[0]:g} to {retake[1]:g} s is not inside the given clip (0 to {frames / fps:g} s)"
+            )
         return tasks.Request(
             task,
             fps,
@@ -888,7 +911,7 @@ def _check_component_weights(folder: Path, index: dict) -> None:
             continue
         config_path = folder / name / "config.json"
         if config_path.is_file():
-            check_weights_fit(folder / name, classes[spec[1]], json.loads(config_path.read_text()))
+            check_weights_fit(folder / name, classes[spec[1]], read_json(config_path, f"the {name} config"))
 
 
 def _add(timings: dict[str, float], key: str, seconds: float) -> None:

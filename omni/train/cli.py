@@ -13,7 +13,10 @@ def _override(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--set takes key=value (e.g. optim.lr=1e-4), got {text!r}")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except (yaml.YAMLError, RecursionError) as error:
+        raise argparse.ArgumentTypeError(f"--set {key.strip()}: the value is not valid YAML") from error
 
 
 def _positive_minutes(text: str) -> float:

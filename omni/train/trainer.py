@@ -180,15 +180,22 @@ class Trainer:
             )
 
     def resume(self) -> bool:
-        """Continue from the newest complete checkpoint, if any."""
-        latest = self.checkpoints.latest()
-        if latest is None:
+        """Continue from the newest checkpoint that is complete and intact, if any (damaged ones are skipped,
+        each named with what is wrong)."""
+        found = self.checkpoints.load_newest_intact(
+            self.model, self.optimizer, self.ema, self.scheduler, log=self._say
+        )
+        if found is None:
             return False
-        record = self.checkpoints.load(latest, self.model, self.optimizer, self.ema, self.scheduler)
+        latest, record = found
         self.step = record["step"]
         if self.dist.is_main:
             print(f"resumed from {latest} (step {self.step})", file=sys.stderr)
         return True
+
+    def _say(self, message: str) -> None:
+        if self.dist.is_main:
+            print(message, file=sys.stderr)
 
     def _autocast(self):
         if self.config.parallel.mixed_precision == "bf16" and self.dist.world_size == 1:

@@ -42,3 +42,36 @@ def test_written_file_gets_the_usual_permissions(tmp_path):
     with atomic_output(tmp_path / "atomic.bin") as tmp:
         tmp.write_bytes(b"x")
     assert (tmp_path / "atomic.bin").stat().st_mode == plain.stat().st_mode
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_temporaries_orphaned_by_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+    orphan = tmp_path / f".clip.omni{_dead_pid()}-0123456789ab.tmp.mp4"
+    live = tmp_path / f".clip.omni{os.getppid()}-0123456789ab.tmp.mp4"  # its writer still runs
+    someone_elses = tmp_path / ".clip.0123456789ab.tmp.mp4"
+    for path in (orphan, live, someone_elses):
+        path.write_bytes(b"half a clip")
+    with atomic_output(tmp_path / "other.mp4") as tmp:
+        tmp.write_bytes(b"new")
+    assert not orphan.exists() and live.exists() and someone_elses.exists()
+
+
+def test_check_writable_refuses_directories_and_leaves_nothing(tmp_path):
+    from omni.media.atomic import OutputPathError, check_writable
+
+    (tmp_path / "taken.png").mkdir()
+    with pytest.raises(OutputPathError, match="is a directory"):
+        check_writable(tmp_path / "taken.png")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="file is a file, not a folder"):
+        check_writable(tmp_path / "file" / "sub" / "out.png")
+    assert check_writable(tmp_path / "new" / "out.png") == tmp_path / "new" / "out.png"
+    assert os.listdir(tmp_path / "new") == []

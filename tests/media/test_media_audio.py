@@ -131,3 +131,23 @@ def test_unreadable_audio_raises_media_error_naming_the_file(tmp_path):
         read_audio(silent_video, sample_rate=-1)
     with pytest.raises(FileNotFoundError):
         read_audio(tmp_path / "missing.flac")
+
+
+def test_the_same_audio_gives_the_same_wav_bytes(tmp_path):
+    audio = tone(440, 16000)
+    first = write_wav(tmp_path / "a.wav", audio, 16000).read_bytes()
+    assert b"PEAK" not in first  # libsndfile's PEAK chunk holds the time of writing
+    assert write_wav(tmp_path / "b.wav", audio, 16000).read_bytes() == first
+
+
+def test_a_truncated_wav_is_read_with_a_warning(tmp_path):
+    from omni.media.errors import MediaWarning
+
+    data = write_wav(tmp_path / "whole.wav", tone(440, 16000), 16000).read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.warns(
+        MediaWarning, match=r"cut.wav: truncated: its data chunk lacks 32,0\d\d bytes; read 0.50 s"
+    ):
+        audio, _ = read_audio(cut)
+    assert audio.shape[-1] < 16000

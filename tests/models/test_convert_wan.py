@@ -207,3 +207,13 @@ def test_a_failed_conversion_leaves_no_folder(wan_folders, tmp_path):
     with pytest.raises(ValueError, match="blocks.0.experts.video.ffn.net.2.weight: Wan shape"):
         convert_wan_pipeline(tmp_path / "wan", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wan"]
+
+
+def test_a_wan_folder_whose_json_does_not_parse_is_named(tmp_path, capsys):
+    from omni.cli import main
+
+    (tmp_path / "wan").mkdir()
+    (tmp_path / "wan" / "model_index.json").write_text("")
+    assert main(["convert", "--from", "wan", str(tmp_path / "wan"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'wan' / 'model_index.json'}: the Wan pipeline index is not valid JSON" in err

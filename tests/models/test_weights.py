@@ -61,3 +61,41 @@ def test_garbage_is_not_a_safetensors_file(tmp_path, payload):
     path.write_bytes(payload)
     with pytest.raises(WeightsError):
         read_safetensors_header(path)
+
+
+def test_uppercase_pickle_suffixes_are_refused_too(tmp_path):
+    (tmp_path / "PYTORCH_MODEL.BIN").write_bytes(b"\x80\x04N.")
+    with pytest.raises(UnsafeWeightsError, match="PYTORCH_MODEL.BIN"):
+        check_safetensors_only(tmp_path)
+
+
+def test_a_deeply_nested_header_is_a_weights_error(tmp_path):
+    header = b"[" * 200_000
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(WeightsError, match="nested too deeply"):
+        read_safetensors_header(path)
+
+
+def test_integer_weights_are_refused_not_cast(saved):
+    from safetensors.torch import load_file
+
+    path = saved / "transformer" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(path)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name].to(torch.int8)
+    save_file(tensors, str(path))
+    with pytest.raises(WeightsError, match=f"tensor '{name}' is I8; model weights must be one of"):
+        OmniPipeline.from_pretrained(saved)
+
+
+def test_non_finite_weights_are_refused_when_loading(saved):
+    from safetensors.torch import load_file
+
+    path = saved / "transformer" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(path)
+    name = next(n for n, t in sorted(tensors.items()) if t.numel() > 1)
+    tensors[name][0] = float("nan")
+    save_file(tensors, str(path))
+    with pytest.raises(WeightsError, match=f"parameter '{name}' holds 1 NaN or infinite value"):
+        OmniPipeline.from_pretrained(saved)

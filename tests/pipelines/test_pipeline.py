@@ -184,3 +184,51 @@ def test_motion_control_runs_from_presets_and_paths(tiny_pipeline):
         run(tiny_pipeline, "t2v", trajectory=Trajectory(points[:10]))
     with pytest.raises(ValueError, match="unknown camera preset"):
         run(tiny_pipeline, "t2v", camera="dolly")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"task": "retake", "start": 5.0, "end": 9.0, "modality": "both"},
+            r"retake range 5 to 9 s is not inside the given clip \(0 to 1 s\)",
+        ),
+        ({"task": "extend", "seconds": 0.5, "chunk_seconds": 0}, r"seconds must be in \(0, 120\], got 0"),
+        (
+            {"task": "a2v", "audio": np.full(16000, 1.5, np.float32), "audio_sample_rate": 16000},
+            r"audio has 16000 samples outside \[-1, 1\]",
+        ),
+        ({"prompt": "\udcff\udcfe"}, "prompt is not valid Unicode text"),
+    ],
+)
+def test_out_of_range_conditions_are_refused_not_ignored(tiny_pipeline, kwargs, message):
+    frames, audio = beep_clip()
+    kwargs = dict(kwargs)
+    task, prompt = kwargs.pop("task", "t2av"), kwargs.pop("prompt", "a red ball")
+    if task in ("retake", "extend"):
+        kwargs.update(video=frames, video_fps=16, audio=audio, audio_sample_rate=16000)
+    with pytest.raises(ValueError, match=message):
+        tiny_pipeline(prompt, task, num_inference_steps=2, progress=False, **kwargs)
+
+
+def test_a_prompt_longer_than_the_encoder_takes_is_announced_once(tiny_pipeline):
+    limit = tiny_pipeline.config.max_text_tokens
+    with pytest.warns(UserWarning) as caught:
+        tiny_pipeline.encode_prompt("red ball " * 2000)
+    assert len(caught) == 1
+    assert f"the prompt is 4002 tokens long; the text encoder keeps the first {limit}" in str(
+        caught[0].message
+    )
+
+
+def test_non_finite_latents_are_refused_before_decoding(tiny_pipeline, monkeypatch):
+    import omni.pipelines.pipeline_omni as pipeline_module
+
+    real = pipeline_module.denoise
+
+    def diverged(*args, **kwargs):
+        return [x * float("nan") for x in real(*args, **kwargs)]
+
+    monkeypatch.setattr(pipeline_module, "denoise", diverged)
+    with pytest.raises(FloatingPointError, match="denoised image latents hold NaN"):
+        run(tiny_pipeline, "t2i")

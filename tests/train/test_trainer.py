@@ -238,6 +238,50 @@ def test_a_run_that_never_used_some_weights_resumes(data, tmp_path):
     assert _losses(tmp_path / "b") == _losses(tmp_path / "a") == dict(enumerate(full.losses, start=1))
 
 
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 3, len(data) // 3 + 64):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {
+    "truncated shard": lambda c: _truncate(c / "__0_0.distcp"),
+    "flipped bytes": lambda c: _flip(c / "__0_0.distcp"),
+    "truncated metadata": lambda c: _truncate(c / ".metadata"),
+    "garbage trainer state": lambda c: (c / "trainer.json").write_text("{garbage"),
+    # A checkpoint written before manifests existed: the failed load is what finds the damage.
+    "truncated shard, no manifest": lambda c: (_truncate(c / "__0_0.distcp"), (c / "manifest.json").unlink()),
+}
+
+
+def test_a_damaged_checkpoint_is_skipped_for_the_newest_intact_one(data, tmp_path, capsys):
+    import shutil
+
+    from omni.train.checkpoint import CheckpointError
+
+    settings = {"checkpoint.every": 2, "checkpoint.keep_last": 2}
+    pristine = tmp_path / "pristine"
+    Trainer(load_train_config("tiny", overrides(data, pristine, steps=4, **settings))).fit()
+    assert sorted(p.name for p in pristine.glob("step_*")) == ["step_00000002", "step_00000004"]
+    for name, damage in DAMAGES.items():
+        run = tmp_path / name.replace(" ", "_")
+        shutil.copytree(pristine, run)
+        damage(run / "step_00000004")
+        trainer = Trainer(load_train_config("tiny", overrides(data, run, steps=4, **settings)))
+        assert trainer.resume() and trainer.step == 2, name
+        err = capsys.readouterr().err
+        assert f"skipping damaged checkpoint {run / 'step_00000004'}: " in err, name
+        assert f"resumed from {run / 'step_00000002'}" in err and "Traceback" not in err, name
+    damage(run / "step_00000002")
+    with pytest.raises(CheckpointError, match="no checkpoint in .* can be resumed from"):
+        Trainer(load_train_config("tiny", overrides(data, run, steps=4, **settings))).resume()
+
+
 def test_logged_mfu_is_at_most_one_whatever_the_peak(data, tmp_path, monkeypatch):
     """A CPU peak measured while the machine was busy once gave mfu=2.5 in log.jsonl."""
     monkeypatch.setenv("OMNI_PEAK_TFLOPS", "1e-9")
