@@ -84,9 +84,9 @@ def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> Peak
     )
 
 
-def cpu_bf16_slowdown(size: int = 256, repeats: int = 10) -> float:
-    """How many times longer a bf16 matmul takes than an fp32 one on this CPU (fastest of `repeats` each,
-    which a busy machine disturbs least). About 1 where the CPU has bf16 units (AVX512-BF16, AMX); tens to
+def cpu_bf16_slowdown(size: int = 512, repeats: int = 7) -> float:
+    """How many times longer a bf16 matmul takes than an fp32 one on this CPU (fastest of `repeats` each, in
+    CPU time: a busy machine that takes the core away in the middle of a run then changes nothing). About 1 where the CPU has bf16 units (AVX512-BF16, AMX); tens to
     hundreds where it emulates them (an AVX2-only CPU: BENCHMARKS.md, training throughput)."""
 
     def fastest(dtype: torch.dtype) -> float:
@@ -94,9 +94,10 @@ def cpu_bf16_slowdown(size: int = 256, repeats: int = 10) -> float:
         a @ b
         times = []
         for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - start)
-        return min(times)
+            start = time.process_time()
+            for _ in range(3):  # milliseconds of work, well above the clock's resolution
+                a @ b
+            times.append(time.process_time() - start)
+        return max(min(times), 1e-9)
 
     return fastest(torch.bfloat16) / fastest(torch.float32)

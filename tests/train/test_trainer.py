@@ -219,7 +219,8 @@ def test_bf16_autocast_on_a_cpu_without_bf16_units_is_called_out(
 def test_the_slowdown_is_measured_on_this_machine():
     from omni.train.metrics import cpu_bf16_slowdown
 
-    assert 0.1 < cpu_bf16_slowdown() < 1000  # a ratio of two measured matmul speeds, not a constant
+    # a ratio of two measured matmul speeds, not a constant: CPUs with AMX run bf16 tens of times faster
+    assert 0.001 < cpu_bf16_slowdown() < 1000
 
 
 def test_a_run_that_never_used_some_weights_resumes(data, tmp_path):
