@@ -61,6 +61,17 @@ class ShardLayout:
     text_dim: int
     text_tokens: int
 
+    def misfits(self, config) -> dict[str, tuple[int, int]]:
+        """Transformer config key -> (its value, the value these latents need), for every input width that differs."""
+        needed = {
+            "in_channels": self.video_channels,
+            "audio_in_channels": self.audio_channels * self.audio_mel_bins,
+            "text_dim": self.text_dim,
+        }
+        return {
+            key: (getattr(config, key), need) for key, need in needed.items() if getattr(config, key) != need
+        }
+
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 

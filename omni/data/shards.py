@@ -130,17 +130,7 @@ class LatentShards:
 
     def check_transformer(self, config) -> None:
         """Refuse a transformer (its config) whose input widths differ from the prepared latents'."""
-        layout = self.layout
-        expected = {
-            "in_channels": layout.video_channels,
-            "audio_in_channels": layout.audio_channels * layout.audio_mel_bins,
-            "text_dim": layout.text_dim,
-        }
-        wrong = {
-            key: (getattr(config, key), value)
-            for key, value in expected.items()
-            if getattr(config, key) != value
-        }
+        wrong = self.layout.misfits(config)
         if wrong:
             details = ", ".join(f"{key}={got} (shards need {need})" for key, (got, need) in wrong.items())
             raise ValueError(
@@ -215,18 +205,8 @@ class LatentShards:
         if len(keys) > 1:
             raise ValueError(f"samples {indices} have different shapes; a batch holds one bucket")
         samples = [self.sample(i) for i in indices]
-        stacked = {name: torch.stack([sample[name] for sample in samples]) for name in TENSORS}
-        return LatentBatch(
-            video=stacked["video"],
-            audio=stacked["audio"],
-            text=stacked["text"],
-            text_mask=stacked["text_mask"],
-            video_frame_seconds=self.video_frame_seconds,
-            audio_frame_seconds=self.audio_frame_seconds,
-            reference=stacked["reference"],
-            motion=stacked["motion"],
-            frame_size=(int(self.index["height"]), int(self.index["width"])),
-        )
+        size = (int(self.index["height"]), int(self.index["width"]))
+        return stack_samples(samples, self.video_frame_seconds, self.audio_frame_seconds, size)
 
     def sample(self, index: int) -> dict[str, Tensor]:
         """Sample `index`'s tensors: video (C, f, h, w), audio (C', T, M), reference (C, 1, h, w),
@@ -280,6 +260,24 @@ def _check_sampling(batch_size: int, seed: int, dp_rank: int, dp_size: int, step
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if isinstance(dp_rank, bool) or not isinstance(dp_rank, int | np.integer) or not 0 <= dp_rank < dp_size:
         raise ValueError(f"dp_rank must be an integer in [0, dp_size={dp_size}), got {dp_rank!r}")
+
+
+def stack_samples(
+    samples: list[dict[str, Tensor]], video_frame_seconds: float, audio_frame_seconds: float, frame_size
+) -> LatentBatch:
+    """Samples' tensors (each as `LatentShards.sample` returns them) stacked into one batch."""
+    stacked = {name: torch.stack([sample[name] for sample in samples]) for name in TENSORS}
+    return LatentBatch(
+        video=stacked["video"],
+        audio=stacked["audio"],
+        text=stacked["text"],
+        text_mask=stacked["text_mask"],
+        video_frame_seconds=video_frame_seconds,
+        audio_frame_seconds=audio_frame_seconds,
+        reference=stacked["reference"],
+        motion=stacked["motion"],
+        frame_size=frame_size,
+    )
 
 
 def _prefetched(load: Callable[[int], LatentBatch], start_step: int, depth: int) -> Iterator[LatentBatch]:

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from omni.data.clips import ClipFormat, conform
 from omni.data.prepare import SampleEncoder
-from omni.data.shards import TENSORS, _check_sampling, _prefetched
+from omni.data.shards import _check_sampling, _prefetched, stack_samples
 from omni.data.sources import build_source
 from omni.train.objective import LatentBatch
 
@@ -45,17 +45,7 @@ class StreamedSamples:
 
     def check_transformer(self, config) -> None:
         """Refuse a transformer (its config) whose input widths differ from the codecs' latents."""
-        layout = self.layout
-        expected = {
-            "in_channels": layout.video_channels,
-            "audio_in_channels": layout.audio_channels * layout.audio_mel_bins,
-            "text_dim": layout.text_dim,
-        }
-        wrong = {
-            key: (getattr(config, key), value)
-            for key, value in expected.items()
-            if getattr(config, key) != value
-        }
+        wrong = self.layout.misfits(config)
         if wrong:
             details = ", ".join(f"{key}={got} (the codecs give {need})" for key, (got, need) in wrong.items())
             raise ValueError(f"the {self.source} stream's latents do not fit this transformer: {details}")
@@ -76,18 +66,8 @@ class StreamedSamples:
             ).tensors
             for i, clip in enumerate(clips)
         ]
-        stacked = {name: torch.stack([sample[name] for sample in samples]) for name in TENSORS}
-        return LatentBatch(
-            video=stacked["video"],
-            audio=stacked["audio"],
-            text=stacked["text"],
-            text_mask=stacked["text_mask"],
-            video_frame_seconds=self.video_frame_seconds,
-            audio_frame_seconds=self.audio_frame_seconds,
-            reference=stacked["reference"],
-            motion=stacked["motion"],
-            frame_size=(self.format.height, self.format.width),
-        )
+        size = (self.format.height, self.format.width)
+        return stack_samples(samples, self.video_frame_seconds, self.audio_frame_seconds, size)
 
     def batches(
         self,
