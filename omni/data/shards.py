@@ -184,16 +184,12 @@ class LatentShards:
         `prefetch` batches are loaded ahead in a background thread (0: load on demand); the order is the same.
         """
         _check_sampling(batch_size, seed, dp_rank, dp_size, start_step)
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
         self.batch_indices(batch_size, seed, dp_rank, dp_size, start_step)  # fail here on a too-large batch
 
         def load(step: int) -> LatentBatch:
             return self.load(self.batch_indices(batch_size, seed, dp_rank, dp_size, step))
 
-        if prefetch == 0:
-            return (load(step) for step in count(start_step))
-        return _prefetched(load, start_step, prefetch)
+        return load_ahead(load, start_step, prefetch)
 
     # ----------------------------------------------------------------------------------------- loading
 
@@ -278,6 +274,16 @@ def stack_samples(
         motion=stacked["motion"],
         frame_size=frame_size,
     )
+
+
+def load_ahead(load: Callable[[int], LatentBatch], start_step: int, prefetch: int) -> Iterator[LatentBatch]:
+    """`load(step)` for step = start_step, start_step + 1, ...: `prefetch` steps ahead in a thread, or on
+    demand when it is 0; the order is the same."""
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+        raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
+    if prefetch == 0:
+        return (load(step) for step in count(start_step))
+    return _prefetched(load, start_step, prefetch)
 
 
 def _prefetched(load: Callable[[int], LatentBatch], start_step: int, depth: int) -> Iterator[LatentBatch]:

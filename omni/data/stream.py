@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from omni.data.clips import ClipFormat, conform
 from omni.data.prepare import SampleEncoder
-from omni.data.shards import _check_sampling, _prefetched, stack_samples
+from omni.data.shards import _check_sampling, load_ahead, stack_samples
 from omni.data.sources import build_source
 from omni.train.objective import LatentBatch
 
@@ -85,9 +85,7 @@ class StreamedSamples:
             return self.load(batch_size, self.first_clip(batch_size, seed, dp_rank, dp_size, step))
 
         if self.workers == 0:
-            return (
-                _prefetched(load, start_step, prefetch) if prefetch else (load(s) for s in count(start_step))
-            )
+            return load_ahead(load, start_step, prefetch)
         steps = _StepBatches(load, start_step, self.workers)
         loader = DataLoader(
             steps, batch_size=None, num_workers=self.workers, prefetch_factor=max(prefetch, 1)
