@@ -222,8 +222,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        decay = 0.0 if self.step < cfg.ema.start_step else cfg.ema.decay
-        self.ema.update(self.model, decay)
+        self.ema.update(self.model, cfg.ema.decay_at(self.step))
         if self.dist.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
