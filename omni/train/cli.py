@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.export_only:
         print(f"exported step {result.steps} of {config.checkpoint.dir} to {result.export}")
+    elif result.export is not None and not result.losses:
+        print(f"step {result.steps} of {config.steps}: nothing left to train; exported {result.export}")
     elif result.export is not None:
         print(f"trained {result.steps} steps, last loss {result.last_loss:.4f}; exported {result.export}")
 
