@@ -81,8 +81,10 @@ class ParallelSection:
 @dataclass(frozen=True)
 class EMASection:
     """The exported weights' average: a copy of the weights until `start_step`, then an average whose decay
-    grows as (1 + n) / (10 + n) over the n steps since, up to `decay`, so that an export a few hundred steps
-    after the start is not mostly the weights of `start_step` (at a fixed 0.999, 82% of it 200 steps on)."""
+    is (n / (n + 1))^2 over the n steps since, up to `decay`: each step's weights count in proportion to
+    its step number (a power-function EMA), so an export a few hundred steps after the start averages the
+    recent half of them instead of keeping mostly the weights of `start_step` (82% of them 200 steps on at a
+    fixed 0.999); from about 2000 steps on the decay is `decay`."""
 
     decay: float = 0.999
     start_step: int = 0
@@ -92,7 +94,7 @@ class EMASection:
         if step < self.start_step:
             return 0.0
         n = step - self.start_step
-        return min(self.decay, (1 + n) / (10 + n))
+        return min(self.decay, (n / (n + 1)) ** 2)
 
 
 @dataclass(frozen=True)
