@@ -32,6 +32,7 @@ from omni.conditioning.text import (
     load_text_encoder,
 )
 from omni.config import read_json
+from omni.media import geometry
 from omni.models.codecs import GriffinLimVocoder, MelAudioCodec, PixelVideoCodec
 from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_finite_weights, check_safetensors_only, check_weights_fit
@@ -669,7 +670,7 @@ class OmniPipeline(DiffusionPipeline):
         chunk = round(inputs.check_seconds(chunk_seconds, fps) * fps)
         frames, audio = request.video, request.audio  # audio is None on a video-only pipeline
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
-        context = inputs.whole_latent_frames(context, self.vae_temporal)
+        context = geometry.whole_latent_frames(context, self.vae_temporal)
         run["progress"].chunks = math.ceil(total / chunk)
         added = 0
         while added < total:
@@ -860,7 +861,7 @@ class OmniPipeline(DiffusionPipeline):
         if num_frames is not None:
             if seconds is not None:
                 raise ValueError("give seconds or num_frames, not both")
-            return inputs.check_num_frames(num_frames, self.vae_temporal)
+            return geometry.check_num_frames(num_frames, self.vae_temporal)
         if seconds is None:
             if video_frames is not None:
                 seconds = len(video_frames) / fps

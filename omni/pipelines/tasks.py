@@ -15,6 +15,7 @@ import torch
 
 from omni.conditioning.masks import frames_before, frames_in_range
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
+from omni.media.geometry import latent_frames
 from omni.pipelines.sampling import StreamPlan
 from omni.pipelines.task_names import AUDIO_TASKS, TASKS, VIDEO_TASKS, output_suffix  # noqa: F401
 
@@ -58,11 +59,6 @@ class Request:
     @property
     def has_audio(self) -> bool:
         return self.with_audio and self.task in AUDIO_TASKS
-
-
-def latent_frames(frames: int, temporal: int = 4) -> int:
-    """Latent frames whose decoded clip (1 + temporal (L - 1) frames) covers `frames` frames."""
-    return math.ceil((max(frames, 1) - 1) / temporal) + 1
 
 
 def pad_frames(frames: np.ndarray, count: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Training recipes (`configs/train/*.yaml`): strict dataclasses, unknown keys are errors."""
+"""Training recipes (`omni/configs/train/*.yaml`): strict dataclasses, unknown keys are errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from omni.train.objective import ObjectiveConfig, TimestepSampler
 class ModelSection:
     """What is trained: a random-init preset, or weights to start from, plus the codecs the data was encoded with."""
 
-    preset: str | None = None  # configs/<preset>.yaml: architecture, random initialisation
+    preset: str | None = None  # omni/configs/<preset>.yaml: architecture, random initialisation
     init: str | None = None  # an OmniPipeline or OmniTransformer folder to start from
     # the codecs the data is encoded with and exports carry: an OmniPipeline folder (VAEs, vocoder, text
     # encoder), or the name of a preset whose codecs need no training (default: the init folder's, the preset's)
@@ -163,6 +163,6 @@ class TrainConfig:
 
 
 def load_train_config(name_or_path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """Load a recipe from `configs/train/<name>.yaml` or a path; `overrides` replace top-level sections' keys."""
+    """Load a recipe from `omni/configs/train/<name>.yaml` or a path; `overrides` replace top-level sections' keys."""
     data = load_yaml(resolve_config_path(name_or_path, "train"))
     return from_dict(TrainConfig, apply_overrides(data, overrides))

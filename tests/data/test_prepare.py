@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from omni.cli import main
 from omni.conditioning.text import encode_text
-from omni.data.cli import main
 from omni.data.prepare import prepare
 from omni.data.sources import build_source, manifest_source
 from omni.media import read_video

@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from omni.cli import main
+from omni.cli.toyworld import add_subcommands, register, run_render
 from omni.data.toyworld import (
     COLORS,
     MOTIONS,
@@ -25,7 +27,6 @@ from omni.data.toyworld import (
     sample_scene,
 )
 from omni.data.toyworld.captions import ADJECTIVES_OF_SIZE, NOUNS_OF_SHAPE
-from omni.data.toyworld.cli import add_subcommands, main, register, run_render
 from omni.data.toyworld.motion import travel_limits, world_positions
 from omni.data.toyworld.render import object_coverage_frames
 from omni.data.toyworld.sound import BEEP_SECONDS, HEADROOM_PEAK, ambience
@@ -372,12 +373,12 @@ def test_cli_registers_toyworld_render():
 
 def test_cli_rejects_a_bad_format_by_name(tmp_path):
     with pytest.raises(SystemExit, match="width must be a positive multiple of 16, got 20"):
-        main(["render", "--out", str(tmp_path), "--size", "20"])
+        main(["toyworld", "render", "--out", str(tmp_path), "--size", "20"])
 
 
 def test_cli_renders_clips(tmp_path, capsys):
     _media()
-    assert main(["render", "--seed", "3", "--count", "2", "--out", str(tmp_path)]) == 0
+    assert main(["toyworld", "render", "--seed", "3", "--count", "2", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "toy_000003.json",
         "toy_000003.mp4",

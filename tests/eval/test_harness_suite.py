@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from omni.config import REPO_ROOT, ConfigError
+from omni.config import ConfigError
 from omni.data.toyworld import canonical_caption
 from omni.eval.harness.suite import load_suite, suite_from_dict
 from omni.media import read_audio, read_image, read_video
 from tests.helpers import load_script
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITES = REPO_ROOT / "suites"
 
 

@@ -104,7 +104,7 @@ def run_suite(
     """
     from tqdm import tqdm
 
-    from omni.cli import write_result
+    from omni.media.output import write_result
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ name other systems' outputs are dropped under.
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from omni.config import ConfigError, from_dict, load_yaml
 from omni.data.toyworld.spec import SceneSpec
 from omni.eval.metrics.compliance import Request, Tolerances
+from omni.media import geometry
 
 Task = Literal["t2v", "t2i", "t2a", "t2av", "i2v", "v2a", "a2v"]
 INPUT_OF_TASK = {"i2v": "image", "a2v": "audio", "v2a": "video"}
@@ -230,11 +230,9 @@ def check_item(item: SuiteItem, index: int) -> None:
 
 def parse_size(size: int | str, where: str) -> tuple[int, int]:
     """`64`, "64" or "WxH" -> (height, width) in positive pixels (the CLI's --size rule)."""
-    from omni.cli import parse_size as parse_size_argument
-
     try:
-        height, width = parse_size_argument(str(size))
-    except argparse.ArgumentTypeError as error:
+        height, width = geometry.parse_size(str(size))
+    except ValueError as error:
         raise ConfigError(f"{where}: {str(error).removeprefix('--size ')}") from error
     if width <= 0 or height <= 0:
         raise ConfigError(f"{where}: sizes must be positive, got {size!r}")

@@ -34,7 +34,7 @@ from omni.eval.toyworld.motion import visual_bounces
 from omni.eval.toyworld.segment import segment_frames
 from omni.eval.toyworld.shape import classify_shape, track_shape, track_size
 from omni.eval.toyworld.tracks import track_objects
-from omni.pipelines.inputs import whole_latent_frames
+from omni.media.geometry import whole_latent_frames
 
 MOTIONS_EVALUATED = ("horizontal", "vertical", "diagonal", "orbit", "still")
 EVENT_MATCH_SECONDS = 0.25  # generated events further than this from any reference count as misses
@@ -320,7 +320,7 @@ class ToyworldEvaluation:
 
     def project(self, report: Report) -> None:
         """One subject across three rooms with subject memory: is it recognisably the same in every shot?"""
-        from omni.conditioning.project import Project, ProjectRunner, Shot, ShotDefaults
+        from omni.apps.project import Project, ProjectRunner, Shot, ShotDefaults
         from omni.models.weights import weights_sha256
 
         for seed in list(self.seeds())[: max(1, self.settings.seeds // 4)]:

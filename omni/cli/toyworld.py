@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
 from pathlib import Path
+
+from omni.cli import COMMANDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `toyworld` command (with its `render` subcommand) to the main CLI's subparsers."""
-    from omni.cli import COMMANDS
-
     parser = subparsers.add_parser("toyworld", help=COMMANDS["toyworld"][1])
     add_subcommands(parser)
     return parser
@@ -59,14 +58,6 @@ def run_render(args: argparse.Namespace) -> int:
         f"({1000 * seconds / args.count:.0f} ms/clip)"
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m omni.data.toyworld`."""
-    parser = argparse.ArgumentParser(prog="python -m omni.data.toyworld", description=__doc__)
-    add_subcommands(parser)
-    args = parser.parse_args(argv)
-    return args.run(args)
 
 
 def _positive_int(text: str) -> int:

@@ -12,7 +12,6 @@ after editing one shot regenerates only that shot and the shots that depend on i
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -28,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from omni.config import ConfigError, from_dict, load_yaml
 from omni.media import atomic_output
+from omni.media.geometry import parse_size
 
 TRANSITIONS = ("cut", "crossfade", "continue")
 MAX_SHOTS = 1000
@@ -124,13 +124,11 @@ def _check_shot_files(shot: Shot, name: str, base: Path) -> None:
 
 def _check_defaults(d: ShotDefaults, name: str) -> None:
     """Every number of the defaults, checked before the first shot is generated."""
-    from omni.cli import parse_size
-
     if not (math.isfinite(d.fps) and 1 <= d.fps <= 120):
         raise ConfigError(f"{name}.fps: {d.fps} is not in [1, 120]")
     try:
         parse_size(str(d.size))
-    except (ValueError, argparse.ArgumentTypeError) as error:
+    except ValueError as error:
         raise ConfigError(f"{name}.size: {error}") from error
     if not 0 <= d.seed <= MAX_SEED:
         raise ConfigError(f"{name}.seed: {d.seed} is not in [0, 2**63 - 1]")
@@ -246,8 +244,6 @@ class ProjectRunner:
         if cached.is_file():
             tensors = load_file(str(cached))
             return ShotResult(tensors["frames"].numpy(), tensors["audio"].numpy(), True)
-
-        from omni.cli import parse_size
 
         height, width = parse_size(str(d.size))
         frames = round(shot.seconds * d.fps)

@@ -9,6 +9,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from omni.cli import COMMANDS, add_model_arguments, integer, number
+
 
 def run_toyworld(args: argparse.Namespace) -> None:
     from omni.eval.toyworld.evaluate import TARGETS, EvalSettings, ToyworldEvaluation, format_table
@@ -47,8 +49,6 @@ def run_toyworld(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    from omni.cli import COMMANDS, _add_model_arguments, integer, number
-
     p = subparsers.add_parser("eval", help=COMMANDS["eval"][1])
     kinds = p.add_subparsers(dest="eval", required=True)
     t = kinds.add_parser("toyworld", help="score a model on the toy world's prompt suite")
@@ -62,5 +62,5 @@ def register(subparsers) -> None:
         help="comma-separated capabilities: t2i,t2av,i2v,a2v,v2a,trajectory,extension,retake,project",
     )
     t.add_argument("--out", type=Path, default=Path("report.json"), help="the JSON report")
-    _add_model_arguments(t)
+    add_model_arguments(t)
     t.set_defaults(run=run_toyworld)

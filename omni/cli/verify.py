@@ -2,7 +2,7 @@
 
 Prints one line per file. Exit status: 0 when every file is "valid"; 1 when any is "tampered",
 "untrusted" or "none"; 2 when a file or the trust anchors cannot be read (or the arguments are wrong).
-Also runs as `python -m omni.media.verify_cli FILE ...`.
+Also runs as `python -m omni.cli.verify FILE ...`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from omni.cli import COMMANDS
 from omni.config import to_dict
 from omni.media.provenance import ProvenanceError, VerificationResult, read_trust_anchors, verify_file
 
@@ -27,15 +28,13 @@ _DESCRIPTION = (
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `verify` command to the `omni` CLI; `args.run(args)` then runs it and returns the exit status."""
-    from omni.cli import COMMANDS
-
     parser = subparsers.add_parser("verify", help=COMMANDS["verify"][1], description=_DESCRIPTION)
     _add_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m omni.media.verify_cli", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m omni.cli.verify", description=_DESCRIPTION)
     _add_arguments(parser)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -6,10 +6,12 @@ import argparse
 import time
 from pathlib import Path
 
+from omni.cli import COMMANDS, CLIError, add_model_arguments
+
 
 def run(args: argparse.Namespace) -> None:
-    from omni.cli import CLIError, prepare_output, write_result
-    from omni.conditioning.project import ProjectRunner, load_project
+    from omni.apps.project import ProjectRunner, load_project
+    from omni.media.output import prepare_output, write_result
     from omni.models.weights import weights_sha256
     from omni.pipelines.loading import load_model
     from omni.pipelines.pipeline_omni import OmniPipelineOutput
@@ -39,11 +41,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    from omni.cli import COMMANDS, _add_model_arguments
 
     p = subparsers.add_parser("project", help=COMMANDS["project"][1])
     p.add_argument("shots", type=Path, help="the shot list (see docs/workflow.md)")
     p.add_argument("--out", type=Path, required=True, help="the film (.mp4)")
     p.add_argument("--cache", type=Path, help="shot cache folder (default: <out>.cache next to the film)")
-    _add_model_arguments(p)
+    add_model_arguments(p)
     p.set_defaults(run=run)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from omni.cli import COMMANDS, size
 from omni.data.shard_format import STORAGE_DTYPES
 
 
@@ -35,8 +36,6 @@ def _positive_int(text: str) -> int:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add `prepare` to the main CLI's subparsers."""
-    from omni.cli import COMMANDS, parse_size
-
     p = subparsers.add_parser(
         "prepare",
         help=COMMANDS["prepare"][1],
@@ -57,9 +56,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (new, empty, or a run to resume)")
     p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
-    p.add_argument(
-        "--size", type=parse_size, help="N or WxH in pixels, multiples of 16 (default: the model's)"
-    )
+    p.add_argument("--size", type=size, help="N or WxH in pixels, multiples of 16 (default: the model's)")
     p.add_argument("--frames", type=parse_frames, help="allowed frame counts, 1 + 4k each, e.g. 33,65")
     p.add_argument("--shard-size", type=_positive_int, default=256, help="samples per shard (default 256)")
     p.add_argument("--max-text-tokens", type=_positive_int, help="text length (default: the model's)")
@@ -104,19 +101,3 @@ def run_prepare(args: argparse.Namespace) -> int:
     summary = prepare(source, pipe, args.out, config, codecs=args.model, progress=not args.no_progress)
     print(f"{summary.line()}; wrote {args.out}")
     return 0 if summary.samples else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m omni.data prepare ...`: the same command outside the main CLI."""
-    parser = argparse.ArgumentParser(prog="python -m omni.data", description=__doc__)
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    register(subparsers)
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"omni {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"omni {args.command}: interrupted (rerun the same command to resume)", file=sys.stderr)
-        return 130

@@ -7,6 +7,8 @@ import os
 
 import yaml
 
+from omni.cli import COMMANDS
+
 
 def _override(text: str) -> tuple[str, object]:
     """`key.sub=value` with a YAML value (numbers, booleans, lists)."""
@@ -35,7 +37,7 @@ def add_set_argument(p: argparse.ArgumentParser, dest: str, help: str) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="recipe name in configs/train/ or a .yaml path")
+    p.add_argument("--config", required=True, help="recipe name in omni/configs/train/ or a .yaml path")
     add_set_argument(
         p, "overrides", "override a recipe value, e.g. --set steps=100 --set optim.lr=1e-4 (repeatable)"
     )
@@ -71,6 +73,4 @@ def run(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    from omni.cli import COMMANDS
-
     add_arguments(subparsers.add_parser("train", help=COMMANDS["train"][1]))

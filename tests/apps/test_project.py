@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from omni import media
+from omni.apps.project import Shot, ShotDefaults, ShotResult, assemble_film, load_project
 from omni.cli import main
-from omni.conditioning.project import Shot, ShotDefaults, ShotResult, assemble_film, load_project
 from omni.config import ConfigError
 
 SHOTS = {
@@ -113,7 +113,7 @@ class CountingPipeline:
 
 
 def test_regenerating_a_shot_keeps_the_cache_of_a_shot_whose_id_extends_it(tmp_path):
-    from omni.conditioning.project import ProjectRunner
+    from omni.apps.project import ProjectRunner
 
     data = {
         "defaults": {"fps": 8, "size": 16},
@@ -154,7 +154,7 @@ def test_every_number_of_a_project_is_checked_before_the_first_shot(tmp_path, ch
 def test_shot_lists_are_bounded_and_checked_in_linear_time(tmp_path):
     import time
 
-    from omni.conditioning.project import MAX_SHOTS
+    from omni.apps.project import MAX_SHOTS
 
     shot = {"prompt": "a ball", "seconds": 1.0}
     many = {"shots": [{"id": f"s{i}", **shot} for i in range(MAX_SHOTS)]}
