@@ -4,6 +4,7 @@ package data and are found inside the installed package."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -48,6 +49,13 @@ print(load_preset("tiny").name, len(load_yaml(resolve_config_path("toy", "train"
 
 @pytest.mark.slow
 def test_a_wheel_install_loads_presets_by_name(tmp_path):
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info next to the sources
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(PACKAGE, source / "omni", ignore=ignore)
+    shutil.copytree(REPO / "kernels" / "omni_kernels", source / "kernels" / "omni_kernels", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    wheel_dir = tmp_path / "wheel"
     build = subprocess.run(
         [
             sys.executable,
@@ -58,15 +66,15 @@ def test_a_wheel_install_loads_presets_by_name(tmp_path):
             "--no-build-isolation",
             "-q",
             "-w",
-            tmp_path,
-            REPO,
+            wheel_dir,
+            source,
         ],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert build.returncode == 0, build.stderr[-2000:]
-    (wheel,) = tmp_path.glob("omni-*.whl")
+    (wheel,) = wheel_dir.glob("omni-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "site")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -13,10 +13,10 @@ from omni.cli import COMMANDS, add_model_arguments, integer, number
 
 
 def run_toyworld(args: argparse.Namespace) -> None:
-    from omni.eval.toyworld.evaluate import TARGETS, EvalSettings, ToyworldEvaluation, format_table
     from omni.media import atomic_output
     from omni.media.atomic import check_writable
     from omni.pipelines.loading import load_model
+    from omni.toyworld.evaluate import TARGETS, EvalSettings, ToyworldEvaluation, format_table
 
     capabilities = tuple(args.only.split(",")) if args.only else EvalSettings.capabilities
     unknown = sorted(set(capabilities) - set(EvalSettings.capabilities))

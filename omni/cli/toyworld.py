@@ -35,8 +35,8 @@ def run_render(args: argparse.Namespace) -> int:
     """Render `args.count` clips named `toy_<seed>` and print one summary line."""
     from tqdm import tqdm
 
-    from omni.data.toyworld.clip import render_to_files
-    from omni.data.toyworld.sampling import sample_scene
+    from omni.toyworld.clip import render_to_files
+    from omni.toyworld.sampling import sample_scene
 
     fmt = dict(fps=args.fps, num_frames=args.frames, width=args.size, height=args.size)
     try:

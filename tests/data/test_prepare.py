@@ -185,7 +185,7 @@ def test_cli_errors_name_the_problem(clip_files, codecs, tmp_path, capsys, monke
 
 def test_toyworld_clips_are_rendered_straight_into_shards(tiny_pipeline, codecs, prepare_config, tmp_path):
     """`--toyworld` renders clips from seeds in the requested format, without writing any mp4."""
-    from omni.data.toyworld import COLORS
+    from omni.toyworld import COLORS
 
     source = build_source("toyworld", prepare_config.format, count=3, seed=5)
     summary = prepare(source, tiny_pipeline, tmp_path, prepare_config, codecs=codecs, progress=False)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from omni import plugins
 from omni.config import ConfigError, from_dict, load_yaml
-from omni.data.toyworld.spec import SceneSpec
 from omni.eval.metrics.compliance import Request, Tolerances
 from omni.media import geometry
 
@@ -85,12 +85,12 @@ class SuiteItem:
         """The item's input file (as written in the suite), if its task takes one."""
         return getattr(self, INPUT_OF_TASK[self.task]) if self.task in INPUT_OF_TASK else None
 
-    def scene_spec(self) -> SceneSpec | None:
+    def scene_spec(self) -> Any:
         """The ground-truth scene, validated (None when the item has none)."""
         if self.scene is None:
             return None
         try:
-            return SceneSpec.from_dict(self.scene)
+            return scenes().from_dict(self.scene)
         except ValueError as error:
             raise ConfigError(f"item {self.id!r}: scene: {error}") from error
 
@@ -237,3 +237,9 @@ def parse_size(size: int | str, where: str) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise ConfigError(f"{where}: sizes must be positive, got {size!r}")
     return height, width
+
+
+def scenes():
+    """The kind of ground-truth scene items carry (`from_dict`, `render`, `score`): the toy world's, a plug-in
+    (`omni.plugins`), so the harness does not import the toy world."""
+    return plugins.load("suite_scene", "toyworld")

@@ -5,7 +5,7 @@ camera-compensated tracks give the motion class and visual bounce times; onset d
 peak find the beeps and their colours; `match_events` and `score_clip` turn these into numbers.
 """
 
-from omni.eval.toyworld.audio import (
+from omni.toyworld.detectors.audio import (
     Beep,
     band_envelope,
     color_of_pitch,
@@ -13,12 +13,12 @@ from omni.eval.toyworld.audio import (
     detect_onsets,
     estimate_pitch,
 )
-from omni.eval.toyworld.camera import estimate_camera_offsets
-from omni.eval.toyworld.metrics import EventMatching, match_events, pitch_color_agreement, score_clip
-from omni.eval.toyworld.motion import VisualBounce, classify_motion, fit_circle, visual_bounces
-from omni.eval.toyworld.segment import ObjectDetection, chroma_and_hue, label_components, segment_frames
-from omni.eval.toyworld.shape import classify_shape, classify_size, track_shape, track_size
-from omni.eval.toyworld.tracks import ColorTrack, TrackedClip, track_objects
+from omni.toyworld.detectors.camera import estimate_camera_offsets
+from omni.toyworld.detectors.metrics import EventMatching, match_events, pitch_color_agreement, score_clip
+from omni.toyworld.detectors.motion import VisualBounce, classify_motion, fit_circle, visual_bounces
+from omni.toyworld.detectors.segment import ObjectDetection, chroma_and_hue, label_components, segment_frames
+from omni.toyworld.detectors.shape import classify_shape, classify_size, track_shape, track_size
+from omni.toyworld.detectors.tracks import ColorTrack, TrackedClip, track_objects
 
 __all__ = [
     "Beep",

@@ -4,7 +4,7 @@ carry every key the issue names, and a random model meets no picture target."""
 import json
 
 from omni.cli import main
-from omni.eval.toyworld.evaluate import TARGETS
+from omni.toyworld.evaluate import TARGETS
 
 REQUIRED = (
     "color_accuracy",

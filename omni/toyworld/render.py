@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from omni.data.toyworld.motion import camera_offsets, frame_times, view_positions
-from omni.data.toyworld.spec import RGB_OF_COLOR, RGB_OF_ROOM, ObjectSpec, SceneSpec, shape_extents
+from omni.toyworld.motion import camera_offsets, frame_times, view_positions
+from omni.toyworld.spec import RGB_OF_COLOR, RGB_OF_ROOM, ObjectSpec, SceneSpec, shape_extents
 
 SUPERSAMPLE = 4
 # Backdrop brightness swings (levels of 255): a diagonal ramp, plus soft waves for "texture" whose

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omni.data.toyworld.spec import ObjectSpec, SceneSpec, shape_extents
+from omni.toyworld.spec import ObjectSpec, SceneSpec, shape_extents
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from omni.data.toyworld.spec import RADIUS_FRACTION_OF_SIZE
-from omni.eval.toyworld.tracks import ColorTrack
+from omni.toyworld.detectors.tracks import ColorTrack
+from omni.toyworld.spec import RADIUS_FRACTION_OF_SIZE
 
 TRIANGLE_ASYMMETRY = 0.008  # the toy triangle measures 0.021, point-symmetric shapes 0
 SQUARE_CORNER_RATIO = 1.5  # squares measure 2 (or 1/2), circles 1

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from omni.data.toyworld.render import shape_inside
-from omni.data.toyworld.spec import BOUNCING_MOTIONS, ObjectSpec, SceneSpec
-from omni.eval.toyworld.audio import Beep, detect_beeps
-from omni.eval.toyworld.motion import VisualBounce, classify_motion, visual_bounces
-from omni.eval.toyworld.segment import ObjectDetection
-from omni.eval.toyworld.shape import track_shape, track_size
-from omni.eval.toyworld.tracks import ColorTrack, track_objects
+from omni.toyworld.detectors.audio import Beep, detect_beeps
+from omni.toyworld.detectors.motion import VisualBounce, classify_motion, visual_bounces
+from omni.toyworld.detectors.segment import ObjectDetection
+from omni.toyworld.detectors.shape import track_shape, track_size
+from omni.toyworld.detectors.tracks import ColorTrack, track_objects
+from omni.toyworld.render import shape_inside
+from omni.toyworld.spec import BOUNCING_MOTIONS, ObjectSpec, SceneSpec
 
 AV_MATCH_SECONDS = 0.1  # a beep and a visual bounce further apart than this are different events
 TEMPLATE_SUPERSAMPLE = 4

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from omni.data.toyworld.captions import canonical_caption, caption
-from omni.data.toyworld.groundtruth import GroundTruth, build_ground_truth
-from omni.data.toyworld.render import composite, scene_coverage
-from omni.data.toyworld.sampling import sample_scene
-from omni.data.toyworld.sound import render_audio
-from omni.data.toyworld.spec import ROOMS, SceneSpec
+from omni.toyworld.captions import canonical_caption, caption
+from omni.toyworld.groundtruth import GroundTruth, build_ground_truth
+from omni.toyworld.render import composite, scene_coverage
+from omni.toyworld.sampling import sample_scene
+from omni.toyworld.sound import render_audio
+from omni.toyworld.spec import ROOMS, SceneSpec
 
 if TYPE_CHECKING:
     import omni.data.clips

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from omni.data.toyworld.motion import Bounce, bounces, camera_offsets, frame_times, view_positions
-from omni.data.toyworld.render import visible_coverage
-from omni.data.toyworld.spec import SceneSpec, shape_extents
+from omni.toyworld.motion import Bounce, bounces, camera_offsets, frame_times, view_positions
+from omni.toyworld.render import visible_coverage
+from omni.toyworld.spec import SceneSpec, shape_extents
 
 
 @dataclass(frozen=True, eq=False)

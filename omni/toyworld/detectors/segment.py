@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omni.data.toyworld.spec import COLORS, HUE_OF_COLOR
+from omni.toyworld.spec import COLORS, HUE_OF_COLOR
 
 MIN_CONTRAST = 50.0  # chroma levels above the room's for a pixel to be an object candidate
 MIN_AREA = 6.0  # smallest object, in covered pixels; smaller specks are noise

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omni.data.toyworld.spec import PITCH_OF_COLOR
 from omni.eval.metrics.signals import mono
+from omni.toyworld.spec import PITCH_OF_COLOR
 
 BAND_HZ = (240.0, 880.0)  # passes every colour's fundamental, not the hum nor the 3rd harmonics
 BAND_TAPER_HZ = 60.0  # raised-cosine edges keep the band filter's ringing short

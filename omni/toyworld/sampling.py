@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from omni.data.toyworld.motion import bounces, frame_times, view_positions
-from omni.data.toyworld.spec import (
+from omni.toyworld.motion import bounces, frame_times, view_positions
+from omni.toyworld.spec import (
     AMBIENTS,
     BACKDROPS,
     BOUNCING_MOTIONS,

@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from omni.data.toyworld import COLORS, PITCH_OF_COLOR, SHAPES, ObjectSpec, SceneSpec, render, sample_scene
-from omni.data.toyworld.sampling import SAMPLED_MOTIONS
-from omni.data.toyworld.sound import BEEP_PEAK, beep_envelope, voice
-from omni.eval.toyworld import (
+from omni.toyworld import COLORS, PITCH_OF_COLOR, SHAPES, ObjectSpec, SceneSpec, render, sample_scene
+from omni.toyworld.detectors import (
     classify_motion,
     classify_shape,
     color_of_pitch,
@@ -27,6 +25,8 @@ from omni.eval.toyworld import (
     track_size,
     visual_bounces,
 )
+from omni.toyworld.sampling import SAMPLED_MOTIONS
+from omni.toyworld.sound import BEEP_PEAK, beep_envelope, voice
 
 NUM_CLIPS = 40
 
@@ -265,7 +265,7 @@ def test_shape_iou_and_direction_error_grade_what_the_pass_fail_scores_cannot():
     lower but not zero (graded); a horizontal bounce judged as a vertical one is 90 degrees off."""
     from dataclasses import replace
 
-    from omni.eval.toyworld.metrics import score_clip
+    from omni.toyworld.detectors.metrics import score_clip
 
     scene = sample_scene(3, num_objects=1, shape="square", size="large", motion="horizontal", pan=False)
     clip = render(scene)

@@ -11,7 +11,7 @@ import pytest
 
 from omni.cli import main
 from omni.cli.toyworld import add_subcommands, register, run_render
-from omni.data.toyworld import (
+from omni.toyworld import (
     COLORS,
     MOTIONS,
     PITCH_OF_COLOR,
@@ -26,10 +26,10 @@ from omni.data.toyworld import (
     render,
     sample_scene,
 )
-from omni.data.toyworld.captions import ADJECTIVES_OF_SIZE, NOUNS_OF_SHAPE
-from omni.data.toyworld.motion import travel_limits, world_positions
-from omni.data.toyworld.render import object_coverage_frames
-from omni.data.toyworld.sound import BEEP_SECONDS, HEADROOM_PEAK, ambience
+from omni.toyworld.captions import ADJECTIVES_OF_SIZE, NOUNS_OF_SHAPE
+from omni.toyworld.motion import travel_limits, world_positions
+from omni.toyworld.render import object_coverage_frames
+from omni.toyworld.sound import BEEP_SECONDS, HEADROOM_PEAK, ambience
 
 
 def _media():
@@ -346,7 +346,7 @@ def test_rendering_is_fast():
 
 def test_render_to_files_writes_mp4_and_json(tmp_path):
     _, read_video = _media()
-    from omni.data.toyworld import render_to_files
+    from omni.toyworld import render_to_files
 
     scene = sample_scene(5)
     video_path, record_path = render_to_files(scene, tmp_path, "clip")

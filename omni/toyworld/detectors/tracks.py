@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omni.eval.toyworld.camera import estimate_camera_offsets
-from omni.eval.toyworld.segment import ObjectDetection, segment_frames
+from omni.toyworld.detectors.camera import estimate_camera_offsets
+from omni.toyworld.detectors.segment import ObjectDetection, segment_frames
 
 MIN_PRESENCE = 1 / 3  # share of frames a colour must appear in to count as an object
 WHOLE_AREA_FRACTION = 0.85  # frames with at least this share of the track's top area show it whole

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from omni.data.toyworld.motion import bounces
-from omni.data.toyworld.spec import SceneSpec
+from omni.toyworld.motion import bounces
+from omni.toyworld.spec import SceneSpec
 
 # (harmonic number, amplitude): circle = pure sine, square = odd harmonics falling as 1/n (square-ish),
 # triangle = odd harmonics falling as 1/n^2 with alternating sign (a triangle wave). Only odd harmonics,

@@ -5,13 +5,13 @@ Clips are small rooms with one or two coloured shapes that move and beep when th
 ground truth, and `render_to_files` writes `<stem>.mp4` + `<stem>.json`.
 """
 
-from omni.data.toyworld.captions import canonical_caption, caption
-from omni.data.toyworld.clip import ToyClip, prepare_clips, render, render_to_files
-from omni.data.toyworld.groundtruth import GroundTruth, ObjectTruth
-from omni.data.toyworld.motion import Bounce, bounces, camera_offsets, frame_times, view_positions
-from omni.data.toyworld.render import object_masks
-from omni.data.toyworld.sampling import sample_scene
-from omni.data.toyworld.spec import (
+from omni.toyworld.captions import canonical_caption, caption
+from omni.toyworld.clip import ToyClip, prepare_clips, render, render_to_files
+from omni.toyworld.groundtruth import GroundTruth, ObjectTruth
+from omni.toyworld.motion import Bounce, bounces, camera_offsets, frame_times, view_positions
+from omni.toyworld.render import object_masks
+from omni.toyworld.sampling import sample_scene
+from omni.toyworld.spec import (
     AMBIENTS,
     BACKDROPS,
     BOUNCING_MOTIONS,

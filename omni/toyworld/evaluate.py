@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from omni.data.toyworld import (
+from omni.media.geometry import whole_latent_frames
+from omni.toyworld import (
     BOUNCING_MOTIONS,
     COLORS,
     ROOMS,
@@ -28,13 +29,12 @@ from omni.data.toyworld import (
     render,
     sample_scene,
 )
-from omni.eval.toyworld.audio import detect_beeps
-from omni.eval.toyworld.metrics import match_events, score_clip, shape_iou
-from omni.eval.toyworld.motion import visual_bounces
-from omni.eval.toyworld.segment import segment_frames
-from omni.eval.toyworld.shape import classify_shape, track_shape, track_size
-from omni.eval.toyworld.tracks import track_objects
-from omni.media.geometry import whole_latent_frames
+from omni.toyworld.detectors.audio import detect_beeps
+from omni.toyworld.detectors.metrics import match_events, score_clip, shape_iou
+from omni.toyworld.detectors.motion import visual_bounces
+from omni.toyworld.detectors.segment import segment_frames
+from omni.toyworld.detectors.shape import classify_shape, track_shape, track_size
+from omni.toyworld.detectors.tracks import track_objects
 
 MOTIONS_EVALUATED = ("horizontal", "vertical", "diagonal", "orbit", "still")
 EVENT_MATCH_SECONDS = 0.25  # generated events further than this from any reference count as misses

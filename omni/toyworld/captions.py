@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from omni.data.toyworld.spec import BOUNCING_MOTIONS, ObjectSpec, SceneSpec
+from omni.toyworld.spec import BOUNCING_MOTIONS, ObjectSpec, SceneSpec
 
 NOUNS_OF_SHAPE = {
     "circle": ("ball", "circle", "disc", "dot"),
