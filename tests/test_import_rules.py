@@ -14,7 +14,7 @@ SOURCES = {"omni": REPO / "omni", "omni_kernels": REPO / "kernels" / "omni_kerne
 # Bottom to top: a unit may import its own modules and units of lower layers, never a unit of its own layer
 # or of a higher one. docs/architecture.md draws the same picture.
 LAYERS = [
-    ["omni", "omni.config", "omni.plugins"],
+    ["omni", "omni.config", "omni.plugins", "omni.tasks"],
     ["omni.ops", "omni.audio", "omni.media"],
     ["omni.models"],
     ["omni.conditioning", "omni_kernels"],

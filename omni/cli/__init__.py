@@ -113,7 +113,7 @@ def seconds(flag: str):
     """An argparse type: a duration in (0, MAX_SECONDS] seconds."""
 
     def parse(text: str) -> float:
-        from omni.pipelines.task_names import MAX_SECONDS
+        from omni.tasks import MAX_SECONDS
 
         return number(flag, 0, MAX_SECONDS, low_open=True)(text)
 

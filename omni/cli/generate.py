@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 
 def _keyframe(text: str) -> tuple[float, Path]:
     """`SECONDS:PATH` -> (seconds, path)."""
-    from omni.pipelines.task_names import MAX_SECONDS
+    from omni.tasks import MAX_SECONDS
 
     at, _, path = text.partition(":")
     try:
@@ -46,14 +46,15 @@ def _keyframe(text: str) -> tuple[float, Path]:
 
 def _register_generate(subparsers) -> None:
     from omni.conditioning.camera_presets import CAMERA_PRESETS
-    from omni.pipelines.task_names import TASKS
+    from omni.tasks import OFFERED, TASKS
 
-    p = subparsers.add_parser("generate", help=COMMANDS["generate"][1])
+    tasks = "; ".join(f"{name}: {TASKS[name].summary}" for name in OFFERED)
+    p = subparsers.add_parser("generate", help=COMMANDS["generate"][1], description=f"Tasks: {tasks}.")
     p.add_argument("--prompt", required=True, type=text("--prompt"), help="what to generate (text)")
     p.add_argument(
         "--negative-prompt", default="", type=text("--negative-prompt"), help="what to steer away from (text)"
     )
-    p.add_argument("--task", default="t2av", choices=TASKS, help="what to generate from what")
+    p.add_argument("--task", default="t2av", choices=OFFERED, help="what to generate from what")
     p.add_argument("--image", type=Path, help="i2v: the approved key frame the video starts from")
     p.add_argument("--last-image", type=Path, help="the frame the video must end on")
     p.add_argument(
@@ -142,7 +143,9 @@ def read_conditions(args: argparse.Namespace, frames: int | None = None) -> dict
     from omni import media
     from omni.conditioning.motion import CAMERA_PRESETS, CameraPath, Trajectory
     from omni.media.arrays import check_audio_range
+    from omni.tasks import TASKS, tasks_taking
 
+    task = TASKS[args.task]
     conditions: dict = {}
     for name in ("image", "last_image"):
         if getattr(args, name) is not None:
@@ -160,12 +163,14 @@ def read_conditions(args: argparse.Namespace, frames: int | None = None) -> dict
         if not clip.has_video:
             raise CLIError(f"--video {args.video}: the file has no video stream")
         conditions.update(video=clip.frames, video_fps=clip.fps)
-        if args.task in ("extend", "retake") and clip.has_audio and args.audio is None:
+        if (
+            task.length in ("added", "given") and clip.has_audio and args.audio is None
+        ):  # the clip's own sound
             conditions.update(audio=clip.audio, audio_sample_rate=clip.sample_rate)
-    if args.task == "retake":
+    if "start" in task.takes:
         conditions.update(start=args.start, end=args.end, modality=args.modality)
     elif args.start is not None or args.end is not None:
-        raise CLIError("--start / --end go with --task retake")
+        raise CLIError(f"--start / --end go with --task {' or '.join(tasks_taking('start'))}")
     if args.trajectory is not None or (args.camera is not None and args.camera not in CAMERA_PRESETS):
         if frames is None:
             raise CLIError("--trajectory and camera files need a known length: give --seconds or --frames")
@@ -220,8 +225,9 @@ def generation_record(loaded, args: argparse.Namespace, result):
 def run_generate(args: argparse.Namespace) -> None:
     from omni.media.output import prepare_output, write_result
     from omni.pipelines.loading import load_model
-    from omni.pipelines.task_names import output_suffix
+    from omni.tasks import TASKS, output_suffix
 
+    length = TASKS[args.task].length
     suffix = output_suffix(args.task)
     out = args.out or Path("outputs") / f"{args.task}-{args.seed}{suffix}"
     if out.suffix.lower() != suffix:
@@ -229,7 +235,7 @@ def run_generate(args: argparse.Namespace) -> None:
     signer = prepare_output(out)
     fps = args.fps or 16.0
     frames = args.frames or (
-        round(args.seconds * fps) if args.seconds and args.task not in ("extend", "retake") else None
+        round(args.seconds * fps) if args.seconds and length not in ("added", "given") else None
     )
     conditions = read_conditions(args, frames)
 

@@ -11,13 +11,7 @@ from torch import Tensor
 
 from omni.media.arrays import check_audio_range
 from omni.media.geometry import resize_cover
-from omni.pipelines.task_names import MAX_SECONDS
-
-
-def check_task(task: str, tasks: tuple[str, ...]) -> str:
-    if task not in tasks:
-        raise ValueError(f"unknown task {task!r}; choose one of {list(tasks)}")
-    return task
+from omni.tasks import MAX_SECONDS
 
 
 def check_text(name: str, text: str) -> str:

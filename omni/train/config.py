@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from omni.conditioning.masks import TRAIN_TASKS
 from omni.config import ConfigError, apply_overrides, from_dict, load_yaml, resolve_config_path
+from omni.tasks import TRAINED
 from omni.train.objective import ObjectiveConfig, TimestepSampler
 
 
@@ -122,9 +122,9 @@ class TrainConfig:
             raise ConfigError(
                 "model: give exactly one of preset (random init) or init (a folder to start from)"
             )
-        unknown = sorted(set(self.tasks) - set(TRAIN_TASKS))
+        unknown = sorted(set(self.tasks) - set(TRAINED))
         if unknown:
-            raise ConfigError(f"tasks: unknown task(s) {unknown}; allowed: {list(TRAIN_TASKS)}")
+            raise ConfigError(f"tasks: unknown task(s) {unknown}; allowed: {list(TRAINED)}")
         if not any(w > 0 for w in self.tasks.values()):
             raise ConfigError("tasks: at least one task needs a positive weight")
         bad = sorted(set(self.dropout) - {"text", "image", "audio"})

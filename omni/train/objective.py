@@ -18,6 +18,7 @@ from omni.conditioning.masks import SampleMask, sample_task_mask, sample_tasks
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
 from omni.data.batch import LatentBatch
 from omni.models.streams import LatentStream
+from omni.tasks import CONDITION_OF_STREAM
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,18 @@ def _streams(batch: LatentBatch, masks: list[SampleMask], every_stream: bool) ->
     streams = []
     if batch.video is not None and (every_stream or any(m.video is not None for m in masks)):
         clean, present = _stack([m.video for m in masks], batch.video.shape[2])
-        streams.append(_Stream("video", batch.video, clean, present, "image", batch.video_frame_seconds))
+        streams.append(
+            _Stream(
+                "video", batch.video, clean, present, CONDITION_OF_STREAM["video"], batch.video_frame_seconds
+            )
+        )
     if batch.audio is not None and (every_stream or any(m.audio is not None for m in masks)):
         clean, present = _stack([m.audio for m in masks], batch.audio.shape[2])
-        streams.append(_Stream("audio", batch.audio, clean, present, "audio", batch.audio_frame_seconds))
+        streams.append(
+            _Stream(
+                "audio", batch.audio, clean, present, CONDITION_OF_STREAM["audio"], batch.audio_frame_seconds
+            )
+        )
     if batch.video is not None and (every_stream or any(m.image is not None for m in masks)):
         # Text-to-image targets the clip's first latent frame (an image latent of a causal VAE); a reference
         # uses the clip's standalone reference image, placed one second before the clip starts.
@@ -112,7 +121,8 @@ def _streams(batch: LatentBatch, masks: list[SampleMask], every_stream: bool) ->
         use_reference = torch.tensor([m.task == "ref" for m in masks]).view(-1, 1, 1, 1, 1).to(first.device)
         image = torch.where(use_reference, reference, first)
         clean, present = _stack([m.image for m in masks], 1)
-        streams.append(_Stream("image", image, clean, present, "image", 1.0, start_seconds=-1.0))
+        group = CONDITION_OF_STREAM["image"]  # the same group whether a target (t2i) or a reference (ref)
+        streams.append(_Stream("image", image, clean, present, group, 1.0, start_seconds=-1.0))
     return streams
 
 

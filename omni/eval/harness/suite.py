@@ -63,7 +63,7 @@ class SuiteItem:
 
     @property
     def output_suffix(self) -> str:
-        from omni.pipelines.tasks import output_suffix
+        from omni.tasks import output_suffix
 
         return output_suffix(self.task)
 
