@@ -259,7 +259,3 @@ def _terminate_as_exit():
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
