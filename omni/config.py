@@ -16,8 +16,8 @@ import yaml
 
 T = TypeVar("T")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "configs"
+# Presets and recipes ship inside the package (package data), so names resolve in any install, editable or not.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 class ConfigError(ValueError):
@@ -80,7 +80,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
 
 
 def resolve_config_path(name_or_path: str | Path, folder: str = "") -> Path:
-    """A preset name (`tiny`, `toy`) resolves to `configs/<folder>/<name>.yaml`; anything else is a path."""
+    """A preset name (`tiny`, `toy`) resolves to `omni/configs/<folder>/<name>.yaml`; anything else is a path."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         return candidate

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from omni.data.toyworld import render, sample_scene
-from omni.data.toyworld.motion import bounces
 from omni.eval.metrics.sync import CONFIDENCE_THRESHOLD, av_sync
 from omni.media import read_video, write_mp4
+from omni.toyworld import render, sample_scene
+from omni.toyworld.motion import bounces
 
 FPS, RATE, FRAMES, MARGIN = 16.0, 16000, 33, 8
 SHIFTS_MS = (-240, -160, -80, 0, 80, 160, 240)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the built-in toy model in stretches that survive a replaced machine (rerun to go on):
-#   1. images only (configs/train/toy-images.yaml), to its step count;
-#   2. every task (configs/train/toy.yaml), from stage 1's export, or from the shipped model
+#   1. images only (omni/configs/train/toy-images.yaml), to its step count;
+#   2. every task (omni/configs/train/toy.yaml), from stage 1's export, or from the shipped model
 #      (omni/assets/toy) when no run folder exists, for MINUTES of wall time (default 60);
 #   3. its export is what scripts/install_toy_model.py installs as omni/assets/toy.
 # Runs live outside the work tree: OMNI_RUNS (default ~/.cache/omni/runs). The codecs need no training.

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import torch
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 TINY_TRANSFORMER = dict(
     num_attention_heads=2,
@@ -30,14 +24,6 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
         for param in model.parameters():
             param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
     return model
-
-
-def load_script(name: str) -> ModuleType:
-    """scripts/<name>.py as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # Tiny diffusers Wan pipelines, one per layout omni converts: Wan 2.1 T2V (Wan 2.1 VAE), Wan 2.2 TI2V-5B

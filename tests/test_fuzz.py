@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omni import media
-from omni.conditioning.project import load_project
+from omni.apps.project import load_project
 from omni.config import ConfigError, from_dict
 from omni.models.weights import WeightsError, read_safetensors_header
 from omni.pipelines.presets import PresetConfig

@@ -1,7 +1,8 @@
 """Task masks: which streams a sample uses and which of their latent frames are given clean.
 
-Every task is a mask over the same streams (DESIGN.md section 1). Training draws a task per sample from
-these, so one checkpoint learns them all; inference builds the same masks for the task a user asks for.
+Every task is a mask over the same streams, declared once in `omni.tasks`. Training draws a task per sample
+and its clean frames from that table, so one checkpoint learns them all; the pipeline plans a request with the
+same clean rules (`clean_frames`), its parameters given by the user instead of drawn.
 Times are seconds on the clip clock: latent frame i of a stream sits at i * frame_seconds.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-TRAIN_TASKS = ("t2av", "t2v", "t2a", "t2i", "i2v", "flf", "extend", "retake", "a2v", "v2a", "ref")
+from omni.tasks import TRAINED, Task, get_task
 
 
 def frames_before(num_frames: int, frame_seconds: float, seconds: float) -> Tensor:
@@ -47,6 +48,58 @@ class SampleMask:
     image: Tensor | None = None
 
 
+@dataclass(frozen=True)
+class TaskParameters:
+    """What a task's clean rules read besides lengths (`omni.tasks.Task.parameters`): the seconds of given
+    context (extension), or the time range a retake redoes and which streams ("video", "audio", "both")."""
+
+    context_seconds: float | None = None
+    start: float | None = None
+    end: float | None = None
+    redo: str = "both"
+
+
+def clean_frames(
+    rule: str, stream: str, num_frames: int, frame_seconds: float, params: TaskParameters
+) -> Tensor:
+    """(num_frames,) bool, True = given clean: a clean rule of `omni.tasks.CLEAN_RULES` for one stream."""
+    if rule == "none":
+        return torch.zeros(num_frames, dtype=torch.bool)
+    mask = torch.ones(num_frames, dtype=torch.bool)
+    if rule == "first":
+        mask = torch.zeros(num_frames, dtype=torch.bool)
+        mask[0] = True
+    elif rule == "first_last":
+        mask = torch.zeros(num_frames, dtype=torch.bool)
+        mask[[0, -1]] = True
+    elif rule == "context":
+        mask = frames_before(num_frames, frame_seconds, params.context_seconds)
+    elif rule == "outside_range" and params.redo in (stream, "both"):
+        mask = ~frames_in_range(num_frames, frame_seconds, params.start, params.end)
+    return mask
+
+
+def draw_parameters(
+    task: Task, video_frames: int, video_frame_seconds: float, generator: torch.Generator
+) -> TaskParameters:
+    """Random parameters of `task` for a training clip: an extension keeps the first K latent frames (and
+    the audio over the same time); a retake redoes 20-80% of the clip in video, audio or both."""
+
+    def uniform() -> float:
+        return float(torch.rand((), generator=generator))
+
+    if task.parameters == "context":
+        keep = 1 + math.floor(uniform() * max(1, video_frames - 1))
+        return TaskParameters(context_seconds=(keep - 1) * video_frame_seconds)
+    if task.parameters == "range":
+        duration = (video_frames - 1) * video_frame_seconds
+        length = duration * (0.2 + 0.6 * uniform())
+        start = (duration - length) * uniform()
+        redo = ("video", "audio", "both")[min(2, int(uniform() * 3))]
+        return TaskParameters(start=start, end=start + length, redo=redo)
+    return TaskParameters()
+
+
 def sample_task_mask(
     task: str,
     video_frames: int,
@@ -55,59 +108,21 @@ def sample_task_mask(
     audio_frame_seconds: float,
     generator: torch.Generator,
 ) -> SampleMask:
-    """The clean/noisy layout of `task` for a clip with the given latent frame counts, randomised where the
-    task has free parameters (extension length, retake range and modality)."""
-    if task not in TRAIN_TASKS:
-        raise ValueError(f"unknown training task {task!r}; choose from {list(TRAIN_TASKS)}")
-    noisy_video = torch.zeros(video_frames, dtype=torch.bool)
-    noisy_audio = torch.zeros(audio_frames, dtype=torch.bool)
-
-    def uniform() -> float:
-        return float(torch.rand((), generator=generator))
-
-    if task == "t2av":
-        return SampleMask(task, noisy_video, noisy_audio)
-    if task == "t2v":
-        return SampleMask(task, noisy_video, None)
-    if task == "t2a":
-        return SampleMask(task, None, noisy_audio)
-    if task == "t2i":
-        return SampleMask(task, None, None, torch.zeros(1, dtype=torch.bool))
-    if task == "ref":
-        return SampleMask(task, noisy_video, noisy_audio, torch.ones(1, dtype=torch.bool))
-    if task == "a2v":
-        return SampleMask(task, noisy_video, ~noisy_audio)
-    if task == "v2a":
-        return SampleMask(task, ~noisy_video, noisy_audio)
-    if task == "i2v":
-        video = noisy_video.clone()
-        video[0] = True
-        return SampleMask(task, video, noisy_audio)
-    if task == "flf":
-        video = noisy_video.clone()
-        video[[0, -1]] = True
-        return SampleMask(task, video, noisy_audio)
-    if task == "extend":
-        # The first K latent frames (and the audio over the same time) are the previous chunk's tail.
-        keep = 1 + math.floor(uniform() * max(1, video_frames - 1))
-        seconds = (keep - 1) * video_frame_seconds
-        return SampleMask(
-            task,
-            frames_before(video_frames, video_frame_seconds, seconds),
-            frames_before(audio_frames, audio_frame_seconds, seconds),
-        )
-    # retake: regenerate a random time range in video, audio or both; everything outside stays clean.
-    duration = (video_frames - 1) * video_frame_seconds
-    length = duration * (0.2 + 0.6 * uniform())
-    start = (duration - length) * uniform()
-    modality = ("video", "audio", "both")[min(2, int(uniform() * 3))]
-    video = torch.ones(video_frames, dtype=torch.bool)
-    audio = torch.ones(audio_frames, dtype=torch.bool)
-    if modality in ("video", "both"):
-        video = ~frames_in_range(video_frames, video_frame_seconds, start, start + length)
-    if modality in ("audio", "both"):
-        audio = ~frames_in_range(audio_frames, audio_frame_seconds, start, start + length)
-    return SampleMask(task, video, audio)
+    """The clean/noisy layout of `task` (its entry in `omni.tasks.TASKS`) for a clip with the given latent
+    frame counts, randomised where the task has free parameters (extension length, retake range and streams)."""
+    entry = get_task(task, offered=False)
+    params = draw_parameters(entry, video_frames, video_frame_seconds, generator)
+    lengths = {
+        "video": (video_frames, video_frame_seconds),
+        "audio": (audio_frames, audio_frame_seconds),
+        "image": (1, 1.0),
+        "reference": (1, 1.0),
+    }
+    masks = {
+        stream: clean_frames(rule, stream, *lengths[stream], params) for stream, rule in entry.streams.items()
+    }
+    image = masks.get("image", masks.get("reference"))
+    return SampleMask(task, masks.get("video"), masks.get("audio"), image)
 
 
 def sample_tasks(weights: dict[str, float], count: int, generator: torch.Generator) -> list[str]:
@@ -115,9 +130,9 @@ def sample_tasks(weights: dict[str, float], count: int, generator: torch.Generat
     names = [name for name, w in weights.items() if w > 0]
     if not names:
         raise ValueError(f"task weights must give at least one task a positive weight, got {weights}")
-    unknown = sorted(set(weights) - set(TRAIN_TASKS))
+    unknown = sorted(set(weights) - set(TRAINED))
     if unknown:
-        raise ValueError(f"unknown training task(s) {unknown}; choose from {list(TRAIN_TASKS)}")
+        raise ValueError(f"unknown training task(s) {unknown}; choose from {list(TRAINED)}")
     probs = torch.tensor([weights[n] for n in names], dtype=torch.float64)
     picks = torch.multinomial(probs, count, replacement=True, generator=generator)
     return [names[i] for i in picks.tolist()]

@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from omni.media import Clip, MediaError, resample
+from omni.media.geometry import check_num_frames, cover_transform, resize_cover
 from omni.media.reading import check_readable, open_container
-from omni.pipelines.inputs import audio_to_array, check_fps, check_num_frames, check_size, resample_frames
+from omni.pipelines.inputs import audio_to_array, check_fps, check_size, resample_frames
 
 # Why a clip is skipped; each skipped clip is counted under one of these in the index.
 SKIP_REASONS = ("missing_file", "unreadable", "no_video", "too_short")
@@ -191,14 +191,6 @@ def retime_index(count: int, fps: float, target_fps: float) -> np.ndarray:
     return np.minimum(np.round(np.arange(frames) * fps / target_fps).astype(int), count - 1)
 
 
-def cover_transform(
-    height: int, width: int, target_height: int, target_width: int
-) -> tuple[float, float, float]:
-    """(scale, left, top) of `resize_cover`: a source point p maps to (p - (left, top)) * scale."""
-    scale = max(target_height / height, target_width / width)
-    return scale, (width - target_width / scale) / 2, (height - target_height / scale) / 2
-
-
 def _conform_motion(clip: SourceClip, picks: np.ndarray, fmt: ClipFormat) -> np.ndarray:
     """The clip's trajectory and camera in the conformed clip's frames and pixels: (F, 5), NaN if unknown."""
     motion = np.full((len(picks), 5), np.nan, np.float32)
@@ -210,17 +202,6 @@ def _conform_motion(clip: SourceClip, picks: np.ndarray, fmt: ClipFormat) -> np.
         motion[:, 2:4] = clip.camera[picks, :2] * scale
         motion[:, 4] = clip.camera[picks, 2]
     return motion
-
-
-def resize_cover(frame: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (height, width, 3): scale so the image covers the target, crop the center."""
-    source_height, source_width = frame.shape[:2]
-    if (source_height, source_width) == (height, width):
-        return frame
-    scale, left, top = cover_transform(source_height, source_width, height, width)
-    box = (left, top, left + width / scale, top + height / scale)
-    image = Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC, box=box)
-    return np.asarray(image)
 
 
 def probe_fps(path: str | os.PathLike[str]) -> float | None:

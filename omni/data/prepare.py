@@ -46,7 +46,7 @@ from omni.data.shard_format import (
 from omni.data.sources import ClipSource
 from omni.media import atomic_output
 from omni.media.atomic import write_json
-from omni.pipelines.inputs import nearest_valid_frames
+from omni.media.geometry import nearest_valid_frames
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from safetensors import safe_open
 from torch import Tensor
 
 from omni.config import read_json
+from omni.data.batch import LatentBatch
 from omni.data.shard_format import (
     EMPTY_TEXT_FILE,
     INDEX_FILE,
@@ -37,7 +38,6 @@ from omni.data.shard_format import (
     check_format,
     tensor_key,
 )
-from omni.train.objective import LatentBatch
 
 OPEN_SHARDS = 16  # shard files kept memory-mapped at once
 

@@ -4,8 +4,8 @@ A source yields `PendingClip`s in a fixed order; each is decoded only when `load
 run passes over the clips of finished shards without decoding them again. `load()` raises `ClipRejected`
 for a clip that cannot be used (missing, corrupt, too short); `prepare` then skips and counts it.
 
-Named sources are built by factories registered with `register_source(name, factory)`. The toy world plugs
-in here: `toyworld_source` renders toy-world clips straight to arrays.
+Named sources are plug-ins (`omni.plugins`, group "clip_source"): "manifest" is built in here, "toyworld"
+comes from the toy world, which renders its clips straight to arrays; `register_source` adds more.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import av
 
+from omni import plugins
 from omni.data.clips import ClipFormat, ClipRejected, SourceClip, probe_fps
 from omni.data.manifest import ManifestEntry, read_manifest
 from omni.media import MediaError, read_audio, read_video
@@ -166,45 +167,23 @@ def _as_source_clip(item: SourceClip | ClipTuple, position: int) -> SourceClip:
 # -------------------------------------------------------------------------------------- named sources
 
 SourceFactory = Callable[..., ClipSource]
-_SOURCES: dict[str, SourceFactory] = {}
+SOURCE_PLUGINS = "clip_source"  # the plug-in group of named sources (omni.plugins)
 
 
 def register_source(name: str, factory: SourceFactory) -> None:
     """Make `build_source(name, fmt, **options)` call `factory(fmt, **options)`; a name is registered once."""
-    if not name or not name.isidentifier():
-        raise ValueError(f"a source name must be an identifier, got {name!r}")
-    if name in _SOURCES and _SOURCES[name] is not factory:
-        raise ValueError(f"a source named {name!r} is already registered")
-    _SOURCES[name] = factory
+    plugins.register(SOURCE_PLUGINS, name, factory)
 
 
 def source_names() -> list[str]:
-    return sorted(_SOURCES)
+    return plugins.names(SOURCE_PLUGINS)
 
 
 def build_source(name: str, fmt: ClipFormat, **options: Any) -> ClipSource:
     """The registered source `name`, built for `fmt` with its `options` (e.g. count and seed)."""
-    if name not in _SOURCES:
+    if name not in source_names():
         raise ValueError(f"unknown clip source {name!r}; registered sources are {source_names()}")
-    return _SOURCES[name](fmt, **options)
-
-
-def toyworld_source(fmt: ClipFormat, *, count: int, seed: int) -> ClipSource:
-    """`count` toy-world clips rendered from `seed` at the format's fps, size and longest frame count."""
-    from omni.data.toyworld import prepare_clips
-
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
-    options = dict(
-        fps=fmt.fps,
-        height=fmt.height,
-        width=fmt.width,
-        num_frames=fmt.frames[-1],
-        sample_rate=fmt.sample_rate,
-    )
-    identity = {"kind": "toyworld", "count": count, "seed": seed, **options}
-    return iterable_source(lambda: prepare_clips(count, seed, **options), identity, count)
+    return plugins.load(SOURCE_PLUGINS, name)(fmt, **options)
 
 
 register_source("manifest", _manifest_factory)
-register_source("toyworld", toyworld_source)

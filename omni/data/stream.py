@@ -13,11 +13,11 @@ from itertools import count
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from omni.data.batch import LatentBatch
 from omni.data.clips import ClipFormat, conform
 from omni.data.prepare import SampleEncoder
 from omni.data.shards import _check_sampling, load_ahead, stack_samples
 from omni.data.sources import build_source
-from omni.train.objective import LatentBatch
 
 # A stream's clips are numbered from here (times the seed + 1), far from the seeds evaluation suites use.
 FIRST_CLIP = 10_000_000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -180,73 +179,3 @@ def bench_transformer(
     with torch.no_grad():
         times, clock = measure_interleaved([fn for _, fn, _ in variants], repeats, device=device)
     return [Timing(name, t, tokens) for (name, _, tokens), t in zip(variants, times)], clock
-
-
-def _run_transformer(args: argparse.Namespace) -> None:
-    from omni.cli import parse_size
-    from omni.pipelines.loading import resolve_device, resolve_dtype
-
-    height, width = parse_size(args.size)
-    device = resolve_device(args.device)
-    dtype = resolve_dtype(args.dtype, device)
-    results, clock = bench_transformer(
-        args.preset,
-        args.frames,
-        height,
-        width,
-        args.audio_seconds,
-        args.text_tokens,
-        args.repeats,
-        device,
-        dtype,
-    )
-    print(
-        f"transformer forward, preset {args.preset}, {args.frames} frames {width}x{height}, "
-        f"{args.audio_seconds:g} s audio, {device} {str(dtype).removeprefix('torch.')}, "
-        f"{clock}, median of {args.repeats} interleaved repeats"
-    )
-    print(f"{'model':<20} {'tokens':>7} {'ms':>10} {'tokens/s':>12}")
-    for r in results:
-        print(f"{r.name:<20} {r.tokens:>7} {r.seconds * 1e3:>10.2f} {r.tokens_per_second:>12.0f}")
-    wan, video = results[0], results[1]
-    median, low, high = ratios(video, wan)
-    print(f"omni video-only / wan time: {median:.3f}x (repeats {low:.3f}-{high:.3f}x; goal <= 1.05x)")
-    if len(results) > 2:
-        both = results[2]
-        median, low, high = ratios(both, video)
-        print(
-            f"adding audio: time x{median:.3f} (repeats {low:.3f}-{high:.3f}) for tokens "
-            f"x{both.tokens / video.tokens:.3f} (time per token x{median * video.tokens / both.tokens:.3f})"
-        )
-
-
-def register(subparsers) -> None:
-    from omni.cli import COMMANDS
-
-    bench = subparsers.add_parser("bench", help=COMMANDS["bench"][1])
-    kinds = bench.add_subparsers(dest="bench", required=True)
-    p = kinds.add_parser(
-        "transformer", help="omni forward time vs diffusers' Wan transformer on the same shapes"
-    )
-    p.add_argument("--preset", default="toy", help="configs/<preset>.yaml: the transformer's shapes")
-    p.add_argument("--frames", type=int, default=33, help="pixel frames (1 + 4k)")
-    p.add_argument("--size", default="64", help="N or WxH in pixels")
-    p.add_argument("--audio-seconds", type=float, default=0.0, help="audio tokens added (0: video only)")
-    p.add_argument("--text-tokens", type=int, default=64, help="text tokens cross-attended to")
-    p.add_argument("--repeats", type=int, default=10, help="timed forwards per model, interleaved")
-    p.add_argument("--device", default="auto", help="auto (CUDA GPU when present), cpu, cuda, cuda:N")
-    p.add_argument(
-        "--dtype", default="auto", help="auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"
-    )
-    p.set_defaults(run=_run_transformer)
-    from omni.cli import import_if_built
-
-    for module_name in (
-        "omni_kernels.bench",
-        "omni.eval.bench_generate",
-        "omni.train.bench",
-        "omni.eval.harness.cli",
-    ):
-        module = import_if_built(module_name)
-        if module is not None:
-            module.register(kinds)

@@ -10,13 +10,8 @@ from PIL import Image
 from torch import Tensor
 
 from omni.media.arrays import check_audio_range
-from omni.pipelines.task_names import MAX_SECONDS
-
-
-def check_task(task: str, tasks: tuple[str, ...]) -> str:
-    if task not in tasks:
-        raise ValueError(f"unknown task {task!r}; choose one of {list(tasks)}")
-    return task
+from omni.media.geometry import resize_cover
+from omni.tasks import MAX_SECONDS
 
 
 def check_text(name: str, text: str) -> str:
@@ -30,29 +25,6 @@ def check_text(name: str, text: str) -> str:
             f"{name} is not valid Unicode text (undecodable character at position {error.start})"
         ) from error
     return text
-
-
-def nearest_valid_frames(num_frames: int, temporal: int = 4) -> int:
-    """The frame count of the form 1 + temporal * k closest to `num_frames` (ties go up)."""
-    k = max(0, math.floor((num_frames - 1) / temporal + 0.5))
-    return 1 + temporal * k
-
-
-def whole_latent_frames(num_frames: int, temporal: int = 4) -> int:
-    """The longest prefix of `num_frames` a causal VAE encodes whole: the largest 1 + temporal * k <= num_frames."""
-    return 1 + temporal * ((num_frames - 1) // temporal)
-
-
-def check_num_frames(num_frames: int, temporal: int = 4) -> int:
-    """Frame counts must be 1 + temporal * k for the causal video VAE."""
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
-    if (num_frames - 1) % temporal:
-        raise ValueError(
-            f"num_frames={num_frames} breaks the video VAE's 1 + {temporal}k rule; "
-            f"the nearest valid value is {nearest_valid_frames(num_frames, temporal)}"
-        )
-    return num_frames
 
 
 def check_seconds(seconds: float, fps: float) -> float:
@@ -125,8 +97,6 @@ def fit_image(
     if (h, w) == (height, width):
         return image
     if crop:
-        from omni.data.clips import resize_cover
-
         return resize_cover(image, height, width)
     if abs((w / h) / (width / height) - 1) > tolerance:
         raise ValueError(

@@ -8,10 +8,11 @@ already resident and are not counted.
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
+
+from omni.media import geometry
 
 SAFETY = 1.5  # allocator overhead and temporaries the estimate does not model
 DECODER_WORKING_COPIES = (
@@ -51,9 +52,12 @@ def estimate_bytes(
     dim = cfg.num_attention_heads * cfg.attention_head_dim
     ffn = max(cfg.ffn_dim, cfg.audio_ffn_dim or 0)
     temporal, spatial = pipe.vae_temporal, pipe.vae.config.scale_factor_spatial
-    latent_frames = math.ceil((max(frames, 1) - 1) / temporal) + 1
     patch = cfg.patch_size
-    video_tokens = latent_frames * (height // spatial // patch[1]) * (width // spatial // patch[2])
+    video_tokens = (
+        geometry.latent_frames(frames, temporal)
+        * (height // spatial // patch[1])
+        * (width // spatial // patch[2])
+    )
     audio_tokens = (
         pipe.audio_latent_frames(round(audio_seconds * pipe.mel_config.sample_rate)) if audio_seconds else 0
     )

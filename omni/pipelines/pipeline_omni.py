@@ -32,6 +32,7 @@ from omni.conditioning.text import (
     load_text_encoder,
 )
 from omni.config import read_json
+from omni.media import geometry
 from omni.models.codecs import GriffinLimVocoder, MelAudioCodec, PixelVideoCodec
 from omni.models.transformer import OmniTransformer
 from omni.models.weights import check_finite_weights, check_safetensors_only, check_weights_fit
@@ -39,6 +40,7 @@ from omni.pipelines import inputs, tasks
 from omni.pipelines.memory import check_fits
 from omni.pipelines.progress import RunProgress
 from omni.pipelines.sampling import ExpertSwitch, Guidance, TextConditioning, denoise
+from omni.tasks import INPUTS, OFFERED, TASKS, get_task, tasks_taking
 
 ImageInput = np.ndarray | Image.Image | Tensor
 logger = diffusers_logging.get_logger(__name__)
@@ -468,7 +470,7 @@ class OmniPipeline(DiffusionPipeline):
         negative_prompt_embeds: Tensor | None = None,
         guidance_scale_2: float | None = None,
     ) -> OmniPipelineOutput:
-        """Generate media for `task`: t2v t2i t2a t2av i2v v2a a2v extend retake.
+        """Generate media for `task` (its entry in `omni.tasks`): t2v t2i t2a t2av i2v v2a a2v extend retake r2i.
 
         A video-only pipeline (`has_audio` False) runs t2v, t2i, i2v, extend and retake on the video alone and
         refuses t2a, t2av, a2v and v2a.
@@ -496,7 +498,7 @@ class OmniPipeline(DiffusionPipeline):
         """
         # 1. Check inputs.
         cfg = self.config
-        task = inputs.check_task(task, tasks.TASKS)
+        entry = get_task(task)
         fps = inputs.check_fps(fps if fps is not None else cfg.default_fps)
         height, width = inputs.check_size(
             cfg.default_height if height is None else height,
@@ -523,7 +525,7 @@ class OmniPipeline(DiffusionPipeline):
             camera=camera,
         )
         self._check_conditions(task, given, audio_sample_rate, video_fps, end, modality)
-        if latents is not None and task == "extend":
+        if latents is not None and entry.length == "added":
             raise ValueError("extend draws its noise chunk by chunk; drop latents (use seed or generator)")
         if guidance_scale_2 is not None and self.transformer_2 is None:
             raise ValueError("guidance_scale_2 needs a pipeline with transformer_2 (Wan 2.2 A14B); drop it")
@@ -561,7 +563,7 @@ class OmniPipeline(DiffusionPipeline):
 
         # 3-6. Encode the conditions, plan the streams, denoise, decode; extension goes chunk by chunk.
         try:
-            if task == "extend":
+            if entry.length == "added":
                 frames, audio_out = self._extend(request, seconds, chunk_seconds, **run)
                 audio_out = None if audio_out is None else audio_out[None]
                 return OmniPipelineOutput(frames[None], None, audio_out, fps, self.sample_rate, timings)
@@ -669,14 +671,14 @@ class OmniPipeline(DiffusionPipeline):
         chunk = round(inputs.check_seconds(chunk_seconds, fps) * fps)
         frames, audio = request.video, request.audio  # audio is None on a video-only pipeline
         context = min(1 + self.vae_temporal * (CONTEXT_LATENT_FRAMES - 1), len(frames))
-        context = inputs.whole_latent_frames(context, self.vae_temporal)
+        context = geometry.whole_latent_frames(context, self.vae_temporal)
         run["progress"].chunks = math.ceil(total / chunk)
         added = 0
         while added < total:
             new = min(chunk, total - added)
             context_samples = round(context / fps * rate)
             piece = tasks.Request(
-                "extend",
+                request.task,
                 fps,
                 request.height,
                 request.width,
@@ -709,53 +711,38 @@ class OmniPipeline(DiffusionPipeline):
         return self.audio_vae.config.in_channels
 
     def _check_conditions(self, task, given, audio_sample_rate, video_fps, end, modality) -> None:
-        allowed = {
-            "image": ("i2v",),
-            "last_image": ("t2v", "t2av", "i2v"),
-            "key_frames": ("t2v", "t2av", "i2v"),
-            "references": ("t2v", "t2av", "i2v", "a2v", "t2i", "extend"),
-            "audio": ("a2v", "extend", "retake"),
-            "video": ("v2a", "extend", "retake"),
-            "start": ("retake",),
-            "trajectory": ("t2v", "t2av", "i2v", "a2v"),
-            "camera": ("t2v", "t2av", "i2v", "a2v"),
-        }
-        required = {
-            "i2v": ("image",),
-            "a2v": ("audio",),
-            "v2a": ("video",),
-            "extend": ("video",),
-            "retake": ("video", "start"),
-        }
+        entry = TASKS[task]
         for name, value in given.items():
-            if value is not None and task not in allowed[name]:
-                raise ValueError(f"task {task!r} takes no {name} (tasks that do: {', '.join(allowed[name])})")
-        for name in required.get(task, ()):
+            if value is not None and name not in entry.takes:
+                raise ValueError(
+                    f"task {task!r} takes no {name} (tasks that do: {', '.join(tasks_taking(name))})"
+                )
+        for name in entry.requires:
             if given[name] is None:
-                raise ValueError(f"task {task!r} needs {NEEDS[name]}")
+                raise ValueError(f"task {task!r} needs {INPUTS[name]}")
         if not self.has_audio:
-            if task in tasks.SOUND_TASKS:
+            if entry.sound:
                 raise ValueError(
                     f"task {task!r} needs sound, and this model is video-only ({self._missing_audio()}); "
-                    f"video tasks: {', '.join(t for t in tasks.TASKS if t not in tasks.SOUND_TASKS)}"
+                    f"video tasks: {', '.join(t for t in OFFERED if not TASKS[t].sound)}"
                 )
             if given["audio"] is not None:
                 raise ValueError(
                     f"this model is video-only ({self._missing_audio()}): it takes no audio; drop the audio "
                     "(extend and retake then work on the video alone)"
                 )
-            if task == "retake" and modality == "audio":
+            if entry.parameters == "range" and modality == "audio":
                 raise ValueError("this model is video-only: a retake can redo the video, not the audio")
         if given["audio"] is not None and (not isinstance(audio_sample_rate, int) or audio_sample_rate <= 0):
             raise ValueError(f"audio_sample_rate must be a positive integer, got {audio_sample_rate!r}")
         if given["video"] is not None and (video_fps is None or not video_fps > 0):
             raise ValueError(f"video_fps must be positive, got {video_fps!r}")
-        if task == "retake":
+        if entry.parameters == "range":
             if end is None or not (0 <= given["start"] < end):
                 raise ValueError(f"retake needs 0 <= start < end, got start={given['start']!r}, end={end!r}")
             if modality not in ("video", "audio", "both"):
                 raise ValueError(f"modality must be 'video', 'audio' or 'both', got {modality!r}")
-        if self.vae is None and (task in tasks.VIDEO_TASKS or task == "t2i"):
+        if self.vae is None and ({"video", "image"} & set(entry.streams)):
             raise ValueError(f"task {task!r} needs pipeline component 'vae', which this pipeline lacks")
 
     def _missing_audio(self) -> str:
@@ -777,6 +764,7 @@ class OmniPipeline(DiffusionPipeline):
         self, task, fps, height, width, seconds, num_frames, given, audio_rate, video_fps, end, modality
     ):
         """Turn checked arguments into a `tasks.Request` in the output's format."""
+        entry = TASKS[task]
         with_audio = self.has_audio
         rate = self.sample_rate if with_audio else 0
         video = None
@@ -787,14 +775,14 @@ class OmniPipeline(DiffusionPipeline):
             audio = self._resample_audio(
                 inputs.audio_to_array(given["audio"], self.audio_channels), audio_rate
             )
-        if task in ("extend", "retake") and audio is None and with_audio:
+        if entry.length in ("added", "given") and audio is None and with_audio:  # the clip's sound: silence
             audio = np.zeros((self.audio_channels, round(len(video) / fps * rate)), np.float32)
-        if task == "extend":
+        if entry.length == "added":
             frames, samples = len(video), 0 if audio is None else audio.shape[-1]  # set per chunk
         else:
             frames = self._output_frames(task, seconds, num_frames, fps, video, audio)
             samples = round(frames / fps * rate)
-            if task == "t2a" and seconds is not None:
+            if entry.suffix == ".wav" and seconds is not None:  # sound alone: exactly the seconds asked
                 samples = round(inputs.check_seconds(seconds, fps) * rate)
         key_frames = []
         for name, at in (("image", 0), ("last_image", frames - 1)):
@@ -826,7 +814,7 @@ class OmniPipeline(DiffusionPipeline):
                 raise ValueError(f"the {name} covers {length} frames but the video has {frames}")
         # A retake on a video-only pipeline redoes the video ("both" too; "audio" is refused above).
         retake_modality = modality if with_audio else "video"
-        retake = (float(given["start"]), float(end), retake_modality) if task == "retake" else None
+        retake = (float(given["start"]), float(end), retake_modality) if entry.parameters == "range" else None
         if retake is not None and retake[1] > (frames + 0.5) / fps:
             raise ValueError(
                 f"retake range {retake[0]:g} to {retake[1]:g} s is not inside the given clip (0 to {frames / fps:g} s)"
@@ -851,16 +839,17 @@ class OmniPipeline(DiffusionPipeline):
 
     def _output_frames(self, task, seconds, num_frames, fps, video_frames, audio_track) -> int:
         """Frames of the output video (its audio spans the same time)."""
-        if task == "t2i":
+        length = TASKS[task].length
+        if length == "one":
             return 1
-        if task == "retake":
+        if length == "given":
             if seconds is not None or num_frames is not None:
-                raise ValueError("retake keeps the given clip's length; drop seconds / num_frames")
+                raise ValueError(f"{task} keeps the given clip's length; drop seconds / num_frames")
             return len(video_frames)
         if num_frames is not None:
             if seconds is not None:
                 raise ValueError("give seconds or num_frames, not both")
-            return inputs.check_num_frames(num_frames, self.vae_temporal)
+            return geometry.check_num_frames(num_frames, self.vae_temporal)
         if seconds is None:
             if video_frames is not None:
                 seconds = len(video_frames) / fps
@@ -878,7 +867,6 @@ class OmniPipeline(DiffusionPipeline):
 
 
 TILED_DECODE_PIXELS = 512 * 512  # frames larger than this decode in spatial tiles
-NEEDS = {"image": "an image", "audio": "an audio track", "video": "a video", "start": "start and end times"}
 CONTEXT_LATENT_FRAMES = 2  # latent frames of the previous clip an extension sees (5 frames at 4x)
 
 

@@ -1,4 +1,4 @@
-"""Model presets (`configs/<name>.yaml`): the architecture of every pipeline component, validated strictly."""
+"""Model presets (`omni/configs/<name>.yaml`): the architecture of every pipeline component, validated strictly."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], where: str, exclude: set[str
 
 
 def load_preset(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> PresetConfig:
-    """A preset by name (`configs/<name>.yaml`) or path; `overrides` set dotted keys, e.g.
+    """A preset by name (`omni/configs/<name>.yaml`) or path; `overrides` set dotted keys, e.g.
     `{"vae.scale_factor_temporal": 4}`, and are checked like the file's own values."""
     path = resolve_config_path(name_or_path)
     return from_dict(PresetConfig, apply_overrides(load_yaml(path), overrides), where=path.stem)

@@ -1,7 +1,8 @@
 """From a checked request to the latent streams to denoise, and from denoised latents back to media.
 
 Every task is a `Request` whose given parts (key frames, a video, an audio track, references, a time range to
-keep) become clean latent frames of `StreamPlan`s; `assemble` puts the decoded streams and the untouched
+keep) become clean latent frames of `StreamPlan`s, by the task's entry in `omni.tasks` (its streams and their
+clean rules, the same rules training draws from); `assemble` puts the decoded streams and the untouched
 inputs together, so media the user handed over is returned exactly as it came (no re-encoding).
 """
 
@@ -13,12 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from omni.conditioning.masks import frames_before, frames_in_range
+from omni.conditioning.masks import TaskParameters, clean_frames
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
+from omni.media.geometry import latent_frames
 from omni.pipelines.sampling import StreamPlan
-from omni.pipelines.task_names import AUDIO_TASKS, TASKS, VIDEO_TASKS, output_suffix  # noqa: F401
-
-SOUND_TASKS = ("t2a", "t2av", "a2v", "v2a")  # pointless without sound: refused by a video-only model
+from omni.tasks import CONDITION_OF_STREAM, TASKS
 
 REFERENCE_SECONDS = -1.0  # reference images sit one second before the clip starts (as in training)
 CROSSFADE_SECONDS = 0.01  # audio joins between given and generated audio
@@ -53,16 +53,22 @@ class Request:
 
     @property
     def has_video(self) -> bool:
-        return self.task in VIDEO_TASKS
+        return TASKS[self.task].has_video
 
     @property
     def has_audio(self) -> bool:
-        return self.with_audio and self.task in AUDIO_TASKS
+        return self.with_audio and TASKS[self.task].has_audio
 
+    @property
+    def parameters(self) -> TaskParameters:
+        """What the task's clean rules read besides lengths: the context's time, or the retake's range."""
+        if self.retake is not None:
+            start, end, redo = self.retake
+            return TaskParameters(start=start, end=end, redo=redo)
+        return TaskParameters(context_seconds=self.context_seconds)
 
-def latent_frames(frames: int, temporal: int = 4) -> int:
-    """Latent frames whose decoded clip (1 + temporal (L - 1) frames) covers `frames` frames."""
-    return math.ceil((max(frames, 1) - 1) / temporal) + 1
+    def clean_rule(self, stream: str) -> str:
+        return TASKS[self.task].streams[stream]
 
 
 def pad_frames(frames: np.ndarray, count: int) -> np.ndarray:
@@ -79,16 +85,10 @@ def video_plan(pipe, request: Request) -> StreamPlan:
     shape = (pipe.transformer.config.in_channels, count, request.height // spatial, request.width // spatial)
     clean = torch.zeros(shape)
     mask = torch.zeros(count, dtype=torch.bool)
-    if request.video is not None:
-        given = pipe.encode_video(pad_frames(request.video, 1 + temporal * (count - 1)))[0].cpu()
-        if request.task == "extend":
-            keep = latent_frames(len(request.video), temporal)  # the context's latent frames
-            clean[:, :keep], mask[:keep] = given[:, :keep], True
-        elif request.task == "retake" and request.retake[2] in ("video", "both"):
-            start, end, _ = request.retake
-            clean, mask = given, ~frames_in_range(count, temporal / request.fps, start, end)
-        else:  # v2a, or a retake of the audio only: the whole video is given
-            clean, mask = given, torch.ones(count, dtype=torch.bool)
+    if request.video is not None:  # v2a, extend's context, retake's clip
+        clean = pipe.encode_video(pad_frames(request.video, 1 + temporal * (count - 1)))[0].cpu()
+        rule = request.clean_rule("video")
+        mask = clean_frames(rule, "video", count, temporal / request.fps, request.parameters)
     for frame, image in request.key_frames:
         index, latent = key_frame_latent(pipe, frame, image)
         clean[:, index], mask[index] = latent, True
@@ -103,7 +103,7 @@ def video_plan(pipe, request: Request) -> StreamPlan:
         frame_seconds=temporal / request.fps,
         clean=clean if mask.any() else None,
         clean_mask=mask if mask.any() else None,
-        condition="image" if mask.any() else None,
+        condition=CONDITION_OF_STREAM["video"] if mask.any() else None,
         control=control,
     )
 
@@ -133,14 +133,18 @@ def audio_plan(pipe, request: Request) -> StreamPlan:
     clean = torch.zeros(shape)
     length = min(count, given.shape[1])
     clean[:, :length] = given[:, :length]
-    if request.task == "extend":  # the audio over the same time as the context's latent frames
-        mask = frames_before(count, step, request.context_seconds) & (torch.arange(count) < length)
-    elif request.task == "retake" and request.retake[2] in ("audio", "both"):
-        start, end, _ = request.retake
-        mask = ~frames_in_range(count, step, start, end)
-    else:
-        mask = torch.arange(count) < length
-    return StreamPlan("audio", shape, frame_seconds=step, clean=clean, clean_mask=mask, condition="audio")
+    rule = request.clean_rule("audio")
+    mask = clean_frames(rule, "audio", count, step, request.parameters)
+    if rule != "outside_range" or request.parameters.redo == "video":
+        mask &= torch.arange(count) < length  # only the given track is clean (a redone range: the rule alone)
+    return StreamPlan(
+        "audio",
+        shape,
+        frame_seconds=step,
+        clean=clean,
+        clean_mask=mask,
+        condition=CONDITION_OF_STREAM["audio"],
+    )
 
 
 def reference_plans(pipe, request: Request) -> list[StreamPlan]:
@@ -154,7 +158,7 @@ def reference_plans(pipe, request: Request) -> list[StreamPlan]:
                 start_seconds=REFERENCE_SECONDS,
                 clean=latent,
                 clean_mask=torch.ones(1, dtype=torch.bool),
-                condition="image",
+                condition=CONDITION_OF_STREAM["reference"],
                 output=False,
             )
         )
@@ -163,7 +167,7 @@ def reference_plans(pipe, request: Request) -> list[StreamPlan]:
 
 def plan(pipe, request: Request) -> list[StreamPlan]:
     """The streams of `request`: the outputs first, then reference images."""
-    if request.task == "t2i":
+    if "image" in TASKS[request.task].streams:
         spatial = pipe.vae.config.scale_factor_spatial
         shape = (pipe.transformer.config.in_channels, 1, request.height // spatial, request.width // spatial)
         return [StreamPlan("image", shape), *reference_plans(pipe, request)]
@@ -190,11 +194,12 @@ def crossfade(given: np.ndarray, generated: np.ndarray, keep: np.ndarray, sample
 def assemble(request: Request, frames: np.ndarray | None, audio: np.ndarray | None):
     """Decoded (F, H, W, 3) frames and (C, N) audio of the chunk -> the output, with given media kept exactly
     where it was given (v2a and a2v inputs, retake outside its range; extend is assembled by the caller)."""
-    if request.task == "v2a":
+    streams = TASKS[request.task].streams
+    if streams.get("video") == "all":
         frames = request.video[: request.frames]
-    if request.task == "a2v":
+    if streams.get("audio") == "all":
         audio = fit_length(request.audio, request.num_samples)
-    if request.task == "retake":
+    if request.retake is not None:
         start, end, modality = request.retake
         if modality in ("video", "both"):
             times = np.arange(request.frames) / request.fps

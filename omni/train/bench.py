@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 
+from omni.data.batch import LatentBatch
 from omni.pipelines.presets import PresetConfig, build_transformer, load_preset
 from omni.train.config import ParallelSection
 from omni.train.distributed import DistInfo
 from omni.train.metrics import peak_flops
-from omni.train.objective import LatentBatch, ObjectiveConfig, flow_matching_loss
+from omni.train.objective import ObjectiveConfig, flow_matching_loss
 from omni.train.parallelize import parallelize
 
 
@@ -99,65 +99,3 @@ def bench_train(
         "peak_source": peak.source if peak else None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-
-
-def _run(args: argparse.Namespace) -> None:
-    from omni.cli import parse_size
-    from omni.pipelines.loading import resolve_device
-
-    height, width = parse_size(args.size)
-    device = resolve_device(args.device)
-    parallel = ParallelSection(
-        fsdp=False,
-        activation_checkpointing=args.activation_checkpointing,
-        compile=args.compile,
-        mixed_precision="bf16" if args.bf16 or (args.bf16 is None and device.type == "cuda") else "fp32",
-    )
-    r = bench_train(
-        load_preset(args.preset, dict(args.overrides)),
-        args.batch_size,
-        args.frames,
-        height,
-        width,
-        args.audio_seconds,
-        args.steps,
-        device,
-        parallel,
-    )
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(
-        f"train step, preset {args.preset} ({r['parameters'] / 1e6:.1f}M params), batch {args.batch_size}, "
-        f"{args.frames} frames {width}x{height} + {args.audio_seconds:g} s audio, {name}, {parallel.mixed_precision}, "
-        f"compile={parallel.compile}, checkpointing={parallel.activation_checkpointing}"
-        + "".join(f", {key}={value}" for key, value in args.overrides)
-    )
-    print(
-        f"  step {r['step_seconds'] * 1e3:.1f} ms (median of {args.steps}), {r['tokens_per_step']} tokens/step"
-    )
-    print(f"  {r['tokens_per_second']:.0f} tokens/s, {r['tflops']:.3f} TFLOP/s", end="")
-    if r["mfu"] is not None:
-        print(f", MFU {r['mfu']:.1%} of {r['peak_tflops']:.3g} TFLOP/s ({r['peak_source']})")
-    else:
-        print(" (unknown peak: set OMNI_PEAK_TFLOPS for MFU)")
-
-
-def register(kinds) -> None:
-    from omni.train.cli import add_set_argument
-
-    p = kinds.add_parser("train", help="training tokens/s and MFU of a preset on synthetic latents")
-    p.add_argument("--preset", default="toy", help="configs/<preset>.yaml: the transformer's shapes")
-    add_set_argument(
-        p,
-        "overrides",
-        "override a preset value, e.g. --set transformer.patch_size=[1,4,4] (repeatable): time a variant",
-    )
-    p.add_argument("--batch-size", type=int, default=8, help="clips per step")
-    p.add_argument("--frames", type=int, default=33, help="pixel frames per clip")
-    p.add_argument("--size", default="64", help="N or WxH in pixels")
-    p.add_argument("--audio-seconds", type=float, default=2.0, help="audio per clip (0: video only)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps (after two warm-up steps)")
-    p.add_argument("--device", default="auto", help="auto (CUDA GPU when present), cpu, cuda, cuda:N")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA")
-    p.add_argument("--compile", action="store_true", help="torch.compile every block")
-    p.add_argument("--activation-checkpointing", action="store_true", help="recompute activations per block")
-    p.set_defaults(run=_run)

@@ -1,4 +1,4 @@
-"""Training recipes (`configs/train/*.yaml`): strict dataclasses, unknown keys are errors."""
+"""Training recipes (`omni/configs/train/*.yaml`): strict dataclasses, unknown keys are errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from omni.conditioning.masks import TRAIN_TASKS
 from omni.config import ConfigError, apply_overrides, from_dict, load_yaml, resolve_config_path
+from omni.tasks import TRAINED
 from omni.train.objective import ObjectiveConfig, TimestepSampler
 
 
@@ -15,7 +15,7 @@ from omni.train.objective import ObjectiveConfig, TimestepSampler
 class ModelSection:
     """What is trained: a random-init preset, or weights to start from, plus the codecs the data was encoded with."""
 
-    preset: str | None = None  # configs/<preset>.yaml: architecture, random initialisation
+    preset: str | None = None  # omni/configs/<preset>.yaml: architecture, random initialisation
     init: str | None = None  # an OmniPipeline or OmniTransformer folder to start from
     # the codecs the data is encoded with and exports carry: an OmniPipeline folder (VAEs, vocoder, text
     # encoder), or the name of a preset whose codecs need no training (default: the init folder's, the preset's)
@@ -135,9 +135,9 @@ class TrainConfig:
             raise ConfigError(
                 "model: give exactly one of preset (random init) or init (a folder to start from)"
             )
-        unknown = sorted(set(self.tasks) - set(TRAIN_TASKS))
+        unknown = sorted(set(self.tasks) - set(TRAINED))
         if unknown:
-            raise ConfigError(f"tasks: unknown task(s) {unknown}; allowed: {list(TRAIN_TASKS)}")
+            raise ConfigError(f"tasks: unknown task(s) {unknown}; allowed: {list(TRAINED)}")
         if not any(w > 0 for w in self.tasks.values()):
             raise ConfigError("tasks: at least one task needs a positive weight")
         bad = sorted(set(self.dropout) - {"text", "image", "audio"})
@@ -176,6 +176,6 @@ class TrainConfig:
 
 
 def load_train_config(name_or_path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """Load a recipe from `configs/train/<name>.yaml` or a path; `overrides` replace top-level sections' keys."""
+    """Load a recipe from `omni/configs/train/<name>.yaml` or a path; `overrides` replace top-level sections' keys."""
     data = load_yaml(resolve_config_path(name_or_path, "train"))
     return from_dict(TrainConfig, apply_overrides(data, overrides))

@@ -16,7 +16,9 @@ from torch import Tensor
 
 from omni.conditioning.masks import SampleMask, sample_task_mask, sample_tasks
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
+from omni.data.batch import LatentBatch
 from omni.models.streams import LatentStream
+from omni.tasks import CONDITION_OF_STREAM
 
 
 @dataclass(frozen=True)
@@ -65,45 +67,6 @@ class ObjectiveConfig:
 
 
 @dataclass
-class LatentBatch:
-    """Pre-encoded training samples sharing one shape (a bucket).
-
-    video (B, C, F, H, W) and audio (B, C, T, M) normalised latents; reference (B, C, 1, H, W) a standalone
-    image latent of each clip (used for references), text (B, Lt, Dt) encoder states with mask (B, Lt);
-    motion (B, Fp, 5) per pixel frame the subject's centre x, y and the camera's dx, dy, zoom (NaN where
-    unknown), in pixels of frames of `frame_size` (height, width).
-    """
-
-    video: Tensor | None
-    audio: Tensor | None
-    text: Tensor
-    text_mask: Tensor
-    video_frame_seconds: float
-    audio_frame_seconds: float
-    reference: Tensor | None = None
-    motion: Tensor | None = None
-    frame_size: tuple[int, int] | None = None
-
-    @property
-    def batch_size(self) -> int:
-        return self.text.shape[0]
-
-    def to(self, device: torch.device | str) -> LatentBatch:
-        move = lambda x: None if x is None else x.to(device, non_blocking=True)  # noqa: E731
-        return LatentBatch(
-            move(self.video),
-            move(self.audio),
-            move(self.text),
-            move(self.text_mask),
-            self.video_frame_seconds,
-            self.audio_frame_seconds,
-            move(self.reference),
-            self.motion,  # stays on the CPU: control maps are built from it there
-            self.frame_size,
-        )
-
-
-@dataclass
 class LossOutput:
     loss: Tensor
     per_modality: dict[str, float]
@@ -138,10 +101,18 @@ def _streams(batch: LatentBatch, masks: list[SampleMask], every_stream: bool) ->
     streams = []
     if batch.video is not None and (every_stream or any(m.video is not None for m in masks)):
         clean, present = _stack([m.video for m in masks], batch.video.shape[2])
-        streams.append(_Stream("video", batch.video, clean, present, "image", batch.video_frame_seconds))
+        streams.append(
+            _Stream(
+                "video", batch.video, clean, present, CONDITION_OF_STREAM["video"], batch.video_frame_seconds
+            )
+        )
     if batch.audio is not None and (every_stream or any(m.audio is not None for m in masks)):
         clean, present = _stack([m.audio for m in masks], batch.audio.shape[2])
-        streams.append(_Stream("audio", batch.audio, clean, present, "audio", batch.audio_frame_seconds))
+        streams.append(
+            _Stream(
+                "audio", batch.audio, clean, present, CONDITION_OF_STREAM["audio"], batch.audio_frame_seconds
+            )
+        )
     if batch.video is not None and (every_stream or any(m.image is not None for m in masks)):
         # Text-to-image targets the clip's first latent frame (an image latent of a causal VAE); a reference
         # uses the clip's standalone reference image, placed one second before the clip starts.
@@ -150,7 +121,8 @@ def _streams(batch: LatentBatch, masks: list[SampleMask], every_stream: bool) ->
         use_reference = torch.tensor([m.task == "ref" for m in masks]).view(-1, 1, 1, 1, 1).to(first.device)
         image = torch.where(use_reference, reference, first)
         clean, present = _stack([m.image for m in masks], 1)
-        streams.append(_Stream("image", image, clean, present, "image", 1.0, start_seconds=-1.0))
+        group = CONDITION_OF_STREAM["image"]  # the same group whether a target (t2i) or a reference (ref)
+        streams.append(_Stream("image", image, clean, present, group, 1.0, start_seconds=-1.0))
     return streams
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omni.data.clips import ClipFormat, ClipRejected, SourceClip, conform, resize_cover
+from omni.data.clips import ClipFormat, ClipRejected, SourceClip, conform
+from omni.media.geometry import resize_cover
 
 FORMAT = ClipFormat(fps=8.0, height=32, width=32, frames=(9, 17), sample_rate=16000, audio_channels=1)
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from omni.cli import main
 from omni.conditioning.text import encode_text
-from omni.data.cli import main
 from omni.data.prepare import prepare
 from omni.data.sources import build_source, manifest_source
 from omni.media import read_video
@@ -185,7 +185,7 @@ def test_cli_errors_name_the_problem(clip_files, codecs, tmp_path, capsys, monke
 
 def test_toyworld_clips_are_rendered_straight_into_shards(tiny_pipeline, codecs, prepare_config, tmp_path):
     """`--toyworld` renders clips from seeds in the requested format, without writing any mp4."""
-    from omni.data.toyworld import COLORS
+    from omni.toyworld import COLORS
 
     source = build_source("toyworld", prepare_config.format, count=3, seed=5)
     summary = prepare(source, tiny_pipeline, tmp_path, prepare_config, codecs=codecs, progress=False)

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from omni.cli import main
-from omni.data.toyworld import ObjectSpec, SceneSpec, canonical_caption, render
 from omni.media import read_video, write_mp4
+from omni.toyworld import ObjectSpec, SceneSpec, canonical_caption, render
 
 # Wall hits at 0.37, 1.11 and 1.86 s: events further apart than the sync search range, so their render's
 # audio-video offset is unambiguous.

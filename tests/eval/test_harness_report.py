@@ -10,11 +10,11 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 
-from omni.data.toyworld import render, sample_scene
 from omni.eval.harness.report import write_report
 from omni.eval.harness.score import score_results
 from omni.eval.harness.suite import suite_from_dict
 from omni.media import write_mp4
+from omni.toyworld import render, sample_scene
 
 
 @pytest.fixture(scope="module")

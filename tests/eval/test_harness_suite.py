@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from omni.config import REPO_ROOT, ConfigError
-from omni.data.toyworld import canonical_caption
+from omni.config import ConfigError
 from omni.eval.harness.suite import load_suite, suite_from_dict
 from omni.media import read_audio, read_image, read_video
-from tests.helpers import load_script
+from omni.toyworld import canonical_caption
+from omni.toyworld.suites import make_suite_inputs, toyworld_suite
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITES = REPO_ROOT / "suites"
 
 
@@ -33,13 +34,12 @@ def test_toyworld_suite_prompts_are_the_canonical_captions_of_its_ground_truth()
 
 
 def test_toyworld_suite_file_is_what_its_script_writes():
-    script = load_script("make_toyworld_suite")
-    assert suite_from_dict(script.toyworld_suite(24, 0)) == load_suite(SUITES / "toyworld.yaml")
+    assert suite_from_dict(toyworld_suite(24, 0)) == load_suite(SUITES / "toyworld.yaml")
 
 
 def test_workflow_suite_covers_every_workflow_and_its_inputs_are_made_by_the_script(tmp_path):
     shutil.copy(SUITES / "workflows.yaml", tmp_path / "workflows.yaml")
-    paths = load_script("make_suite_inputs").make_inputs(tmp_path / "inputs")
+    paths = make_suite_inputs(tmp_path / "inputs")
     suite = load_suite(tmp_path / "workflows.yaml")
     assert {i.task for i in suite.items} == {"t2av", "t2v", "i2v", "a2v", "v2a", "t2i", "t2a"}
     multi_shot = [i for i in suite.items if i.shots]

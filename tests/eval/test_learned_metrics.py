@@ -13,7 +13,6 @@ import yaml
 
 from omni.conditioning.text import DEFAULT_TEXT_ENCODER, text_encoder_path
 from omni.config import ConfigError
-from omni.data.toyworld import render, sample_scene
 from omni.eval.harness.decoded import DecodedMedia
 from omni.eval.harness.score import score_results
 from omni.eval.harness.suite import suite_from_dict
@@ -27,6 +26,7 @@ from omni.eval.learned import (
 )
 from omni.eval.learned.i3d import same_padding
 from omni.media import write_mp4
+from omni.toyworld import render, sample_scene
 
 TEXT = dict(
     hidden_size=32, intermediate_size=37, num_attention_heads=2, num_hidden_layers=2, vocab_size=30522

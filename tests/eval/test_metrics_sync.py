@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omni.data.toyworld import render, sample_scene
-from omni.data.toyworld.motion import bounces
 from omni.eval.metrics.signals import motion_change_envelope, onset_strength
 from omni.eval.metrics.sync import av_sync
 from omni.media import read_video, write_mp4
+from omni.toyworld import render, sample_scene
+from omni.toyworld.motion import bounces
 
 FPS, RATE, FRAMES = 16.0, 16000, 33
 MARGIN = 8  # frames rendered before the window, so shifted audio has real sound on both sides

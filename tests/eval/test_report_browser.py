@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from omni.data.toyworld import render, sample_scene
 from omni.eval.harness.report import write_report
 from omni.eval.harness.score import score_results
 from omni.eval.harness.suite import suite_from_dict
 from omni.media import write_mp4, write_png
+from omni.toyworld import render, sample_scene
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(

@@ -18,6 +18,8 @@ import soundfile
 from PIL import Image
 
 from omni import __version__
+from omni.cli.verify import main as verify_main
+from omni.cli.verify import register
 from omni.config import from_dict, to_dict
 from omni.media import provenance
 from omni.media.provenance import (
@@ -30,8 +32,6 @@ from omni.media.provenance import (
     verify_file,
     warn_unsigned_once,
 )
-from omni.media.verify_cli import main as verify_main
-from omni.media.verify_cli import register
 
 c2pa = pytest.importorskip("c2pa")  # the `provenance` extra: c2pa-python and cryptography
 from omni.media.testing_ca import LocalCA, make_test_ca  # noqa: E402
@@ -475,7 +475,7 @@ def test_cli_runs_as_a_module(tmp_path, ca, signer, record):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
     completed = subprocess.run(
-        [sys.executable, "-m", "omni.media.verify_cli", str(good), "--trust-anchors", str(ca.root_cert)],
+        [sys.executable, "-m", "omni.cli.verify", str(good), "--trust-anchors", str(ca.root_cert)],
         capture_output=True,
         text=True,
         env=env,

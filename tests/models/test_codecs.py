@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from omni.data.toyworld import render, sample_scene
-from omni.eval.toyworld.audio import detect_beeps
-from omni.eval.toyworld.metrics import match_events, score_clip
 from omni.models.codecs import MelAudioCodec, PixelVideoCodec
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.pipelines.presets import build_pipeline
+from omni.toyworld import render, sample_scene
+from omni.toyworld.detectors.audio import detect_beeps
+from omni.toyworld.detectors.metrics import match_events, score_clip
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from omni.train.objective import LatentBatch, ObjectiveConfig, TimestepSampler, flow_matching_loss
+from omni.data.batch import LatentBatch
+from omni.train.objective import ObjectiveConfig, TimestepSampler, flow_matching_loss
 
 
 class Recorder(torch.nn.Module):

@@ -195,7 +195,7 @@ def test_a_trained_model_warm_starts_with_a_new_layer(data, tmp_path, capsys):
 
 def test_numbers_written_without_a_dot_are_numbers(data, tmp_path):
     # YAML 1.1 reads 1e-4 as a string; `omni train --help` shows --set optim.lr=1e-4
-    from omni.train.cli import _override
+    from omni.cli.train import _override
 
     key, value = _override("optim.lr=1e-4")
     config = load_train_config("tiny", overrides(data, tmp_path, **{key: value}))

@@ -17,7 +17,7 @@ import numpy as np
 
 from omni import media
 from omni.config import read_json
-from omni.eval.harness.suite import Suite, SuiteItem
+from omni.eval.harness.suite import Suite, SuiteItem, scenes
 from omni.media.atomic import write_json
 
 RUN_FILE = "run.json"
@@ -104,7 +104,7 @@ def run_suite(
     """
     from tqdm import tqdm
 
-    from omni.cli import write_result
+    from omni.media.output import write_result
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,8 +156,6 @@ def write_run(out_dir: Path, record: dict[str, Any]) -> None:
 def render_ground_truth(suite: Suite, out_dir: str | Path, *, limit: int | None = None) -> list[str]:
     """Write every toy-world item's ground-truth render as `<id>.mp4`: a reference system (for FVD) and the
     ceiling of every metric. Items without a scene are skipped; returns the ids written."""
-    from omni.data.toyworld import render
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -166,7 +164,7 @@ def render_ground_truth(suite: Suite, out_dir: str | Path, *, limit: int | None 
         path = out_dir / f"{item.id}{item.output_suffix}"
         if scene is None or item.output_suffix != ".mp4" or path.exists():
             continue
-        clip = render(scene)
+        clip = scenes().render(scene)
         media.write_mp4(path, clip.frames, clip.fps, clip.audio, clip.sample_rate)
         written.append(item.id)
     return written

@@ -19,7 +19,7 @@ from omni.config import read_json
 from omni.eval.harness.catalogue import CATALOGUE
 from omni.eval.harness.decoded import DecodedMedia, decode_output
 from omni.eval.harness.run import RUN_FILE, read_run, utc_now
-from omni.eval.harness.suite import Suite, SuiteItem
+from omni.eval.harness.suite import Suite, SuiteItem, scenes
 from omni.eval.learned.base import LearnedMetric
 from omni.eval.metrics import (
     av_sync,
@@ -139,7 +139,7 @@ def score_file(
     ]
     scene = item.scene_spec()
     if scene is not None and output.frames is not None and not output.is_image:
-        groups.append(("toy world", lambda: toyworld_metrics(output, scene)))
+        groups.append(("toy world", lambda: scene_metrics(output, scene)))
     groups += [(metric.name, lambda metric=metric: metric.item_metrics(item, output)) for metric in learned]
     for name, compute in groups:
         try:
@@ -217,20 +217,9 @@ def credential_metrics(path: Path, trust_anchors: str | Path | None) -> dict[str
     }
 
 
-def toyworld_metrics(output: DecodedMedia, scene) -> dict[str, Any]:
+def scene_metrics(output: DecodedMedia, scene) -> dict[str, Any]:
     """The toy-world capability scores of a clip against the scene its item was made from."""
-    from omni.eval.toyworld import score_clip
-
-    scores = score_clip(output.frames, output.audio, output.fps, output.sample_rate, expected=scene)
-    return {
-        "toy_color_accuracy": scores["color_accuracy"],
-        "toy_shape_accuracy": scores["shape_accuracy"],
-        "toy_size_accuracy": scores["size_accuracy"],
-        "toy_motion_accuracy": scores["motion_accuracy"],
-        "toy_extra_objects": scores["extra_objects"],
-        "toy_av_sync_ms": scores["av_sync_median_abs_ms"],
-        "toy_pitch_color_agreement": scores["pitch_color_agreement"],
-    }
+    return scenes().score(output.frames, output.audio, output.fps, output.sample_rate, scene)
 
 
 def find_outputs(system_dir: Path, suite: Suite) -> tuple[dict[str, Path], list[str]]:

@@ -8,15 +8,15 @@ name other systems' outputs are dropped under.
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from omni import plugins
 from omni.config import ConfigError, from_dict, load_yaml
-from omni.data.toyworld.spec import SceneSpec
 from omni.eval.metrics.compliance import Request, Tolerances
+from omni.media import geometry
 
 Task = Literal["t2v", "t2i", "t2a", "t2av", "i2v", "v2a", "a2v"]
 INPUT_OF_TASK = {"i2v": "image", "a2v": "audio", "v2a": "video"}
@@ -63,7 +63,7 @@ class SuiteItem:
 
     @property
     def output_suffix(self) -> str:
-        from omni.pipelines.tasks import output_suffix
+        from omni.tasks import output_suffix
 
         return output_suffix(self.task)
 
@@ -85,12 +85,12 @@ class SuiteItem:
         """The item's input file (as written in the suite), if its task takes one."""
         return getattr(self, INPUT_OF_TASK[self.task]) if self.task in INPUT_OF_TASK else None
 
-    def scene_spec(self) -> SceneSpec | None:
+    def scene_spec(self) -> Any:
         """The ground-truth scene, validated (None when the item has none)."""
         if self.scene is None:
             return None
         try:
-            return SceneSpec.from_dict(self.scene)
+            return scenes().from_dict(self.scene)
         except ValueError as error:
             raise ConfigError(f"item {self.id!r}: scene: {error}") from error
 
@@ -230,12 +230,16 @@ def check_item(item: SuiteItem, index: int) -> None:
 
 def parse_size(size: int | str, where: str) -> tuple[int, int]:
     """`64`, "64" or "WxH" -> (height, width) in positive pixels (the CLI's --size rule)."""
-    from omni.cli import parse_size as parse_size_argument
-
     try:
-        height, width = parse_size_argument(str(size))
-    except argparse.ArgumentTypeError as error:
+        height, width = geometry.parse_size(str(size))
+    except ValueError as error:
         raise ConfigError(f"{where}: {str(error).removeprefix('--size ')}") from error
     if width <= 0 or height <= 0:
         raise ConfigError(f"{where}: sizes must be positive, got {size!r}")
     return height, width
+
+
+def scenes():
+    """The kind of ground-truth scene items carry (`from_dict`, `render`, `score`): the toy world's, a plug-in
+    (`omni.plugins`), so the harness does not import the toy world."""
+    return plugins.load("suite_scene", "toyworld")

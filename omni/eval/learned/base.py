@@ -8,7 +8,6 @@ hub: loading sets HF_HUB_OFFLINE and passes local_files_only=True.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -72,36 +71,6 @@ def locate_weights(source: str | Path | None) -> MetricWeights:
             }
         )
     raise ConfigError(f"--metric-weights {source}: give a folder (clip/, dino/, clap/, i3d/) or a .yaml file")
-
-
-def load_learned_metrics(
-    source: str | Path | None, device: str = "cpu"
-) -> tuple[list[LearnedMetric], dict[str, str]]:
-    """The plugins whose weights are present, and {name: one-line reason} for those that are not."""
-    from omni.eval.learned.clap import TextAudioScore
-    from omni.eval.learned.clip_score import TextVideoScore
-    from omni.eval.learned.dino import SubjectConsistency
-    from omni.eval.learned.fvd import FrechetVideoDistance
-
-    weights = locate_weights(source)
-    loaders: dict[str, Callable[[str, str], LearnedMetric]] = {
-        "clip": TextVideoScore.from_folder,
-        "dino": SubjectConsistency.from_folder,
-        "clap": TextAudioScore.from_folder,
-        "i3d": FrechetVideoDistance.from_folder,
-    }
-    plugins, unavailable = [], {}
-    for name, load in loaders.items():
-        folder = getattr(weights, name)
-        if folder is None:
-            where = f" (looked for {Path(source) / name})" if source and Path(source).is_dir() else ""
-            unavailable[name] = f"no weights given{where}"
-            continue
-        try:
-            plugins.append(load(folder, device))
-        except MetricUnavailable as error:
-            unavailable[name] = str(error)
-    return plugins, unavailable
 
 
 def offline() -> dict[str, Any]:
