@@ -11,6 +11,7 @@ comes from the toy world, which renders its clips straight to arrays; `register_
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -183,7 +184,14 @@ def build_source(name: str, fmt: ClipFormat, **options: Any) -> ClipSource:
     """The registered source `name`, built for `fmt` with its `options` (e.g. count and seed)."""
     if name not in source_names():
         raise ValueError(f"unknown clip source {name!r}; registered sources are {source_names()}")
-    return plugins.load(SOURCE_PLUGINS, name)(fmt, **options)
+    factory = plugins.load(SOURCE_PLUGINS, name)
+    parameters = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        allowed = [key for key, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ValueError(f"clip source {name!r} has no option(s) {unknown}; its options are {allowed}")
+    return factory(fmt, **options)
 
 
 register_source("manifest", _manifest_factory)

@@ -30,14 +30,24 @@ class StreamedSamples:
     `video_frame_seconds`, `audio_frame_seconds` and `check_transformer`.
     """
 
-    def __init__(self, source: str, pipe, fmt: ClipFormat, max_text_tokens: int, workers: int = 0):
+    def __init__(
+        self,
+        source: str,
+        pipe,
+        fmt: ClipFormat,
+        max_text_tokens: int,
+        workers: int = 0,
+        options: dict | None = None,
+    ):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
         self.source = source
         self.format = fmt
         self.workers = workers
+        self.options = dict(options or {})  # the source's own options (e.g. toyworld's num_objects)
         self.encoder = SampleEncoder(pipe, max_text_tokens)
-        build_source(source, fmt, count=1, seed=0)  # an unknown source fails here, not in a worker
+        # an unknown source or option fails here, not in a worker
+        build_source(source, fmt, count=1, seed=0, **self.options)
         self.layout = self.encoder.layout
         self.empty_text, self.empty_text_mask = self.encoder.text([""])
         self.video_frame_seconds = pipe.vae_temporal / fmt.fps
@@ -57,7 +67,10 @@ class StreamedSamples:
     def load(self, batch_size: int, first: int) -> LatentBatch:
         """Clips `first` .. `first + batch_size - 1`, rendered, conformed and encoded into one batch."""
         clips = [
-            pending.load() for pending in build_source(self.source, self.format, count=batch_size, seed=first)
+            pending.load()
+            for pending in build_source(
+                self.source, self.format, count=batch_size, seed=first, **self.options
+            )
         ]
         text, text_mask = self.encoder.text([clip.caption for clip in clips])  # one text encoder call
         samples = [

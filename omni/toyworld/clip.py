@@ -114,7 +114,15 @@ MOTION_FRAMES = 33
 
 
 def prepare_clips(
-    count: int, seed: int, *, fps: float, height: int, width: int, num_frames: int, sample_rate: int
+    count: int,
+    seed: int,
+    *,
+    fps: float,
+    height: int,
+    width: int,
+    num_frames: int,
+    sample_rate: int,
+    num_objects: int | None = None,
 ) -> Iterator[omni.data.clips.SourceClip]:
     """`count` random clips from seeds `seed`, `seed + 1`, ...: the clip source `omni prepare --toyworld`
     encodes, with a subject reference image, the camera path and (one object only) the subject trajectory."""
@@ -123,6 +131,7 @@ def prepare_clips(
     for index in range(count):
         scene = sample_scene(
             seed + index,
+            num_objects=num_objects,
             fps=fps,
             height=height,
             width=width,

@@ -13,10 +13,13 @@ from omni.toyworld.clip import prepare_clips, render
 from omni.toyworld.spec import SceneSpec
 
 
-def clip_source(fmt: ClipFormat, *, count: int, seed: int) -> ClipSource:
-    """`count` toy-world clips rendered from `seed` at the format's fps, size and longest frame count."""
+def clip_source(fmt: ClipFormat, *, count: int, seed: int, num_objects: int | None = None) -> ClipSource:
+    """`count` toy-world clips rendered from `seed` at the format's fps, size and longest frame count;
+    `num_objects` (1 or 2) fixes how many objects every scene has (default: 1, or 2 in 15% of scenes)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
+    if num_objects not in (None, 1, 2):
+        raise ValueError(f"num_objects must be 1 or 2 (or left out for the world's mix), got {num_objects!r}")
     options = dict(
         fps=fmt.fps,
         height=fmt.height,
@@ -24,6 +27,8 @@ def clip_source(fmt: ClipFormat, *, count: int, seed: int) -> ClipSource:
         num_frames=fmt.frames[-1],
         sample_rate=fmt.sample_rate,
     )
+    if num_objects is not None:  # the default mix keeps the identity of sources prepared before the option
+        options["num_objects"] = num_objects
     identity = {"kind": "toyworld", "count": count, "seed": seed, **options}
     return iterable_source(lambda: prepare_clips(count, seed, **options), identity, count)
 

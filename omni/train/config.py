@@ -37,6 +37,8 @@ class DataSection:
     frames: int | None = (
         None  # stream: frames per clip (default: the pipeline's default length; 1 for images)
     )
+    # stream: the source's own options, e.g. {num_objects: 1} for toy-world scenes with one object each
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.shards is None) == (self.stream is None):
@@ -53,6 +55,10 @@ class DataSection:
             self.shards is not None or not isinstance(self.frames, int) or self.frames < 1
         ):
             raise ConfigError(f"data.frames is a stream's positive frame count, got {self.frames!r}")
+        if self.options and self.shards is not None:
+            raise ConfigError(
+                f"data.options are a stream's source options; shards take none, got {self.options}"
+            )
 
 
 @dataclass(frozen=True)

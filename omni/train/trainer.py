@@ -347,7 +347,12 @@ def build_samples(config: TrainConfig):
     frames = None if config.data.frames is None else (config.data.frames,)
     fmt = default_format(pipe, frames=frames)
     return StreamedSamples(
-        config.data.stream, pipe, fmt, pipe.config.max_text_tokens, config.data.num_workers
+        config.data.stream,
+        pipe,
+        fmt,
+        pipe.config.max_text_tokens,
+        config.data.num_workers,
+        options=config.data.options,
     )
 
 

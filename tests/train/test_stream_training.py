@@ -7,6 +7,7 @@ import torch
 
 from omni.config import ConfigError
 from omni.data.prepare import default_format
+from omni.data.sources import build_source
 from omni.data.stream import StreamedSamples
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.pipelines.presets import build_pipeline
@@ -75,3 +76,26 @@ def test_data_names_exactly_one_source():
         load_train_config("toy", {"data.shards": "somewhere"})
     with pytest.raises(ConfigError, match="data.frames"):
         load_train_config("toy", {"data.frames": 0})
+    with pytest.raises(ConfigError, match="data.options are a stream's"):
+        load_train_config("toy", {"data.stream": None, "data.shards": "x", "data.options": {"a": 1}})
+
+
+def test_a_stream_can_fix_the_toy_worlds_object_count(toy):
+    fmt = default_format(toy, frames=(1,))
+    mixed = [clip.load() for clip in build_source("toyworld", fmt, count=40, seed=0)]
+    single = [clip.load() for clip in build_source("toyworld", fmt, count=40, seed=0, num_objects=1)]
+    # the world's trajectory is given for one-object scenes only
+    assert any(clip.trajectory is None for clip in mixed)
+    assert all(clip.trajectory is not None for clip in single)
+    stream = StreamedSamples("toyworld", toy, fmt, 48, options={"num_objects": 1})
+    assert next(stream.batches(2, seed=0, start_step=0, prefetch=0)).video.shape[0] == 2
+
+
+def test_an_unknown_source_option_is_named_before_any_work(toy):
+    fmt = default_format(toy, frames=(1,))
+    with pytest.raises(
+        ValueError, match=r"no option\(s\) \['objects'\]; its options are \['count', 'seed', 'num_objects'\]"
+    ):
+        StreamedSamples("toyworld", toy, fmt, 48, options={"objects": 1})
+    with pytest.raises(ValueError, match="num_objects must be 1 or 2"):
+        StreamedSamples("toyworld", toy, fmt, 48, options={"num_objects": 3})
