@@ -36,7 +36,7 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     batch, length, dim = x.shape
     groups = shift.shape[1]
     x = x.view(batch, groups, length // groups, dim)
-    return (x * (1 + scale[:, :, None]) + shift[:, :, None]).view(batch, length, dim)
+    return torch.addcmul(shift[:, :, None], x, 1 + scale[:, :, None]).view(batch, length, dim)
 
 
 def gated(x: Tensor, gate: Tensor) -> Tensor:
@@ -60,7 +60,11 @@ def gated_residual(x: Tensor, y: Tensor, gate: Tensor, fused: bool = False) -> T
     """x + y * gate (B, G, D) in fp32, returned in x's dtype; `fused` runs it as one Triton kernel."""
     if fused:
         return fused_kernels().gated_residual(x, y, gate)
-    return (x.float() + gated(y.float(), gate)).type_as(x)
+    batch, length, dim = y.shape
+    groups = gate.shape[1]
+    y = y.float().view(batch, groups, length // groups, dim)
+    out = torch.addcmul(x.float().view(batch, groups, length // groups, dim), y, gate[:, :, None])  # one pass
+    return out.view(batch, length, dim).type_as(x)
 
 
 def fused_kernels():
@@ -598,10 +602,16 @@ class OmniTransformer(ModelMixin, ConfigMixin):
     def _expert_timesteps(streams: list[LatentStream], patch) -> tuple[Tensor, int]:
         """Timesteps of one expert's tokens as (B, G) for G equal groups of `group_size` tokens.
 
-        Per-sample and per-frame timesteps keep one group per latent frame, so modulation broadcasts over
-        the tokens of a frame instead of being materialised per token.
+        One timestep for all of a sample's tokens (the usual sampling step) makes one group; per-frame
+        timesteps keep one group per latent frame. Modulation then broadcasts over a group's tokens instead
+        of being computed per token: an audio latent frame is one token, and per-token modulation (a 6x wide
+        projection of each token's time embedding) would cost audio tokens a sixth more than video tokens.
         """
         grids = [s.token_grid(patch) for s in streams]
+        if all(s.timesteps.ndim <= 2 for s in streams):
+            values = torch.cat([s.timesteps.reshape(len(s.timesteps), -1) for s in streams], dim=1)  # (B, F)
+            if bool((values == values[:, :1]).all()):
+                return values[:, :1], sum(math.prod(g) for g in grids)
         per_frame = all(s.timesteps.ndim <= 2 for s in streams) and len({g[1] * g[2] for g in grids}) == 1
         if per_frame:
             frames = [
