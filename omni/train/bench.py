@@ -139,6 +139,23 @@ def _run(args: argparse.Namespace) -> None:
         print(f", MFU {r['mfu']:.1%} of {r['peak_tflops']:.3g} TFLOP/s ({r['peak_source']})")
     else:
         print(" (unknown peak: set OMNI_PEAK_TFLOPS for MFU)")
+    print("\n".join(train_markdown(r, args.preset, name, parallel.mixed_precision, args.batch_size)))
+
+
+def train_markdown(r: dict, preset: str, device_name: str, precision: str, batch_size: int) -> list[str]:
+    """`bench_train`'s result as a markdown table."""
+    mfu = (
+        f"{r['mfu']:.1%} of {r['peak_tflops']:.4g} TFLOP/s ({r['peak_source']})"
+        if r["mfu"] is not None
+        else ""
+    )
+    return [
+        "| preset | params | device | precision | batch | tokens/step | step ms | tokens/s | TFLOP/s | MFU |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| {preset} | {r['parameters'] / 1e6:.1f}M | {device_name} | {precision} | {batch_size} | "
+        f"{r['tokens_per_step']} | {r['step_seconds'] * 1e3:.1f} | {r['tokens_per_second']:.0f} | "
+        f"{r['tflops']:.3f} | {mfu} |",
+    ]
 
 
 def register(kinds) -> None:
