@@ -124,8 +124,8 @@ if [ "$dry" = 1 ]; then
 else
   attention=("$PY" -m omni_kernels.bench --seqlens 1024 4096 16384 32768 --head-dims 64 128 --no-norms --markdown)
 fi
-step "Attention, non-causal (bf16)" 150 attention.log "${attention[@]}" --key-padding none
-step "Attention with key padding (bf16)" 110 attention-padded.log "${attention[@]}" --key-padding padded
+step "Attention, non-causal (bf16)" 120 attention.log "${attention[@]}" --key-padding none
+step "Attention with key padding (bf16)" 90 attention-padded.log "${attention[@]}" --key-padding padded
 
 # 3. Training throughput and MFU
 if [ "$dry" = 1 ]; then
@@ -135,7 +135,7 @@ else
     --compile --activation-checkpointing)
 fi
 if [ -z "$missing" ]; then
-  step "Training: tokens/s and MFU" 130 train.log "${omni[@]}" bench train "${train[@]}"
+  step "Training: tokens/s and MFU" 160 train.log "${omni[@]}" bench train "${train[@]}"
 else
   unavailable "Training: tokens/s and MFU"
 fi
@@ -149,9 +149,9 @@ else
   share=(--preset omni-1.3b --tokens 8192 32760 --audio-share 0.2 --repeats 5 --device "$device")
 fi
 if [ -z "$missing" ]; then
-  step "Generation: a denoising step against Wan and LTX-2" 90 step.log \
+  step "Generation: a denoising step against Wan and LTX-2" 80 step.log \
     "${omni[@]}" bench transformer "${clip[@]}" --ltx2
-  step "Generation: an audio token against a video token" 70 audio-share.log \
+  step "Generation: an audio token against a video token" 60 audio-share.log \
     "${omni[@]}" bench transformer "${share[@]}"
 else
   unavailable "Generation: a denoising step against Wan and LTX-2"

@@ -107,13 +107,15 @@ def run_attention_benchmark(
     key_padding: Sequence[bool] = (False,),
     norms: bool = True,
     smoke: bool = False,
+    markdown: bool = False,
     print_fn: Callable[[str], None] = print,
 ) -> list[AttentionTiming] | None:
     """Print forward and backward TFLOP/s per backend, sequence length and head dim, then the fused norms' GB/s.
 
     Heads are `model_dim // head_dim`, so every row moves the same hidden size. `key_padding` lists the mask
-    settings to run: True pads the last eighth of the keys (backends without key-padding masks are skipped). `smoke` shrinks everything to a
-    few hundred tokens; on the CPU that is the only mode, and only under TRITON_INTERPRET=1 (timings there
+    settings to run: True pads the last eighth of the keys (backends without key-padding masks are skipped).
+    `markdown` also prints each shape's rows of `attention_markdown` as soon as it is measured (a run stopped
+    early keeps the shapes it finished). `smoke` shrinks everything to a few hundred tokens; on the CPU that is the only mode, and only under TRITON_INTERPRET=1 (timings there
     measure the Python interpreter, not the kernels). Returns the attention timings, or None when there is
     nothing to run on.
     """
@@ -142,15 +144,20 @@ def run_attention_benchmark(
              f"{'bwd TFLOP/s':>12}  note")  # fmt: skip
 
     results = []
+    if markdown:
+        print_fn("\n".join(attention_markdown([])))
     for padded in key_padding:
         # sdpa's memory-efficient kernel takes masks where its flash and cuDNN kernels do not
         compared = wanted + (["sdpa_efficient"] if padded and device.type == "cuda" else [])
         for seqlen in seqlens:
             for head_dim in head_dims:
                 shape = (batch, seqlen, max(1, model_dim // head_dim), head_dim)
-                results += _bench_attention_shape(
+                timings = _bench_attention_shape(
                     shape, dtype, device, compared, rope, padded, timer, print_fn
                 )
+                results += timings
+                if markdown:
+                    print_fn("\n".join(attention_markdown(timings, header=False)))
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
     if device.type == "cuda":
@@ -224,14 +231,14 @@ def _format_attention(t: AttentionTiming) -> str:
     )
 
 
-def attention_markdown(results: Sequence[AttentionTiming]) -> list[str]:
+def attention_markdown(results: Sequence[AttentionTiming], header: bool = True) -> list[str]:
     """A markdown table of the timings: forward and forward+backward TFLOP/s of each backend, and its ratio to
     the best other backend on the same shape (above 1: faster than every other one measured)."""
     lines = [
         "| tokens | head dim | key padding | backend | fwd ms | fwd TFLOP/s | fwd vs best other | fwd+bwd ms "
         "| fwd+bwd TFLOP/s | fwd+bwd vs best other | note |",
         "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
+    ][: 2 if header else 0]
 
     def both(t: AttentionTiming) -> float | None:  # forward+backward TFLOP/s: 3.5x the forward's FLOPs
         if t.fwd_ms is None or t.bwd_ms is None:
@@ -260,7 +267,7 @@ def attention_markdown(results: Sequence[AttentionTiming]) -> list[str]:
             f"{t.fwd_ms + t.bwd_ms:.3f}" if measured else "",
             f"{both(t):.1f}" if measured else "",
             vs_best(t, same, both),
-            t.note.replace("|", "/"),
+            t.note.replace("|", "\\|"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -405,7 +412,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="keys: none padded, the last eighth padded, or both runs",
     )
-    parser.add_argument("--markdown", action="store_true", help="end with the timings as a markdown table")
+    parser.add_argument("--markdown", action="store_true", help="also print the timings as a markdown table")
     parser.add_argument("--no-norms", action="store_true", help="skip the fused-norm benchmark")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes; the CPU mode under TRITON_INTERPRET=1"
@@ -450,9 +457,8 @@ def run(args: argparse.Namespace) -> int:
         key_padding={"none": (False,), "padded": (True,), "both": (False, True)}[args.key_padding],
         norms=not args.no_norms,
         smoke=args.smoke,
+        markdown=args.markdown,
     )
-    if results is not None and args.markdown:
-        print("\n".join(attention_markdown(results)))
     return 0 if results is not None else 1
 
 

@@ -254,11 +254,13 @@ def bench_transformer(
     dtype: torch.dtype = torch.float32,
     ltx2: bool = False,
     overrides: Sequence[tuple[str, object]] = (),
+    on_row: Callable[[TransformerRow], None] | None = None,
 ) -> tuple[list[TransformerRow], str]:
     """Forward time, per shape, of diffusers' Wan transformer and omni on the same video tokens (omni at Wan's
     math: the preset's shapes with the options Wan lacks off, and, where those differ, the preset as it is),
     and of omni with some of the tokens as audio (beside `LTX2VideoTransformer3DModel` when `ltx2`). All
-    models of a shape run interleaved; returns the rows and the clock's name."""
+    models of a shape run interleaved; returns the rows and the clock's name. `on_row` gets each shape's row
+    as soon as it is measured."""
     from omni.models.transformer import OmniTransformer, cast_keeping_fp32
 
     cfg = load_preset(preset, dict(overrides))
@@ -308,6 +310,8 @@ def bench_transformer(
         with torch.no_grad():
             times, clock = measure_interleaved(list(cases.values()), repeats, device=device)
         rows.append(TransformerRow(shape, {n: Timing(n, x, shape.tokens) for n, x in zip(cases, times)}))
+        if on_row is not None:
+            on_row(rows[-1])
     return rows, clock
 
 
@@ -339,7 +343,7 @@ def _ltx2_call(
     )
 
 
-def transformer_table(rows: Sequence[TransformerRow]) -> list[str]:
+def transformer_table(rows: Sequence[TransformerRow], header: bool = True) -> list[str]:
     """Markdown lines: per shape, omni / Wan on video tokens, and with audio the cost of an audio token."""
     has_preset = any("omni (preset)" in r.timings for r in rows)
     has_ltx = any("ltx2 (audio)" in r.timings for r in rows)
@@ -347,7 +351,7 @@ def transformer_table(rows: Sequence[TransformerRow]) -> list[str]:
     head += ["preset / Wan"] if has_preset else []
     head += ["audio token / video token"]
     head += ["LTX-2 ms", "omni / LTX-2"] if has_ltx else []
-    lines = ["| " + " | ".join(head) + " |", "|" + " ---: |" * len(head)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " ---: |" * len(head)][: 2 if header else 0]
     for r in rows:
         ms = {name: f"{t.seconds * 1e3:.1f}" for name, t in r.timings.items()}
         video_tokens = str(math.prod(r.shape.video_grid))
@@ -378,16 +382,22 @@ def _run_transformer(args: argparse.Namespace) -> None:
     else:
         height, width = parse_size(args.size)
         shapes = [clip_shape(args.preset, args.frames, height, width, args.audio_seconds)]
-    rows, clock = bench_transformer(
-        args.preset, shapes, args.text_tokens, args.repeats, device, dtype, ltx2=args.ltx2
-    )
     print(
-        f"transformer forward, preset {args.preset}, {device} {str(dtype).removeprefix('torch.')}, {clock}; "
+        f"transformer forward, preset {args.preset}, {device} {str(dtype).removeprefix('torch.')}; "
         f"median [p10-p90] of {args.repeats} interleaved repeats' ratios. omni runs at Wan's math (the "
         "preset's options Wan lacks off; 'preset' is the preset as it is); an audio token's cost compares "
         "omni with some tokens as audio against omni with all of them video (goal <= 1.1x)"
     )
-    print("\n".join(transformer_table(rows)))
+    printed: list[TransformerRow] = []
+
+    def print_row(row: TransformerRow) -> None:  # each shape as it is measured: a stopped run keeps them
+        print("\n".join(transformer_table([row], header=not printed)), flush=True)
+        printed.append(row)
+
+    _, clock = bench_transformer(
+        args.preset, shapes, args.text_tokens, args.repeats, device, dtype, ltx2=args.ltx2, on_row=print_row
+    )
+    print(f"clock: {clock}")
 
 
 def clip_shape(preset: str, frames: int, height: int, width: int, audio_seconds: float) -> TransformerShape:
