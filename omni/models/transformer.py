@@ -121,6 +121,20 @@ class Attention(nn.Module):
         v = self.to_v(context).unflatten(-1, (self.heads, -1))
         return q, k, v
 
+    def project_into(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor) -> None:
+        """`project(x)` (self-attention, no RoPE) written into q, k, v: (B, L, D) views of buffers that hold
+        every expert's tokens, so the joint attention needs no concatenation. No autograd; fp32 like
+        nn.RMSNorm's own arithmetic."""
+        for linear, norm, out in (
+            (self.to_q, self.norm_q, q),
+            (self.to_k, self.norm_k, k),
+            (self.to_v, None, v),
+        ):
+            for row in range(x.shape[0]):  # addmm writes (L, D) matrices: one per batch row of the view
+                torch.addmm(linear.bias, x[row], linear.weight.t(), out=out[row])
+            if norm is not None:  # nn.RMSNorm's steps, in place
+                out.mul_(out.pow(2).mean(-1, keepdim=True).add_(norm.eps).rsqrt_()).mul_(norm.weight)
+
     def output(self, out: Tensor, like: Tensor) -> Tensor:
         """(B, L, H, Dh) attention output -> (B, L, D) projected."""
         return self.to_out[0](out.flatten(2).type_as(like))
@@ -179,11 +193,23 @@ class OmniBlock(nn.Module):
         lengths = [x.shape[1] for x in hidden]
         # Fused norms rotate q and k inside the RMSNorm kernel, each expert with its slice of the angles.
         expert_ropes = list(zip(*(r.split(lengths, dim=1) for r in rope))) if fused else [None] * len(hidden)
-        qkv = []
-        for layer, x, (shift, scale, *_), expert_rope in zip(layers, hidden, mods, expert_ropes):
-            normed = norm_modulate(layer.norm1, x, shift, scale, fused)
-            qkv.append(layer.attn1.project(normed, rope=expert_rope))
-        q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
+        normed = [
+            norm_modulate(layer.norm1, x, shift, scale, fused)
+            for layer, x, (shift, scale, *_) in zip(layers, hidden, mods)
+        ]
+        if len(hidden) > 1 and not fused and self._projects_in_place(normed):
+            # Each expert writes its rows of one q, k and v: no copies to join them (inference only).
+            q, k, v = (
+                normed[0].new_empty(normed[0].shape[0], sum(lengths), normed[0].shape[2]) for _ in "qkv"
+            )
+            starts = [sum(lengths[:i]) for i in range(len(lengths))]
+            for layer, x, start, length in zip(layers, normed, starts, lengths):
+                rows = slice(start, start + length)
+                layer.attn1.project_into(x, q[:, rows], k[:, rows], v[:, rows])
+            q, k, v = (t.unflatten(-1, (layers[0].attn1.heads, -1)) for t in (q, k, v))
+        else:
+            qkv = [layer.attn1.project(x, rope=r) for layer, x, r in zip(layers, normed, expert_ropes)]
+            q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
         joint_rope = None if fused else rope
         out = self.joint_attention(q, k, v, key_padding_mask=key_padding_mask, rope=joint_rope).split(
             lengths, 1
@@ -199,6 +225,16 @@ class OmniBlock(nn.Module):
             x = gated_residual(x, layer.ffn(normed), c_gate, fused)
             result.append(x)
         return result
+
+    @staticmethod
+    def _projects_in_place(normed: list[Tensor]) -> bool:
+        """Whether the experts' projections can be written into joint buffers: no autograd, no autocast, fp32."""
+        x = normed[0]
+        return (
+            not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled(x.device.type)
+            and all(n.dtype == torch.float32 for n in normed)
+        )
 
 
 class ExpertIO(nn.Module):
