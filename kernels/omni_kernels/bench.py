@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from omni.models.transformer import gated, modulate
 from omni.ops.attention import attention, available_backends, get_backend
 from omni.ops.rope import apply_rope, rope_frequencies
 
@@ -41,6 +40,7 @@ class AttentionTiming:
     backend: str
     seqlen: int
     head_dim: int
+    key_padding: bool = False
     fwd_ms: float | None = None
     bwd_ms: float | None = None
     fwd_tflops: float | None = None
@@ -104,14 +104,18 @@ def run_attention_benchmark(
     model_dim: int = 2048,
     backends: Sequence[str] | None = None,
     rope: bool = False,
+    key_padding: Sequence[bool] = (False,),
     norms: bool = True,
     smoke: bool = False,
+    markdown: bool = False,
     print_fn: Callable[[str], None] = print,
 ) -> list[AttentionTiming] | None:
     """Print forward and backward TFLOP/s per backend, sequence length and head dim, then the fused norms' GB/s.
 
-    Heads are `model_dim // head_dim`, so every row moves the same hidden size. `smoke` shrinks everything to a
-    few hundred tokens; on the CPU that is the only mode, and only under TRITON_INTERPRET=1 (timings there
+    Heads are `model_dim // head_dim`, so every row moves the same hidden size. `key_padding` lists the mask
+    settings to run: True pads the last eighth of the keys (backends without key-padding masks are skipped).
+    `markdown` also prints each shape's rows of `attention_markdown` as soon as it is measured (a run stopped
+    early keeps the shapes it finished). `smoke` shrinks everything to a few hundred tokens; on the CPU that is the only mode, and only under TRITON_INTERPRET=1 (timings there
     measure the Python interpreter, not the kernels). Returns the attention timings, or None when there is
     nothing to run on.
     """
@@ -140,12 +144,22 @@ def run_attention_benchmark(
              f"{'bwd TFLOP/s':>12}  note")  # fmt: skip
 
     results = []
-    for seqlen in seqlens:
-        for head_dim in head_dims:
-            shape = (batch, seqlen, max(1, model_dim // head_dim), head_dim)
-            results += _bench_attention_shape(shape, dtype, device, wanted, rope, timer, print_fn)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+    if markdown:
+        print_fn("\n".join(attention_markdown([])))
+    for padded in key_padding:
+        # sdpa's memory-efficient kernel takes masks where its flash and cuDNN kernels do not
+        compared = wanted + (["sdpa_efficient"] if padded and device.type == "cuda" else [])
+        for seqlen in seqlens:
+            for head_dim in head_dims:
+                shape = (batch, seqlen, max(1, model_dim // head_dim), head_dim)
+                timings = _bench_attention_shape(
+                    shape, dtype, device, compared, rope, padded, timer, print_fn
+                )
+                results += timings
+                if markdown:
+                    print_fn("\n".join(attention_markdown(timings, header=False)))
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
     if device.type == "cuda":
         _print_attention_goals(results, print_fn)
         _print_tuned_configs(print_fn)
@@ -154,24 +168,30 @@ def run_attention_benchmark(
     return results
 
 
-def _bench_attention_shape(shape, dtype, device, backends, rope, timer, print_fn) -> list[AttentionTiming]:
+def _bench_attention_shape(
+    shape, dtype, device, backends, rope, padded, timer, print_fn
+) -> list[AttentionTiming]:
     """Time every backend on q, k, v of `shape` (B, L, H, D); note each output's distance to the first's."""
     batch, seqlen, heads, head_dim = shape
     generator = torch.Generator(device="cpu").manual_seed(0)
     q, k, v = (torch.randn(shape, generator=generator).to(device, dtype).requires_grad_() for _ in range(3))
     angles = _rope(seqlen, head_dim, device) if rope else None
+    mask = None
+    if padded:  # the last eighth of every row's keys is padding
+        mask = torch.ones(batch, seqlen, dtype=torch.bool, device=device)
+        mask[:, seqlen - seqlen // 8 :] = False
     fwd_flops, bwd_flops = attention_flops(batch, heads, seqlen, seqlen, head_dim)
     registered = set(available_backends())
     reference = None
     results = []
     for backend in backends:
-        timing = AttentionTiming(backend, seqlen, head_dim)
+        timing = AttentionTiming(backend, seqlen, head_dim, padded)
         results.append(timing)
         if backend not in registered:
             timing.note = "not installed"
             print_fn(_format_attention(timing))
             continue
-        fn = lambda b=backend: attention(q, k, v, rope=angles, backend=b)  # noqa: E731
+        fn = lambda b=backend: attention(q, k, v, key_padding_mask=mask, rope=angles, backend=b)  # noqa: E731
         try:
             timing.fwd_ms, timing.bwd_ms = _time_fwd_bwd(fn, (q, k, v), timer)
             timing.fwd_tflops = fwd_flops / timing.fwd_ms * 1e-9
@@ -206,9 +226,51 @@ def _format_attention(t: AttentionTiming) -> str:
         return format(x, spec) if x is not None else format("-", ">" + spec.split(".")[0])
 
     return (
-        f"{t.seqlen:>7} {t.head_dim:>4} {t.backend:<11} {num(t.fwd_ms, '9.3f')} {num(t.fwd_tflops, '12.1f')} "
+        f"{t.seqlen:>7} {t.head_dim:>4}{'m' if t.key_padding else ' '}{t.backend:<11} {num(t.fwd_ms, '9.3f')} {num(t.fwd_tflops, '12.1f')} "
         f"{num(t.bwd_ms, '9.3f')} {num(t.bwd_tflops, '12.1f')}  {t.note}"
     )
+
+
+def attention_markdown(results: Sequence[AttentionTiming], header: bool = True) -> list[str]:
+    """A markdown table of the timings: forward and forward+backward TFLOP/s of each backend, and its ratio to
+    the best other backend on the same shape (above 1: faster than every other one measured)."""
+    lines = [
+        "| tokens | head dim | key padding | backend | fwd ms | fwd TFLOP/s | fwd vs best other | fwd+bwd ms "
+        "| fwd+bwd TFLOP/s | fwd+bwd vs best other | note |",
+        "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ][: 2 if header else 0]
+
+    def both(t: AttentionTiming) -> float | None:  # forward+backward TFLOP/s: 3.5x the forward's FLOPs
+        if t.fwd_ms is None or t.bwd_ms is None:
+            return None
+        return t.fwd_tflops * 3.5 * t.fwd_ms / (t.fwd_ms + t.bwd_ms)
+
+    def vs_best(t: AttentionTiming, same: list[AttentionTiming], rate) -> str:
+        others = [rate(o) for o in same if o is not t and rate(o)]
+        return f"{rate(t) / max(others):.2f}x" if rate(t) and others else ""
+
+    for t in results:
+        same = [
+            o
+            for o in results
+            if (o.seqlen, o.head_dim, o.key_padding) == (t.seqlen, t.head_dim, t.key_padding)
+        ]
+        measured = t.fwd_ms is not None
+        cells = [
+            str(t.seqlen),
+            str(t.head_dim),
+            "last 1/8" if t.key_padding else "none",
+            t.backend,
+            f"{t.fwd_ms:.3f}" if measured else "",
+            f"{t.fwd_tflops:.1f}" if measured else "",
+            vs_best(t, same, lambda o: o.fwd_tflops),
+            f"{t.fwd_ms + t.bwd_ms:.3f}" if measured else "",
+            f"{both(t):.1f}" if measured else "",
+            vs_best(t, same, both),
+            t.note.replace("|", "\\|"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _print_attention_goals(results: list[AttentionTiming], print_fn) -> None:
@@ -261,6 +323,7 @@ def run_norm_benchmark(
     Bytes are the least each op must move (inputs read once, outputs written once); the device's copy
     bandwidth (a large `copy_`) is printed as the ceiling the goal (80%) is measured against.
     """
+    from omni.models.transformer import gated, modulate  # needs diffusers: imported only for this table
     from omni_kernels.norms import gated_residual, layer_norm_modulate, rms_norm_rope
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -343,6 +406,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dim", type=int, default=2048, help="heads = model dim // head dim")
     parser.add_argument("--backends", nargs="+", default=list(COMPARED_BACKENDS), help="attention backends")
     parser.add_argument("--rope", action="store_true", help="apply RoPE (fused in triton, before the others)")
+    parser.add_argument(
+        "--key-padding",
+        choices=("none", "padded", "both"),
+        default="none",
+        help="keys: none padded, the last eighth padded, or both runs",
+    )
+    parser.add_argument("--markdown", action="store_true", help="also print the timings as a markdown table")
     parser.add_argument("--no-norms", action="store_true", help="skip the fused-norm benchmark")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes; the CPU mode under TRITON_INTERPRET=1"
@@ -384,8 +454,10 @@ def run(args: argparse.Namespace) -> int:
         model_dim=args.model_dim,
         backends=args.backends,
         rope=args.rope,
+        key_padding={"none": (False,), "padded": (True,), "both": (False, True)}[args.key_padding],
         norms=not args.no_norms,
         smoke=args.smoke,
+        markdown=args.markdown,
     )
     return 0 if results is not None else 1
 

@@ -20,6 +20,11 @@ def register(subparsers) -> None:
         "transformer", help="omni forward time vs diffusers' Wan transformer on the same shapes"
     )
     p.add_argument("--preset", default="toy", help="omni/configs/<preset>.yaml: the transformer's shapes")
+    p.add_argument(
+        "--tokens", type=int, nargs="+", help="token counts to time (default: one clip, --frames/--size)"
+    )
+    p.add_argument("--audio-share", type=float, default=0.2, help="with --tokens: share of audio tokens")
+    p.add_argument("--ltx2", action="store_true", help="also time diffusers' LTX-2 transformer with audio")
     p.add_argument("--frames", type=int, default=33, help="pixel frames (1 + 4k)")
     p.add_argument("--size", default="64", help="N or WxH in pixels")
     p.add_argument("--audio-seconds", type=float, default=0.0, help="audio tokens added (0: video only)")
@@ -39,42 +44,39 @@ def register(subparsers) -> None:
 
 
 def _run_transformer(args: argparse.Namespace) -> None:
-    from omni.eval.speed import bench_transformer, ratios
+    from omni.eval.speed import (
+        TransformerRow,
+        TransformerShape,
+        bench_transformer,
+        clip_shape,
+        transformer_table,
+    )
     from omni.media.geometry import parse_size
     from omni.pipelines.loading import resolve_device, resolve_dtype
 
-    height, width = parse_size(args.size)
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
-    results, clock = bench_transformer(
-        args.preset,
-        args.frames,
-        height,
-        width,
-        args.audio_seconds,
-        args.text_tokens,
-        args.repeats,
-        device,
-        dtype,
-    )
+    if args.tokens:
+        shapes = [TransformerShape.by_tokens(n, args.audio_share) for n in args.tokens]
+    else:
+        height, width = parse_size(args.size)
+        shapes = [clip_shape(args.preset, args.frames, height, width, args.audio_seconds)]
     print(
-        f"transformer forward, preset {args.preset}, {args.frames} frames {width}x{height}, "
-        f"{args.audio_seconds:g} s audio, {device} {str(dtype).removeprefix('torch.')}, "
-        f"{clock}, median of {args.repeats} interleaved repeats"
+        f"transformer forward, preset {args.preset}, {device} {str(dtype).removeprefix('torch.')}; "
+        f"median [p10-p90] of {args.repeats} interleaved repeats' ratios. omni runs at Wan's math (the "
+        "preset's options Wan lacks off; 'preset' is the preset as it is); an audio token's cost compares "
+        "omni with some tokens as audio against omni with all of them video (goal <= 1.1x)"
     )
-    print(f"{'model':<20} {'tokens':>7} {'ms':>10} {'tokens/s':>12}")
-    for r in results:
-        print(f"{r.name:<20} {r.tokens:>7} {r.seconds * 1e3:>10.2f} {r.tokens_per_second:>12.0f}")
-    wan, video = results[0], results[1]
-    median, low, high = ratios(video, wan)
-    print(f"omni video-only / wan time: {median:.3f}x (repeats {low:.3f}-{high:.3f}x; goal <= 1.05x)")
-    if len(results) > 2:
-        both = results[2]
-        median, low, high = ratios(both, video)
-        print(
-            f"adding audio: time x{median:.3f} (repeats {low:.3f}-{high:.3f}) for tokens "
-            f"x{both.tokens / video.tokens:.3f} (time per token x{median * video.tokens / both.tokens:.3f})"
-        )
+    printed: list[TransformerRow] = []
+
+    def print_row(row: TransformerRow) -> None:  # each shape as it is measured: a stopped run keeps them
+        print("\n".join(transformer_table([row], header=not printed)), flush=True)
+        printed.append(row)
+
+    _, clock = bench_transformer(
+        args.preset, shapes, args.text_tokens, args.repeats, device, dtype, ltx2=args.ltx2, on_row=print_row
+    )
+    print(f"clock: {clock}")
 
 
 def _register_generate(kinds) -> None:
@@ -127,7 +129,7 @@ def _run_train(args: argparse.Namespace) -> None:
     from omni.media.geometry import parse_size
     from omni.pipelines.loading import resolve_device
     from omni.pipelines.presets import load_preset
-    from omni.train.bench import bench_train
+    from omni.train.bench import bench_train, train_markdown
     from omni.train.config import ParallelSection
 
     height, width = parse_size(args.size)
@@ -164,6 +166,7 @@ def _run_train(args: argparse.Namespace) -> None:
         print(f", MFU {r['mfu']:.1%} of {r['peak_tflops']:.3g} TFLOP/s ({r['peak_source']})")
     else:
         print(" (unknown peak: set OMNI_PEAK_TFLOPS for MFU)")
+    print("\n".join(train_markdown(r, args.preset, name, parallel.mixed_precision, args.batch_size)))
 
 
 def _register_harness(kinds) -> None:

@@ -36,7 +36,7 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     batch, length, dim = x.shape
     groups = shift.shape[1]
     x = x.view(batch, groups, length // groups, dim)
-    return (x * (1 + scale[:, :, None]) + shift[:, :, None]).view(batch, length, dim)
+    return torch.addcmul(shift[:, :, None], x, 1 + scale[:, :, None]).view(batch, length, dim)
 
 
 def gated(x: Tensor, gate: Tensor) -> Tensor:
@@ -60,7 +60,11 @@ def gated_residual(x: Tensor, y: Tensor, gate: Tensor, fused: bool = False) -> T
     """x + y * gate (B, G, D) in fp32, returned in x's dtype; `fused` runs it as one Triton kernel."""
     if fused:
         return fused_kernels().gated_residual(x, y, gate)
-    return (x.float() + gated(y.float(), gate)).type_as(x)
+    batch, length, dim = y.shape
+    groups = gate.shape[1]
+    y = y.float().view(batch, groups, length // groups, dim)
+    out = torch.addcmul(x.float().view(batch, groups, length // groups, dim), y, gate[:, :, None])  # one pass
+    return out.view(batch, length, dim).type_as(x)
 
 
 def fused_kernels():
@@ -116,6 +120,20 @@ class Attention(nn.Module):
                 q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         v = self.to_v(context).unflatten(-1, (self.heads, -1))
         return q, k, v
+
+    def project_into(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor) -> None:
+        """`project(x)` (self-attention, no RoPE) written into q, k, v: (B, L, D) views of buffers that hold
+        every expert's tokens, so the joint attention needs no concatenation. No autograd; fp32 like
+        nn.RMSNorm's own arithmetic."""
+        for linear, norm, out in (
+            (self.to_q, self.norm_q, q),
+            (self.to_k, self.norm_k, k),
+            (self.to_v, None, v),
+        ):
+            for row in range(x.shape[0]):  # addmm writes (L, D) matrices: one per batch row of the view
+                torch.addmm(linear.bias, x[row], linear.weight.t(), out=out[row])
+            if norm is not None:  # nn.RMSNorm's steps, in place
+                out.mul_(out.pow(2).mean(-1, keepdim=True).add_(norm.eps).rsqrt_()).mul_(norm.weight)
 
     def output(self, out: Tensor, like: Tensor) -> Tensor:
         """(B, L, H, Dh) attention output -> (B, L, D) projected."""
@@ -175,11 +193,23 @@ class OmniBlock(nn.Module):
         lengths = [x.shape[1] for x in hidden]
         # Fused norms rotate q and k inside the RMSNorm kernel, each expert with its slice of the angles.
         expert_ropes = list(zip(*(r.split(lengths, dim=1) for r in rope))) if fused else [None] * len(hidden)
-        qkv = []
-        for layer, x, (shift, scale, *_), expert_rope in zip(layers, hidden, mods, expert_ropes):
-            normed = norm_modulate(layer.norm1, x, shift, scale, fused)
-            qkv.append(layer.attn1.project(normed, rope=expert_rope))
-        q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
+        normed = [
+            norm_modulate(layer.norm1, x, shift, scale, fused)
+            for layer, x, (shift, scale, *_) in zip(layers, hidden, mods)
+        ]
+        if len(hidden) > 1 and not fused and self._projects_in_place(normed):
+            # Each expert writes its rows of one q, k and v: no copies to join them (inference only).
+            q, k, v = (
+                normed[0].new_empty(normed[0].shape[0], sum(lengths), normed[0].shape[2]) for _ in "qkv"
+            )
+            starts = [sum(lengths[:i]) for i in range(len(lengths))]
+            for layer, x, start, length in zip(layers, normed, starts, lengths):
+                rows = slice(start, start + length)
+                layer.attn1.project_into(x, q[:, rows], k[:, rows], v[:, rows])
+            q, k, v = (t.unflatten(-1, (layers[0].attn1.heads, -1)) for t in (q, k, v))
+        else:
+            qkv = [layer.attn1.project(x, rope=r) for layer, x, r in zip(layers, normed, expert_ropes)]
+            q, k, v = (torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in zip(*qkv))
         joint_rope = None if fused else rope
         out = self.joint_attention(q, k, v, key_padding_mask=key_padding_mask, rope=joint_rope).split(
             lengths, 1
@@ -195,6 +225,16 @@ class OmniBlock(nn.Module):
             x = gated_residual(x, layer.ffn(normed), c_gate, fused)
             result.append(x)
         return result
+
+    @staticmethod
+    def _projects_in_place(normed: list[Tensor]) -> bool:
+        """Whether the experts' projections can be written into joint buffers: no autograd, no autocast, fp32."""
+        x = normed[0]
+        return (
+            not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled(x.device.type)
+            and all(n.dtype == torch.float32 for n in normed)
+        )
 
 
 class ExpertIO(nn.Module):
@@ -598,10 +638,16 @@ class OmniTransformer(ModelMixin, ConfigMixin):
     def _expert_timesteps(streams: list[LatentStream], patch) -> tuple[Tensor, int]:
         """Timesteps of one expert's tokens as (B, G) for G equal groups of `group_size` tokens.
 
-        Per-sample and per-frame timesteps keep one group per latent frame, so modulation broadcasts over
-        the tokens of a frame instead of being materialised per token.
+        One timestep for all of a sample's tokens (the usual sampling step) makes one group; per-frame
+        timesteps keep one group per latent frame. Modulation then broadcasts over a group's tokens instead
+        of being computed per token: an audio latent frame is one token, and per-token modulation (a 6x wide
+        projection of each token's time embedding) would cost audio tokens a sixth more than video tokens.
         """
         grids = [s.token_grid(patch) for s in streams]
+        if all(s.timesteps.ndim <= 2 for s in streams):
+            values = torch.cat([s.timesteps.reshape(len(s.timesteps), -1) for s in streams], dim=1)  # (B, F)
+            if bool((values == values[:, :1]).all()):
+                return values[:, :1], sum(math.prod(g) for g in grids)
         per_frame = all(s.timesteps.ndim <= 2 for s in streams) and len({g[1] * g[2] for g in grids}) == 1
         if per_frame:
             frames = [

@@ -99,3 +99,19 @@ def bench_train(
         "peak_source": peak.source if peak else None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+
+
+def train_markdown(r: dict, preset: str, device_name: str, precision: str, batch_size: int) -> list[str]:
+    """`bench_train`'s result as a markdown table."""
+    mfu = (
+        f"{r['mfu']:.1%} of {r['peak_tflops']:.4g} TFLOP/s ({r['peak_source']})"
+        if r["mfu"] is not None
+        else ""
+    )
+    return [
+        "| preset | params | device | precision | batch | tokens/step | step ms | tokens/s | TFLOP/s | MFU |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| {preset} | {r['parameters'] / 1e6:.1f}M | {device_name} | {precision} | {batch_size} | "
+        f"{r['tokens_per_step']} | {r['step_seconds'] * 1e3:.1f} | {r['tokens_per_second']:.0f} | "
+        f"{r['tflops']:.3f} | {mfu} |",
+    ]

@@ -10,10 +10,14 @@ from dataclasses import dataclass
 
 import torch
 
-# Dense bf16 tensor-core peaks (datasheet, SXM parts).
+# Dense bf16 tensor-core peaks (datasheets), by a part of the device name; the longest matching key wins, so
+# "H100 PCIe" is told from the SXM part that torch names "H100 80GB HBM3".
 GPU_PEAK_BF16 = {
     "H200": 989.4e12,
     "H100": 989.4e12,
+    "H100 PCIe": 756.0e12,
+    "H100 NVL": 835.0e12,
+    "GH200": 989.4e12,
     "A100": 312e12,
     "L40S": 362e12,
     "A10G": 125e12,
@@ -67,6 +71,12 @@ def measured_matmul_flops(
     return _measured_matmul_flops(str(device), dtype, torch.get_num_threads(), size, trials)
 
 
+def gpu_peak_bf16(name: str) -> float | None:
+    """The datasheet dense bf16 FLOP/s of the GPU called `name` (torch's device name), None if unknown."""
+    keys = sorted((key for key in GPU_PEAK_BF16 if key in name), key=len)
+    return GPU_PEAK_BF16[keys[-1]] if keys else None
+
+
 def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> PeakFlops | None:
     """Peak FLOP/s for `device` running in `dtype` (env OMNI_PEAK_TFLOPS overrides): the datasheet bf16 peak
     on a known GPU, None on an unknown one, a measured matmul on the CPU."""
@@ -74,7 +84,7 @@ def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> Peak
         return PeakFlops(float(os.environ["OMNI_PEAK_TFLOPS"]) * 1e12, "OMNI_PEAK_TFLOPS")
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        peak = next((peak for key, peak in GPU_PEAK_BF16.items() if key in name), None)
+        peak = gpu_peak_bf16(name)
         return None if peak is None else PeakFlops(peak, f"{name} datasheet dense bf16")
     threads = torch.get_num_threads()
     name = str(dtype).removeprefix("torch.")

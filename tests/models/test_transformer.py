@@ -321,3 +321,15 @@ def test_text_padding_is_skipped_or_attended_as_the_config_says(mask_text_paddin
     b = run(model, streams(), long, text_mask=(torch.arange(12) < 3)[None])
     differs = max((x - y).abs().max().item() for x, y in zip(a, b))
     assert (differs <= 1e-5) == mask_text_padding
+
+
+def test_inference_writes_the_experts_projections_in_place_with_the_same_result(tiny_transformer):
+    """Without autograd the experts write their q/k/v rows into joint buffers instead of concatenating them."""
+    s = streams(batch=2)
+    s = [s[0], LatentStream("audio", s[1].latents, torch.tensor([500.0, 20.0]), frame_seconds=0.04)]
+    txt = text(2)
+    with torch.no_grad():
+        in_place = tiny_transformer(s, txt)
+    concatenated = tiny_transformer(s, txt)  # with autograd: the concatenating path
+    for a, b in zip(in_place, concatenated):
+        assert torch.allclose(a, b, atol=1e-6, rtol=0), (a - b).abs().max()

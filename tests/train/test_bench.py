@@ -99,3 +99,12 @@ def test_bench_train_prints_mfu_within_100_percent_and_a_readable_peak(capsys, m
     assert 0 < mfu <= 100
     peak = float(out.split("% of ")[1].split(" TFLOP/s")[0])
     assert peak > 1e-6  # raised to the fastest step, printed with its significant digits
+
+
+def test_gpu_peaks_tell_the_h100_parts_apart():
+    from omni.train.metrics import gpu_peak_bf16
+
+    assert gpu_peak_bf16("NVIDIA H100 80GB HBM3") == 989.4e12
+    assert gpu_peak_bf16("NVIDIA H100 PCIe") == 756.0e12
+    assert gpu_peak_bf16("NVIDIA H200") == 989.4e12
+    assert gpu_peak_bf16("NVIDIA T4") is None
