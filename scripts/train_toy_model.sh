@@ -9,7 +9,8 @@
 # --gpu OUT: the same two stages from scratch on one CUDA GPU in 7 minutes of training (stage 1 for
 # GPU_IMAGE_MINUTES, default 2.5, stage 2 for GPU_VIDEO_MINUTES, default 4.5), with batches sized for the GPU
 # (the toy step is launch-bound at the CPU's batches), bf16 autocast and a data worker per spare core; the
-# model is installed in OUT (fp16, every file under 16 MB) and scored into OUT/eval.json.
+# model is installed in OUT (fp16, every file under 16 MB) and scored into OUT/eval.json (GPU_EVAL_SEEDS
+# scenes a capability, default 16).
 #
 # Usage: scripts/train_toy_model.sh [MINUTES]
 #        scripts/train_toy_model.sh --gpu OUT
@@ -35,7 +36,7 @@ if [ "${1:-}" = "--gpu" ]; then
     --set model.preset=null --set model.init="$images/export" --set data.batch_size=64 \
     --set checkpoint.export_every=100000 --minutes "${GPU_VIDEO_MINUTES:-4.5}"
   run $python scripts/install_toy_model.py "$video/export" "$out"
-  run $omni eval toyworld --model "$out" --seeds 16 --out "$out/eval.json"
+  run $omni eval toyworld --model "$out" --seeds "${GPU_EVAL_SEEDS:-16}" --out "$out/eval.json"
   exit 0
 fi
 
