@@ -35,6 +35,16 @@ def frames_in_range(num_frames: int, frame_seconds: float, start: float, end: fl
     return (span_end >= start - 1e-6) & (span_start < end - 1e-6)
 
 
+def condition_token_mask(clean: Tensor, dropped: Tensor) -> Tensor:
+    """Which tokens of a stream attend when its condition group is dropped: False at the clean tokens of the
+    samples that drop it, True elsewhere. Training's condition dropout and guidance's rows without a condition
+    both read it, so dropping a group means the same in both.
+
+    clean: (B, F) per latent frame or (B, F, H/ph, W/pw) per token, True = given clean; dropped: (B,) bool.
+    """
+    return ~(clean & dropped.view(-1, *([1] * (clean.ndim - 1))))
+
+
 @dataclass(frozen=True)
 class SampleMask:
     """One sample's task: per stream, None if the stream is absent, else (frames,) bool, True = given clean.

@@ -9,8 +9,8 @@ Guidance composes one term per condition (InstructPix2Pix-style nesting), all ro
     v = r_0 + sum_i s_i * (r_i - r_{i-1}),   r_i = prediction with conditions 1..i enabled
 
 A condition whose scale is 1 needs no row of its own: conditions are ordered so those come first.
-Dropping "image" or "audio" removes those clean tokens from attention (their token mask), as in training;
-dropping "text" swaps in the negative prompt.
+Dropping "image" or "audio" removes those clean tokens from attention (`condition_token_mask`, as in
+training); dropping "text" swaps in the negative prompt.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from omni.conditioning.masks import condition_token_mask
 from omni.models.streams import LatentStream
 from omni.models.transformer import OmniTransformer
 from omni.pipelines.progress import RunProgress
@@ -161,8 +162,9 @@ def build_streams(
         t = _per_frame(mask, timestep)[None].expand(batch, *mask.shape)
         token_mask = None
         if plan.condition is not None and plan.has_clean and any(plan.condition not in r for r in rows.rows):
-            keep = [~mask if plan.condition not in r else torch.ones_like(mask) for r in rows.rows]
-            token_mask = torch.cat([k[None].expand(batch, *mask.shape) for k in keep])
+            dropped = torch.tensor([plan.condition not in r for r in rows.rows], device=device)
+            clean = mask[None].expand(len(rows.rows) * batch, *mask.shape)
+            token_mask = condition_token_mask(clean, dropped.repeat_interleave(batch))
         control = None
         if plan.control is not None:
             control = plan.control.to(device, x.dtype)[None].expand(
