@@ -7,6 +7,7 @@ from omni.conditioning.masks import (
     condition_token_mask,
     frames_before,
     frames_in_range,
+    noisy_stream,
     sample_task_mask,
     sample_tasks,
 )
@@ -74,6 +75,18 @@ def test_dropping_a_condition_group_removes_only_its_clean_tokens():
     per_token[:, 0, 0, 1] = True
     kept = condition_token_mask(per_token, torch.tensor([True, True]))
     assert (~kept).sum() == 2 and not kept[:, 0, 0, 1].any()
+
+
+def test_noisy_stream_gives_clean_tokens_timestep_zero_and_hides_absent_samples():
+    latents, clean = torch.zeros(2, 4, 2, 2, 2), torch.tensor([[True, False], [True, False]])
+    none_dropped, present = torch.tensor([False, False]), torch.tensor([True, False])  # sample 2 lacks it
+    stream = noisy_stream(
+        "video", latents, clean, torch.tensor([500.0, 700.0]), none_dropped, present=present
+    )
+    assert stream.timesteps.tolist() == [[0.0, 500.0], [0.0, 700.0]]
+    assert stream.token_mask.tolist() == [[True, True], [False, False]]
+    stream = noisy_stream("video", latents, clean, 900.0, none_dropped)  # one timestep for all samples
+    assert stream.token_mask is None and stream.timesteps.tolist() == [[0.0, 900.0], [0.0, 900.0]]
 
 
 def test_task_sampling_follows_weights_and_rejects_unknown_tasks():
