@@ -58,8 +58,8 @@ def noisy_stream(
     control: Tensor | None = None,
 ) -> LatentStream:
     """A stream as the transformer sees it, in training and in sampling alike: clean tokens at timestep 0, the
-    others at `timestep` (noise level x 1000, a scalar or (B,)), a dropped condition's clean tokens out of
-    attention (`condition_token_mask`), and so every token of a sample without this stream (`present` False).
+    others at `timestep` (noise level x 1000, a scalar or (B,)); a dropped condition's clean tokens are out of
+    attention (`condition_token_mask`), as is every token of a sample that lacks this stream (`present` False).
 
     latents: (B, C, F, ...); clean: (B, F) or (B, F, H/ph, W/pw) bool, True = given clean; dropped, present: (B,).
     """
