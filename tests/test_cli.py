@@ -9,7 +9,7 @@ import pytest
 from omni import media
 from omni.cli import main
 from omni.media.provenance import verify_file
-from omni.media.testing_ca import make_test_ca
+from tests.media.local_ca import make_test_ca
 
 FAST = ["--preset", "tiny", "--steps", "2", "--device", "cpu"]
 

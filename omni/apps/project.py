@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from omni.config import ConfigError, from_dict, load_yaml
 from omni.media import atomic_output
 from omni.media.geometry import parse_size
+from omni.tasks import get_task
 
 TRANSITIONS = ("cut", "crossfade", "continue")
 MAX_SHOTS = 1000
@@ -273,21 +274,19 @@ class ProjectRunner:
                 audio=previous.audio,
                 audio_sample_rate=self.pipe.sample_rate,
             )
-        else:
-            kwargs["seconds"] = shot.seconds
-        if shot.camera and task != "extend":
+        kwargs["seconds"] = shot.seconds  # of the shot, also when it continues the previous one
+        takes = get_task(task).takes
+        if shot.camera and "camera" in takes:
             kwargs["camera"] = (
                 shot.camera
                 if shot.camera in CAMERA_PRESETS
                 else CameraPath.from_json(self.base / shot.camera, frames, d.fps)
             )
-        if shot.trajectory and task != "extend":
+        if shot.trajectory and "trajectory" in takes:
             kwargs["trajectory"] = Trajectory.from_json(self.base / shot.trajectory, frames, d.fps)
-        if task == "extend":
-            kwargs["seconds"] = shot.seconds
         result = self.pipe(shot.prompt, task=task, **kwargs)
         frames_out, audio_out = result.frames[0], result.audio[0]
-        if task == "extend":  # keep only what this shot added
+        if get_task(task).length == "added":  # keep only what this shot added to the given clip
             start = len(previous.frames)
             frames_out = frames_out[start:]
             audio_out = audio_out[:, round(start / d.fps * self.pipe.sample_rate) :]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from omni.models.streams import LatentStream
 from omni.tasks import TRAINED, Task, get_task
 
 
@@ -33,6 +34,43 @@ def frames_in_range(num_frames: int, frame_seconds: float, start: float, end: fl
     span_end = index * frame_seconds
     span_start = (index - 1) * frame_seconds
     return (span_end >= start - 1e-6) & (span_start < end - 1e-6)
+
+
+def condition_token_mask(clean: Tensor, dropped: Tensor) -> Tensor:
+    """Which tokens of a stream attend when its condition group is dropped: False at the clean tokens of the
+    samples that drop it, True elsewhere. Training's condition dropout and guidance's rows without a condition
+    both read it, so dropping a group means the same in both.
+
+    clean: (B, F) per latent frame or (B, F, H/ph, W/pw) per token, True = given clean; dropped: (B,) bool.
+    """
+    return ~(clean & dropped.view(-1, *([1] * (clean.ndim - 1))))
+
+
+def noisy_stream(
+    modality: str,
+    latents: Tensor,
+    clean: Tensor,
+    timestep: Tensor | float,
+    dropped: Tensor,
+    start_seconds: float = 0.0,
+    frame_seconds: float = 0.25,
+    present: Tensor | None = None,
+    control: Tensor | None = None,
+) -> LatentStream:
+    """A stream as the transformer sees it, in training and in sampling alike: clean tokens at timestep 0, the
+    others at `timestep` (noise level x 1000, a scalar or (B,)); a dropped condition's clean tokens are out of
+    attention (`condition_token_mask`), as is every token of a sample that lacks this stream (`present` False).
+
+    latents: (B, C, F, ...); clean: (B, F) or (B, F, H/ph, W/pw) bool, True = given clean; dropped, present: (B,).
+    """
+    t = torch.as_tensor(timestep, device=clean.device)
+    per_sample = (-1, *([1] * (clean.ndim - 1)))
+    timesteps = torch.where(clean, 0.0, t.view(per_sample) if t.ndim else t).float()
+    keep = condition_token_mask(clean, dropped)
+    if present is not None:
+        keep = keep & present.view(per_sample)
+    token_mask = None if bool(keep.all()) else keep
+    return LatentStream(modality, latents, timesteps, start_seconds, frame_seconds, token_mask, control)
 
 
 @dataclass(frozen=True)

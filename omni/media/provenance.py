@@ -482,7 +482,7 @@ def _check_signing_identity(
         # The usual first attempt (`openssl req -x509`); c2pa would refuse it only at signing time.
         raise ProvenanceError(
             f"certificate {leaf.subject.rfc4514_string()} in {cert_path} is self-signed; C2PA needs a signing "
-            "certificate issued by a CA (for local tests: python -m omni.media.testing_ca DIR)"
+            "certificate issued by a CA (for local tests: tests/media/local_ca.py DIR in a source checkout)"
         )
 
     if isinstance(key, ec.EllipticCurvePrivateKey):

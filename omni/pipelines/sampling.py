@@ -9,8 +9,8 @@ Guidance composes one term per condition (InstructPix2Pix-style nesting), all ro
     v = r_0 + sum_i s_i * (r_i - r_{i-1}),   r_i = prediction with conditions 1..i enabled
 
 A condition whose scale is 1 needs no row of its own: conditions are ordered so those come first.
-Dropping "image" or "audio" removes those clean tokens from attention (their token mask), as in training;
-dropping "text" swaps in the negative prompt.
+Dropping "image" or "audio" removes those clean tokens from attention (`condition_token_mask`, as in
+training); dropping "text" swaps in the negative prompt.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from omni.conditioning.masks import noisy_stream
 from omni.models.streams import LatentStream
 from omni.models.transformer import OmniTransformer
 from omni.pipelines.progress import RunProgress
@@ -138,45 +139,35 @@ class GuidanceRows:
         return guided
 
 
-def _per_frame(mask: Tensor, t: Tensor | float) -> Tensor:
-    """Timesteps with the granularity of `mask`: 0 where clean, t elsewhere."""
-    return torch.where(
-        mask, torch.zeros((), device=mask.device), torch.as_tensor(t, device=mask.device)
-    ).float()
-
-
 def build_streams(
     plans: list[StreamPlan], latents: list[Tensor], timestep: Tensor | float, rows: GuidanceRows
 ) -> list[LatentStream]:
     """Latent streams for all guidance rows stacked along the batch (rows x B)."""
     streams = []
     for plan, x in zip(plans, latents):
-        batch = x.shape[0]
-        device = x.device
+        batch, device = x.shape[0], x.device
         mask = (
             plan.clean_mask.to(device)
             if plan.clean_mask is not None
             else torch.zeros(plan.shape[1], dtype=torch.bool, device=device)
         )
-        t = _per_frame(mask, timestep)[None].expand(batch, *mask.shape)
-        token_mask = None
-        if plan.condition is not None and plan.has_clean and any(plan.condition not in r for r in rows.rows):
-            keep = [~mask if plan.condition not in r else torch.ones_like(mask) for r in rows.rows]
-            token_mask = torch.cat([k[None].expand(batch, *mask.shape) for k in keep])
+        dropped = torch.tensor(
+            [plan.condition is not None and plan.condition not in r for r in rows.rows], device=device
+        )
+        size = batch * len(rows.rows)
         control = None
         if plan.control is not None:
-            control = plan.control.to(device, x.dtype)[None].expand(
-                batch * len(rows.rows), *plan.control.shape
-            )
+            control = plan.control.to(device, x.dtype)[None].expand(size, *plan.control.shape)
         streams.append(
-            LatentStream(
+            noisy_stream(
                 plan.modality,
                 x.repeat(len(rows.rows), *([1] * (x.ndim - 1))),
-                t.repeat(len(rows.rows), *([1] * (t.ndim - 1))),
+                mask[None].expand(size, *mask.shape),
+                timestep,
+                dropped.repeat_interleave(batch),
                 plan.start_seconds,
                 plan.frame_seconds,
-                token_mask,
-                control,
+                control=control,
             )
         )
     return streams

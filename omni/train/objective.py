@@ -1,8 +1,8 @@
 """Flow matching over every task at once: a task mask and condition dropout per sample, loss on noisy tokens.
 
 x_t = (1 - t) * x_0 + t * noise for the tokens to generate (t from a shifted logit-normal), x_0 itself for
-clean tokens (timestep 0). The model predicts the velocity noise - x_0. Dropping a condition removes its
-clean tokens from attention (text: the empty prompt), exactly as the sampler does for guidance.
+clean tokens (timestep 0). The model predicts the velocity noise - x_0. Dropping a condition group removes its
+clean tokens from attention (text: the empty prompt); `noisy_stream` builds the streams as the sampler does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from omni.conditioning.masks import SampleMask, sample_task_mask, sample_tasks
+from omni.conditioning.masks import SampleMask, noisy_stream, sample_task_mask, sample_tasks
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
 from omni.data.batch import LatentBatch
 from omni.models.streams import LatentStream
@@ -169,12 +169,19 @@ def flow_matching_loss(
         clean = s.clean.to(device)
         sigma = torch.where(clean, 0.0, t[:, None].to(device)).view(view)
         xt = (1 - sigma) * s.x0 + sigma * noise
-        keep = s.present[:, None] & (~s.clean | ~drop[s.condition][:, None])  # dropped conditions leave
-        token_mask = None if bool(keep.all()) else keep.to(device)
-        timesteps = torch.where(clean, 0.0, t[:, None].to(device) * 1000)
         maps = control.to(device, xt.dtype) if control is not None and s.modality == "video" else None
         streams.append(
-            LatentStream(s.modality, xt, timesteps, s.start_seconds, s.frame_seconds, token_mask, maps)
+            noisy_stream(
+                s.modality,
+                xt,
+                clean,
+                t.to(device) * 1000,
+                drop[s.condition].to(device),
+                s.start_seconds,
+                s.frame_seconds,
+                present=s.present.to(device),
+                control=maps,
+            )
         )
         targets.append(noise - s.x0)
         loss_masks.append((s.present[:, None] & ~s.clean).to(device))

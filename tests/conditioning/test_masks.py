@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from omni.conditioning.masks import frames_before, frames_in_range, sample_task_mask, sample_tasks
+from omni.conditioning.masks import (
+    condition_token_mask,
+    frames_before,
+    frames_in_range,
+    noisy_stream,
+    sample_task_mask,
+    sample_tasks,
+)
 from omni.tasks import TRAINED
 
 VIDEO_FRAMES, AUDIO_FRAMES = 9, 53  # 33 frames at 16 fps; 2.06 s of 16 kHz audio at 25 latent frames/s
@@ -58,6 +65,28 @@ def test_time_helpers():
     assert frames_before(5, 0.25, 0.5).tolist() == [True, True, True, False, False]
     # Latent frame i spans ((i - 1) * 0.25, i * 0.25]: a range inside frame 2's span touches frame 2 only.
     assert frames_in_range(5, 0.25, 0.3, 0.45).tolist() == [False, False, True, False, False]
+
+
+def test_dropping_a_condition_group_removes_only_its_clean_tokens():
+    clean = torch.tensor([[True, False, True], [True, False, True]])
+    kept = condition_token_mask(clean, torch.tensor([True, False]))
+    assert kept.tolist() == [[False, True, False], [True, True, True]]
+    per_token = torch.zeros(2, 2, 1, 2, dtype=torch.bool)  # (B, F, H/ph, W/pw): one clean token
+    per_token[:, 0, 0, 1] = True
+    kept = condition_token_mask(per_token, torch.tensor([True, True]))
+    assert (~kept).sum() == 2 and not kept[:, 0, 0, 1].any()
+
+
+def test_noisy_stream_gives_clean_tokens_timestep_zero_and_hides_absent_samples():
+    latents, clean = torch.zeros(2, 4, 2, 2, 2), torch.tensor([[True, False], [True, False]])
+    none_dropped, present = torch.tensor([False, False]), torch.tensor([True, False])  # sample 2 lacks it
+    stream = noisy_stream(
+        "video", latents, clean, torch.tensor([500.0, 700.0]), none_dropped, present=present
+    )
+    assert stream.timesteps.tolist() == [[0.0, 500.0], [0.0, 700.0]]
+    assert stream.token_mask.tolist() == [[True, True], [False, False]]
+    stream = noisy_stream("video", latents, clean, 900.0, none_dropped)  # one timestep for all samples
+    assert stream.token_mask is None and stream.timesteps.tolist() == [[0.0, 900.0], [0.0, 900.0]]
 
 
 def test_task_sampling_follows_weights_and_rejects_unknown_tasks():

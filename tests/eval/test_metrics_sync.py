@@ -28,7 +28,7 @@ def bouncing_clips():
     """4 clips of one object bouncing left-right or up-down (65 frames), 2+ wall hits well inside the window.
 
     Diagonal bounces reverse only one component of the motion, a weaker visual event: docs/benchmarking.md
-    gives their (lower) share of determined offsets, measured by scripts/measure_sync.py.
+    gives their (lower) share of determined offsets, measured by tools/measure_sync.py.
     """
     clips, seed = [], 0
     while len(clips) < 4:

@@ -34,7 +34,7 @@ from omni.media.provenance import (
 )
 
 c2pa = pytest.importorskip("c2pa")  # the `provenance` extra: c2pa-python and cryptography
-from omni.media.testing_ca import LocalCA, make_test_ca  # noqa: E402
+from tests.media.local_ca import LocalCA, make_test_ca  # noqa: E402
 
 PROMPT = "a small red ball bouncing left and right in a blue room; it beeps at every bounce"
 FORMATS = ["png", "jpg", "wav", "mp4"]
@@ -338,7 +338,7 @@ def test_self_signed_certificate_is_rejected_with_a_way_out(tmp_path):
         )
     )
 
-    with pytest.raises(ProvenanceError, match="self-signed.*omni.media.testing_ca"):
+    with pytest.raises(ProvenanceError, match="self-signed.*tests/media/local_ca.py"):
         Signer(tmp_path / "cert.pem", tmp_path / "key.pem")
 
 

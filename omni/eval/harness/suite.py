@@ -11,18 +11,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from omni import plugins
 from omni.config import ConfigError, from_dict, load_yaml
 from omni.eval.metrics.compliance import Request, Tolerances
 from omni.media import geometry
+from omni.tasks import TASKS
 
+# The tasks a suite may hold: those whose one input, if any, is an image, audio or video file. What each
+# takes, returns and is written as is read from the task table (omni.tasks).
 Task = Literal["t2v", "t2i", "t2a", "t2av", "i2v", "v2a", "a2v"]
-INPUT_OF_TASK = {"i2v": "image", "a2v": "audio", "v2a": "video"}
-AUDIO_OUTPUT_TASKS = ("t2a", "t2av", "a2v", "v2a")  # a system must return sound for these
-VIDEO_OUTPUT_TASKS = ("t2v", "t2av", "i2v", "a2v", "v2a")
-SHOT_TASKS = ("t2v", "t2av")
+ITEM_INPUTS = ("image", "audio", "video")
+INPUT_OF_TASK = {
+    name: needed[0]
+    for name in get_args(Task)
+    if (needed := [i for i in TASKS[name].requires if i in ITEM_INPUTS])
+}
+# A system must return sound for the tasks that are pointless without it.
+AUDIO_OUTPUT_TASKS = tuple(t for t in get_args(Task) if TASKS[t].sound)
+VIDEO_OUTPUT_TASKS = tuple(t for t in get_args(Task) if TASKS[t].has_video)
+# Shots are made one by one from text alone and concatenated: the video tasks that need no input.
+SHOT_TASKS = tuple(t for t in VIDEO_OUTPUT_TASKS if not TASKS[t].requires)
 ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # Suffixes accepted for a system's output, preferred first (omni writes the first).
@@ -63,13 +73,11 @@ class SuiteItem:
 
     @property
     def output_suffix(self) -> str:
-        from omni.tasks import output_suffix
-
-        return output_suffix(self.task)
+        return TASKS[self.task].suffix
 
     @property
     def accepted_suffixes(self) -> tuple[str, ...]:
-        return {"t2i": IMAGE_SUFFIXES, "t2a": AUDIO_SUFFIXES}.get(self.task, VIDEO_SUFFIXES)
+        return {".png": IMAGE_SUFFIXES, ".wav": AUDIO_SUFFIXES}.get(self.output_suffix, VIDEO_SUFFIXES)
 
     @property
     def prompts(self) -> list[str]:
@@ -97,12 +105,12 @@ class SuiteItem:
     def request(self) -> Request:
         """What a compliant output must be: the item's duration, frame rate, size and sound."""
         size = self.height_width
-        is_video = self.task in VIDEO_OUTPUT_TASKS
+        pictured = size is not None and self.output_suffix != ".wav"
         return Request(
-            seconds=None if self.task == "t2i" else self.seconds,
-            fps=self.fps if is_video else None,
-            width=size[1] if size and self.task != "t2a" else None,
-            height=size[0] if size and self.task != "t2a" else None,
+            seconds=None if TASKS[self.task].length == "one" else self.seconds,
+            fps=self.fps if self.task in VIDEO_OUTPUT_TASKS else None,
+            width=size[1] if pictured else None,
+            height=size[0] if pictured else None,
             audio=self.task in AUDIO_OUTPUT_TASKS,
         )
 

@@ -1,10 +1,10 @@
-"""A local certificate authority for trying content credentials offline: a root CA and a leaf it signs.
+"""A local certificate authority for testing content credentials offline: a root CA and a leaf it signs.
 
 C2PA validators reject a self-signed signing certificate, so signing locally needs two certificates: a root
 that acts as the trust anchor and a leaf (P-256, ES256) that signs. Never use these for published media:
 anyone can make the same kind of root, so a file signed this way proves only that it is unchanged.
 
-    python -m omni.media.testing_ca DIR     # writes DIR/root.pem, DIR/signer-chain.pem, DIR/signer-key.pem
+    .venv/bin/python tests/media/local_ca.py DIR   # writes root.pem, signer-chain.pem, signer-key.pem in DIR
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _key_usage(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m omni.media.testing_ca",
+        prog="tests/media/local_ca.py",
         description="Make a local root CA and a signing certificate for trying content credentials offline.",
     )
     parser.add_argument("folder", type=Path, help="where to write root.pem, signer-chain.pem, signer-key.pem")

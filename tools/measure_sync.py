@@ -1,14 +1,8 @@
 #!/usr/bin/env python
-"""Measure the audio-video sync metric on toy-world clips with known shifts; print the tables in
-docs/benchmarking.md.
+"""Print the sync tables of docs/benchmarking.md: `.venv/bin/python tools/measure_sync.py [--clips 16]`."""
 
-    python scripts/measure_sync.py [--clips 16]
-
-Clips are 65-frame renders; the middle 33 frames are the video, and the audio is cut from the same render
-shifted by -240 ... +240 ms (positive: audio late), so both ends hold real sound. Every clip goes through
-write_mp4 (H.264 + AAC) and read_video. Clips are chosen by ground truth only: one object, at least two
-wall hits 0.25 s or more inside the window (so every shifted soundtrack holds them too).
-"""
+# Clips: 65-frame toy-world renders, the middle 33 frames the video, the audio cut from the same render shifted
+# by -240 ... +240 ms (positive: audio late); each goes through write_mp4 (H.264 + AAC) and read_video.
 
 from __future__ import annotations
 
