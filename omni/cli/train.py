@@ -71,7 +71,10 @@ def run(args: argparse.Namespace) -> None:
     elif result.export is not None and not result.losses:
         print(f"step {result.steps} of {config.steps}: nothing left to train; exported {result.export}")
     elif result.export is not None:
-        print(f"trained {result.steps} steps, last loss {result.last_loss:.4f}; exported {result.export}")
+        print(
+            f"trained {len(result.losses)} step{'s' if len(result.losses) != 1 else ''} to step {result.steps}, last loss {result.last_loss:.4f}; "
+            f"exported {result.export}"
+        )
 
 
 def register(subparsers) -> None:

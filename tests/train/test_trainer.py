@@ -295,9 +295,11 @@ def test_logged_mfu_is_at_most_one_whatever_the_peak(data, tmp_path, monkeypatch
 def test_rerunning_a_finished_run_says_so_and_exports_again(data, tmp_path, capsys):
     from omni.cli import main
 
-    sets = overrides(data, tmp_path / "run", steps=3, **{"checkpoint.every": 3})
-    Trainer(load_train_config("tiny", sets)).fit()
+    sets = overrides(data, tmp_path / "run", steps=3, **{"checkpoint.every": 2})
+    Trainer(load_train_config("tiny", sets)).fit(max_steps=2)
     args = [arg for key, value in sets.items() for arg in ("--set", f"{key}={value}")]
+    assert main(["train", "--config", "tiny", *args]) == 0
+    assert "trained 1 step to step 3, last loss" in capsys.readouterr().out  # resumed at step 2
     assert main(["train", "--config", "tiny", *args]) == 0
     out = capsys.readouterr().out
     assert "step 3 of 3: nothing left to train; exported" in out and "nan" not in out
