@@ -258,12 +258,7 @@ def test_video_head_hidden_adds_a_gelu_layer_to_the_video_head_only():
     out = run(model, s)
     assert [o.shape for o in out] == [x.latents.shape for x in s]
     assert all(torch.isfinite(o).all() for o in out)
-    register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
-    model.set_attention_backend("matmul_for_test")
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(s, text())
-    reported = model.forward_flops(s, text_len=5)
-    assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
+    assert_reported_flops_match_counted(model, s)
 
 
 def test_video_head_conv_starts_as_a_no_op_and_draws_across_token_borders(tiny_transformer):
@@ -280,9 +275,14 @@ def test_video_head_conv_starts_as_a_no_op_and_draws_across_token_borders(tiny_t
     with torch.no_grad():
         change = model._refine(head, latents) - latents - model._refine(head, torch.zeros_like(latents))
     assert change[..., 0, 0].abs().sum() > 0 and change[..., 5, 5].abs().sum() == 0  # two 3x3 convs reach 2
+    assert_reported_flops_match_counted(model, streams())
+
+
+def assert_reported_flops_match_counted(model, s) -> None:
+    """FLOPs the model reports (for MFU) agree with torch's counter within 2%; attention runs as matmuls so
+    the counter sees it."""
     register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
     model.set_attention_backend("matmul_for_test")
-    s = streams()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(s, text())
     reported = model.forward_flops(s, text_len=5)
@@ -290,14 +290,7 @@ def test_video_head_conv_starts_as_a_no_op_and_draws_across_token_borders(tiny_t
 
 
 def test_reported_flops_match_counted_flops(tiny_transformer):
-    """FLOPs the model reports (for MFU) agree with torch's counter; attention via matmuls so it is counted."""
-    register_backend(AttentionBackend("matmul_for_test", _matmul_attention, supports_key_padding_mask=False))
-    tiny_transformer.set_attention_backend("matmul_for_test")
-    s = streams()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        tiny_transformer(s, text())
-    reported = tiny_transformer.forward_flops(s, text_len=5)
-    assert abs(reported - counter.get_total_flops()) / counter.get_total_flops() < 0.02
+    assert_reported_flops_match_counted(tiny_transformer, streams())
 
 
 def test_bad_streams_are_named():
