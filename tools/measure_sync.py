@@ -15,32 +15,7 @@ import numpy as np
 from omni.eval.metrics.sync import CONFIDENCE_THRESHOLD, av_sync
 from omni.media import read_video, write_mp4
 from omni.toyworld import render, sample_scene
-from omni.toyworld.motion import bounces
-
-FPS, RATE, FRAMES, MARGIN = 16.0, 16000, 33, 8
-SHIFTS_MS = (-240, -160, -80, 0, 80, 160, 240)
-
-
-def window_hits(scene) -> list[float]:
-    """Wall-hit times at least 0.25 s inside the analysed window: seen, and heard at every shift."""
-    low, high = MARGIN / FPS + 0.25, (MARGIN + FRAMES - 1) / FPS - 0.25
-    return [b.time for obj in scene.objects for b in bounces(scene, obj) if low < b.time < high]
-
-
-def clips_for(motions: tuple[str, ...], count: int, first_seed: int = 0) -> list:
-    clips, seed = [], first_seed
-    while len(clips) < count:
-        scene = sample_scene(seed, num_objects=1, motion=motions[seed % len(motions)], num_frames=65)
-        seed += 1
-        if len(window_hits(scene)) >= 2:
-            clips.append(render(scene))
-    return clips
-
-
-def cut(clip, shift_ms: float) -> tuple[np.ndarray, np.ndarray]:
-    start = round((MARGIN / FPS - shift_ms / 1000) * RATE)
-    audio = clip.audio[start : start + round(FRAMES / FPS * RATE)]
-    return clip.frames[MARGIN : MARGIN + FRAMES], audio
+from omni.toyworld.sync_windows import FPS, FRAMES, RATE, SHIFTS_MS, bouncing_clips, shifted
 
 
 def through_mp4(frames: np.ndarray, audio: np.ndarray, folder: Path):
@@ -51,7 +26,7 @@ def through_mp4(frames: np.ndarray, audio: np.ndarray, folder: Path):
 
 
 def shift_table(clips: list, folder: Path) -> dict[int, list]:
-    return {shift: [through_mp4(*cut(clip, shift), folder) for clip in clips] for shift in SHIFTS_MS}
+    return {shift: [through_mp4(*shifted(clip, shift), folder) for clip in clips] for shift in SHIFTS_MS}
 
 
 def print_shift_table(title: str, table: dict[int, list]) -> None:
@@ -82,8 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
     print(f"confidence threshold {CONFIDENCE_THRESHOLD:g}")
-    one_axis = clips_for(("horizontal", "vertical"), args.clips)
-    diagonal = clips_for(("diagonal",), args.clips)
+    one_axis = bouncing_clips(("horizontal", "vertical"), args.clips)
+    diagonal = bouncing_clips(("diagonal",), args.clips)
     one_axis_table = shift_table(one_axis, folder)
     # The test's clips are the first four of these (the same seeds, counted up from 0).
     print_shift_table(
@@ -100,8 +75,8 @@ def main() -> None:
         )
         for i in range(args.clips)
     ]
-    unshifted = [cut(c, 0) for c in one_axis + diagonal]  # (frames, audio) per clip
-    tone = [cut(q, 0)[1] for q in quiet * 2]
+    unshifted = [shifted(c, 0) for c in one_axis + diagonal]  # (frames, audio) per clip
+    tone = [shifted(q, 0)[1] for q in quiet * 2]
     nulls = {
         "still picture, beeps": [
             through_mp4(np.repeat(frames[:1], FRAMES, axis=0), audio, folder) for frames, audio in unshifted

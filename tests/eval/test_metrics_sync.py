@@ -8,19 +8,10 @@ import pytest
 from omni.eval.metrics.signals import motion_change_envelope, onset_strength
 from omni.eval.metrics.sync import av_sync
 from omni.media import read_video, write_mp4
-from omni.toyworld import render, sample_scene
-from omni.toyworld.motion import bounces
+from omni.toyworld import render, sample_scene, sync_windows
+from omni.toyworld.sync_windows import FPS, RATE, SHIFTS_MS, shifted
 
-FPS, RATE, FRAMES = 16.0, 16000, 33
-MARGIN = 8  # frames rendered before the window, so shifted audio has real sound on both sides
-SHIFTS_MS = (-240, -160, -80, 0, 80, 160, 240)
 FRAME_MS = 1000 / FPS
-
-
-def window_hits(scene) -> list[float]:
-    """Wall-hit times at least 0.25 s inside the analysed window: seen, and heard at every shift."""
-    low, high = MARGIN / FPS + 0.25, (MARGIN + FRAMES - 1) / FPS - 0.25
-    return [b.time for obj in scene.objects for b in bounces(scene, obj) if low < b.time < high]
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +21,7 @@ def bouncing_clips():
     Diagonal bounces reverse only one component of the motion, a weaker visual event: docs/benchmarking.md
     gives their (lower) share of determined offsets, measured by tools/measure_sync.py.
     """
-    clips, seed = [], 0
-    while len(clips) < 4:
-        scene = sample_scene(seed, num_objects=1, motion=("horizontal", "vertical")[seed % 2], num_frames=65)
-        seed += 1
-        if len(window_hits(scene)) >= 2:
-            clips.append(render(scene))
-    return clips
-
-
-def shifted(clip, shift_ms: float) -> tuple[np.ndarray, np.ndarray]:
-    """The window's frames and its audio played `shift_ms` late (negative: early), both from the long render."""
-    start = round((MARGIN / FPS - shift_ms / 1000) * RATE)
-    return clip.frames[MARGIN : MARGIN + FRAMES], clip.audio[start : start + round(FRAMES / FPS * RATE)]
+    return sync_windows.bouncing_clips(("horizontal", "vertical"), 4)
 
 
 @pytest.mark.slow
