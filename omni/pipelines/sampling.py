@@ -1,8 +1,9 @@
 """One denoising loop for every task: masked joint flow matching with multi-condition guidance.
 
-A task is a list of `StreamPlan`s: the latent streams to denoise together and, per stream, which latent
-frames (or tokens) are given clean. Clean tokens enter the transformer at timestep 0 and are written back
-after every scheduler step, so the sampler never changes them.
+A task is a list of `StreamPlan`s (`omni.conditioning.plan`, the type training plans with too): the latent
+streams to denoise together and, per stream, which latent frames (or tokens) are given clean. Clean tokens
+enter the transformer at timestep 0 and are written back after every scheduler step, so the sampler never
+changes them.
 
 Guidance composes one term per condition (InstructPix2Pix-style nesting), all rows batched into one forward:
 
@@ -22,56 +23,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from omni.conditioning.masks import noisy_stream
+from omni.conditioning.plan import StreamPlan
 from omni.models.streams import LatentStream
 from omni.models.transformer import OmniTransformer
 from omni.pipelines.progress import RunProgress
 
 CONDITIONS = ("image", "audio", "text")
-
-
-@dataclass
-class StreamPlan:
-    """A latent stream to denoise and what is known about it.
-
-    Attributes:
-        modality: "video", "image" or "audio".
-        shape: latent shape without batch: (C, F, H, W) for video/image, (C, T, M) for audio.
-        start_seconds, frame_seconds: where the stream sits on the clip clock (see `LatentStream`).
-        clean: (C, ...) latents holding the given values where `clean_mask` is True.
-        clean_mask: (F,) per latent frame or (F, H/ph, W/pw) per token, True where given; None = all noisy.
-        condition: guidance group of the clean tokens ("image" or "audio"); None = never dropped.
-        output: False for streams that only condition the others (reference images).
-        control: optional (Cc, F, H, W) motion-control maps of a video stream (kept in every guidance row).
-    """
-
-    modality: str
-    shape: tuple[int, ...]
-    start_seconds: float = 0.0
-    frame_seconds: float = 0.25
-    clean: Tensor | None = None
-    clean_mask: Tensor | None = None
-    condition: str | None = None
-    output: bool = True
-    control: Tensor | None = None
-
-    def __post_init__(self) -> None:
-        if (self.clean is None) != (self.clean_mask is None):
-            raise ValueError(f"{self.modality} plan: give both clean latents and clean_mask, or neither")
-        if self.clean is not None and tuple(self.clean.shape) != tuple(self.shape):
-            raise ValueError(
-                f"{self.modality} plan: clean latents {tuple(self.clean.shape)} != shape {self.shape}"
-            )
-        if self.clean_mask is not None and self.clean_mask.shape[0] != self.shape[1]:
-            raise ValueError(
-                f"{self.modality} plan: clean_mask covers {self.clean_mask.shape[0]} frames, latents have {self.shape[1]}"
-            )
-        if self.condition not in (None, "image", "audio"):
-            raise ValueError(f"condition must be 'image', 'audio' or None, got {self.condition!r}")
-
-    @property
-    def has_clean(self) -> bool:
-        return self.clean_mask is not None and bool(self.clean_mask.any())
 
 
 @dataclass(frozen=True)
@@ -146,44 +103,12 @@ def build_streams(
     streams = []
     for plan, x in zip(plans, latents):
         batch, device = x.shape[0], x.device
-        mask = (
-            plan.clean_mask.to(device)
-            if plan.clean_mask is not None
-            else torch.zeros(plan.shape[1], dtype=torch.bool, device=device)
-        )
-        dropped = torch.tensor(
-            [plan.condition is not None and plan.condition not in r for r in rows.rows], device=device
-        )
-        size = batch * len(rows.rows)
-        control = None
-        if plan.control is not None:
-            control = plan.control.to(device, x.dtype)[None].expand(size, *plan.control.shape)
-        streams.append(
-            noisy_stream(
-                plan.modality,
-                x.repeat(len(rows.rows), *([1] * (x.ndim - 1))),
-                mask[None].expand(size, *mask.shape),
-                timestep,
-                dropped.repeat_interleave(batch),
-                plan.start_seconds,
-                plan.frame_seconds,
-                control=control,
-            )
-        )
+        dropped = {
+            c: torch.tensor([c not in r for r in rows.rows], device=device).repeat_interleave(batch)
+            for c in CONDITIONS[:2]
+        }
+        streams.append(plan.stream(x.repeat(len(rows.rows), *([1] * (x.ndim - 1))), timestep, dropped))
     return streams
-
-
-def _clean_where(plan: StreamPlan, x: Tensor) -> Tensor:
-    """Write the plan's clean values back into x (B, C, F, ...)."""
-    if plan.clean_mask is None:
-        return x
-    mask = plan.clean_mask.to(x.device)
-    if mask.ndim == 1:
-        view = mask.view(1, 1, -1, *([1] * (x.ndim - 3)))
-    else:  # per token (F, Hp, Wp): expand to latent pixels
-        reps = (x.shape[-2] // mask.shape[-2], x.shape[-1] // mask.shape[-1])
-        view = mask.repeat_interleave(reps[0], -2).repeat_interleave(reps[1], -1)[None, None]
-    return torch.where(view, plan.clean.to(x)[None], x)
 
 
 def text_rows(text: TextConditioning, rows: GuidanceRows, batch: int) -> tuple[Tensor, Tensor]:
@@ -233,7 +158,7 @@ def denoise(
                 generator=generator,
                 device=generator.device if generator else "cpu",
             )
-        latents.append(_clean_where(plan, given.float().to(device)))
+        latents.append(plan.clean_where(given.float().to(device)))
     texts = [text_rows(text, rows, batch_size) for _, rows in stages]
 
     bar = progress if isinstance(progress, RunProgress) else RunProgress(bool(progress))
@@ -248,7 +173,7 @@ def denoise(
         for i, (plan, v) in enumerate(zip(plans, velocities)):
             guided = rows.combine(v)
             x = schedulers[i].step(guided, t, latents[i], return_dict=False)[0]
-            latents[i] = _clean_where(plan, x.float())
+            latents[i] = plan.clean_where(x.float())
         bar.advance()
         if callback is not None:
             callback(step, latents)

@@ -1,9 +1,9 @@
 """From a checked request to the latent streams to denoise, and from denoised latents back to media.
 
 Every task is a `Request` whose given parts (key frames, a video, an audio track, references, a time range to
-keep) become clean latent frames of `StreamPlan`s, by the task's entry in `omni.tasks` (its streams and their
-clean rules, the same rules training draws from); `assemble` puts the decoded streams and the untouched
-inputs together, so media the user handed over is returned exactly as it came (no re-encoding).
+keep) become clean latent frames of `StreamPlan`s (of batch 1), by the task's entry in `omni.tasks` (its
+streams and their clean rules, the same rules training draws from); `assemble` puts the decoded streams and
+the untouched inputs together, so media the user handed over is returned exactly as it came (no re-encoding).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import torch
 
 from omni.conditioning.masks import TaskParameters, clean_frames
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
+from omni.conditioning.plan import REFERENCE_SECONDS, StreamPlan
 from omni.media.geometry import latent_frames
-from omni.pipelines.sampling import StreamPlan
 from omni.tasks import CONDITION_OF_STREAM, TASKS
 
-REFERENCE_SECONDS = -1.0  # reference images sit one second before the clip starts (as in training)
 CROSSFADE_SECONDS = 0.01  # audio joins between given and generated audio
 
 
@@ -101,10 +100,10 @@ def video_plan(pipe, request: Request) -> StreamPlan:
         "video",
         shape,
         frame_seconds=temporal / request.fps,
-        clean=clean if mask.any() else None,
-        clean_mask=mask if mask.any() else None,
+        clean=clean[None] if mask.any() else None,
+        clean_mask=mask[None] if mask.any() else None,
         condition=CONDITION_OF_STREAM["video"] if mask.any() else None,
-        control=control,
+        control=control[None] if control is not None else None,
     )
 
 
@@ -141,8 +140,8 @@ def audio_plan(pipe, request: Request) -> StreamPlan:
         "audio",
         shape,
         frame_seconds=step,
-        clean=clean,
-        clean_mask=mask,
+        clean=clean[None],
+        clean_mask=mask[None],
         condition=CONDITION_OF_STREAM["audio"],
     )
 
@@ -150,14 +149,14 @@ def audio_plan(pipe, request: Request) -> StreamPlan:
 def reference_plans(pipe, request: Request) -> list[StreamPlan]:
     plans = []
     for image in request.references:
-        latent = pipe.encode_video(image[None])[0].cpu()  # (C, 1, h, w)
+        latent = pipe.encode_video(image[None]).cpu()  # (1, C, 1, h, w)
         plans.append(
             StreamPlan(
                 "image",
-                tuple(latent.shape),
+                tuple(latent.shape[1:]),
                 start_seconds=REFERENCE_SECONDS,
                 clean=latent,
-                clean_mask=torch.ones(1, dtype=torch.bool),
+                clean_mask=torch.ones(1, 1, dtype=torch.bool),
                 condition=CONDITION_OF_STREAM["reference"],
                 output=False,
             )

@@ -2,7 +2,8 @@
 
 x_t = (1 - t) * x_0 + t * noise for the tokens to generate (t from a shifted logit-normal), x_0 itself for
 clean tokens (timestep 0). The model predicts the velocity noise - x_0. Dropping a condition group removes its
-clean tokens from attention (text: the empty prompt); `noisy_stream` builds the streams as the sampler does.
+clean tokens from attention (text: the empty prompt). A batch's streams are `StreamPlan`s, the type the
+pipeline plans with, and become the transformer's streams as the sampler's do (`StreamPlan.stream`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from omni.conditioning.masks import SampleMask, noisy_stream, sample_task_mask, sample_tasks
+from omni.conditioning.masks import SampleMask, sample_task_mask, sample_tasks
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
+from omni.conditioning.plan import REFERENCE_SECONDS, StreamPlan
 from omni.data.batch import LatentBatch
 from omni.models.streams import LatentStream
 from omni.tasks import CONDITION_OF_STREAM
@@ -75,19 +77,6 @@ class LossOutput:
     streams: list[LatentStream]
 
 
-@dataclass
-class _Stream:
-    """One stream of the batch during loss computation."""
-
-    modality: str
-    x0: Tensor  # (B, C, F, ...)
-    clean: Tensor  # (B, F) bool
-    present: Tensor  # (B,) bool
-    condition: str  # guidance group of its clean frames
-    frame_seconds: float
-    start_seconds: float = 0.0
-
-
 def _stack(masks: list[Tensor | None], frames: int) -> tuple[Tensor, Tensor]:
     """Per-sample masks (None = absent) -> clean (B, F) and present (B,)."""
     present = torch.tensor([m is not None for m in masks])
@@ -95,35 +84,62 @@ def _stack(masks: list[Tensor | None], frames: int) -> tuple[Tensor, Tensor]:
     return clean, present
 
 
-def _streams(batch: LatentBatch, masks: list[SampleMask], every_stream: bool) -> list[_Stream]:
-    """The batch's streams; with `every_stream`, also those no sample uses (all masked), so that every
-    process of a sharded run touches the same parameters."""
-    streams = []
+def _streams(
+    batch: LatentBatch, masks: list[SampleMask], every_stream: bool, control: Tensor | None
+) -> list[StreamPlan]:
+    """The batch's streams, each clip's latents as the clean latents; with `every_stream`, also those no
+    sample uses (all masked), so that every process of a sharded run touches the same parameters."""
+    plans = []
     if batch.video is not None and (every_stream or any(m.video is not None for m in masks)):
         clean, present = _stack([m.video for m in masks], batch.video.shape[2])
-        streams.append(
-            _Stream(
-                "video", batch.video, clean, present, CONDITION_OF_STREAM["video"], batch.video_frame_seconds
+        plans.append(
+            StreamPlan(
+                "video",
+                tuple(batch.video.shape[1:]),
+                frame_seconds=batch.video_frame_seconds,
+                clean=batch.video,
+                clean_mask=clean,
+                present=present,
+                condition=CONDITION_OF_STREAM["video"],
+                control=control,
             )
         )
     if batch.audio is not None and (every_stream or any(m.audio is not None for m in masks)):
         clean, present = _stack([m.audio for m in masks], batch.audio.shape[2])
-        streams.append(
-            _Stream(
-                "audio", batch.audio, clean, present, CONDITION_OF_STREAM["audio"], batch.audio_frame_seconds
+        plans.append(
+            StreamPlan(
+                "audio",
+                tuple(batch.audio.shape[1:]),
+                frame_seconds=batch.audio_frame_seconds,
+                clean=batch.audio,
+                clean_mask=clean,
+                present=present,
+                condition=CONDITION_OF_STREAM["audio"],
             )
         )
     if batch.video is not None and (every_stream or any(m.image is not None for m in masks)):
         # Text-to-image targets the clip's first latent frame (an image latent of a causal VAE); a reference
-        # uses the clip's standalone reference image, placed one second before the clip starts.
+        # uses the clip's standalone reference image, placed where the pipeline places references.
         first = batch.video[:, :, :1]
         reference = batch.reference if batch.reference is not None else first
         use_reference = torch.tensor([m.task == "ref" for m in masks]).view(-1, 1, 1, 1, 1).to(first.device)
         image = torch.where(use_reference, reference, first)
         clean, present = _stack([m.image for m in masks], 1)
-        group = CONDITION_OF_STREAM["image"]  # the same group whether a target (t2i) or a reference (ref)
-        streams.append(_Stream("image", image, clean, present, group, 1.0, start_seconds=-1.0))
-    return streams
+        plans.append(
+            StreamPlan(
+                "image",
+                tuple(image.shape[1:]),
+                start_seconds=REFERENCE_SECONDS,
+                frame_seconds=1.0,
+                clean=image,
+                clean_mask=clean,
+                present=present,
+                condition=CONDITION_OF_STREAM[
+                    "image"
+                ],  # the same group whether a target (t2i) or a reference
+            )
+        )
+    return plans
 
 
 def flow_matching_loss(
@@ -163,28 +179,15 @@ def flow_matching_loss(
 
     control = _control(model, batch, config, generator)
     streams, targets, loss_masks = [], [], []
-    for s in _streams(batch, masks, every_stream):
-        noise = torch.randn(s.x0.shape, generator=generator).to(device, s.x0.dtype)
-        view = (-1, 1, s.x0.shape[2]) + (1,) * (s.x0.ndim - 3)
-        clean = s.clean.to(device)
-        sigma = torch.where(clean, 0.0, t[:, None].to(device)).view(view)
-        xt = (1 - sigma) * s.x0 + sigma * noise
-        maps = control.to(device, xt.dtype) if control is not None and s.modality == "video" else None
-        streams.append(
-            noisy_stream(
-                s.modality,
-                xt,
-                clean,
-                t.to(device) * 1000,
-                drop[s.condition].to(device),
-                s.start_seconds,
-                s.frame_seconds,
-                present=s.present.to(device),
-                control=maps,
-            )
-        )
-        targets.append(noise - s.x0)
-        loss_masks.append((s.present[:, None] & ~s.clean).to(device))
+    for plan in _streams(batch, masks, every_stream, control):
+        x0 = plan.clean
+        noise = torch.randn(x0.shape, generator=generator).to(device, x0.dtype)
+        view = (-1, 1, x0.shape[2]) + (1,) * (x0.ndim - 3)
+        sigma = torch.where(plan.clean_mask.to(device), 0.0, t[:, None].to(device)).view(view)
+        xt = (1 - sigma) * x0 + sigma * noise
+        streams.append(plan.stream(xt, t.to(device) * 1000, drop))
+        targets.append(noise - x0)
+        loss_masks.append((plan.present[:, None] & ~plan.clean_mask).to(device))
 
     text = torch.where(drop["text"].to(device)[:, None, None], empty_text.to(batch.text), batch.text)
     text_mask = torch.where(drop["text"].to(device)[:, None], empty_text_mask.to(device), batch.text_mask)

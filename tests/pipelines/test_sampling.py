@@ -2,8 +2,9 @@
 
 import torch
 
+from omni.conditioning.plan import StreamPlan
 from omni.pipelines.presets import SchedulerConfig, build_scheduler
-from omni.pipelines.sampling import Guidance, GuidanceRows, StreamPlan, TextConditioning, denoise
+from omni.pipelines.sampling import Guidance, GuidanceRows, TextConditioning, denoise
 
 
 class RecordingModel(torch.nn.Module):
@@ -25,8 +26,8 @@ def text():
 
 
 def i2v_plan():
-    clean = torch.randn(4, 3, 2, 2)
-    mask = torch.tensor([True, False, False])
+    clean = torch.randn(1, 4, 3, 2, 2)  # one request: batch 1 serves every sample and guidance row
+    mask = torch.tensor([[True, False, False]])
     return StreamPlan("video", (4, 3, 2, 2), clean=clean, clean_mask=mask, condition="image")
 
 
@@ -43,8 +44,8 @@ def test_clean_frames_are_never_updated():
             Guidance(text=1.0),
             progress=False,
         )[0]
-        assert torch.equal(out[0, :, 0], plan.clean[:, 0])
-        assert not torch.allclose(out[0, :, 1:], plan.clean[:, 1:])
+        assert torch.equal(out[0, :, 0], plan.clean[0, :, 0])
+        assert not torch.allclose(out[0, :, 1:], plan.clean[0, :, 1:])
     streams = model.calls[0][0]
     assert streams[0].timesteps[0, 0] == 0 and streams[0].timesteps[0, 1] > 0
 
@@ -102,3 +103,25 @@ def test_same_seed_same_latents():
         )[0]
 
     assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))
+
+
+def test_one_request_plan_serves_every_sample_and_guidance_row():
+    model = RecordingModel()
+    plan = i2v_plan()
+    out = denoise(
+        model,
+        [plan],
+        text(),
+        build_scheduler(SchedulerConfig("euler")),
+        1,
+        Guidance(text=3.0, image=2.0),
+        batch_size=2,
+        progress=False,
+    )[0]
+    assert out.shape == (2, *plan.shape) and torch.equal(
+        out[:, :, 0], plan.clean[:, :, 0].expand(2, -1, -1, -1)
+    )
+    streams, states, _ = model.calls[0]
+    mask = streams[0].token_mask  # rows {}, {image}, {image, text}, two samples each
+    assert mask.shape == (6, 3) and states.shape[0] == 6
+    assert not mask[:2, 0].any() and mask[:2, 1:].all() and mask[2:].all()
