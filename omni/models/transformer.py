@@ -253,6 +253,7 @@ class ExpertIO(nn.Module):
         pooled_text_dim: int = 0,
         head_hidden: int = 0,
         head_conv: int = 0,
+        head_features: int = 0,
     ):
         super().__init__()
         if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
@@ -272,12 +273,14 @@ class ExpertIO(nn.Module):
         if head_hidden:
             self.head_mlp = nn.Sequential(nn.Linear(dim, head_hidden), nn.GELU(approximate="tanh"))
         self.proj_out = nn.Linear(head_hidden or dim, out_features)
+        if head_features:  # a feature map beside the output, for the convolutions (`video_head_features`)
+            self.head_features = nn.Linear(head_hidden or dim, head_features * math.prod(patch))
         self.scale_shift_table = nn.Parameter(torch.zeros(1, 2, dim))
         # A residual 3x3 convolution pair over each output frame's latent grid (U-ViT's final convolution):
         # a linear head draws each token on its own, so an outline that crosses a token border breaks there.
         if head_conv:
             self.head_conv = nn.Sequential(
-                nn.Conv2d(out_channels, head_conv, 3, padding=1),
+                nn.Conv2d(out_channels + head_features, head_conv, 3, padding=1),
                 nn.GELU(approximate="tanh"),
                 nn.Conv2d(head_conv, out_channels, 3, padding=1),
             )
@@ -331,6 +334,11 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         video_head_conv: hidden channels of a residual pair of 3x3 convolutions applied to every video and
             image frame the head outputs, across token borders (0: none, as Wan). It starts as an exact
             no-op (its last convolution is zero).
+        video_head_features: channels of a feature map the head draws beside its output, at every latent
+            position, from each token's hidden state, for the residual convolutions to read (0: they read
+            the output alone; needs `video_head_conv`). The output says what a token drew, the features
+            what it meant to draw (which shape, where its edge lies), so the convolutions can join an
+            outline across token borders instead of only smoothing the seams.
     """
 
     _supports_gradient_checkpointing = True
@@ -370,12 +378,17 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         prediction: str = "velocity",
         video_head_hidden: int = 0,
         video_head_conv: int = 0,
+        video_head_features: int = 0,
         mask_text_padding: bool = True,
         per_token_timesteps: bool = True,
     ):
         super().__init__()
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction {prediction!r} is not supported; choose one of {list(PREDICTIONS)}")
+        if video_head_features and not video_head_conv:
+            raise ValueError(
+                f"video_head_features ({video_head_features}) feed the head's convolutions: set video_head_conv too"
+            )
         if qk_norm != "rms_norm_across_heads":
             raise ValueError(f"qk_norm {qk_norm!r} is not supported; omni uses 'rms_norm_across_heads'")
         dim = num_attention_heads * attention_head_dim
@@ -406,6 +419,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     pooled_text_dim=pooled_dim,
                     head_hidden=video_head_hidden,
                     head_conv=video_head_conv,
+                    head_features=video_head_features,
                 ),
             }
         )
@@ -553,11 +567,16 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             io = self.experts[name]
             shift, scale = (io.scale_shift_table[:, None] + emb[:, :, None]).unbind(2)  # (B, G, D)
             x = modulate(io.norm_out(x.float()), shift, scale).type_as(x)
-            x = io.proj_out(io.head_mlp(x) if hasattr(io, "head_mlp") else x)
+            x = io.head_mlp(x) if hasattr(io, "head_mlp") else x
             lengths = [math.prod(s.token_grid(patch)) for s in by_expert[name]]
-            parts = [self._unembed(s, part) for s, part in zip(by_expert[name], x.split(lengths, dim=1))]
+            split = list(zip(by_expert[name], io.proj_out(x).split(lengths, dim=1)))
+            parts = [self._unembed(s, part) for s, part in split]
             if hasattr(io, "head_conv"):
-                parts = [self._refine(io.head_conv, part) for part in parts]
+                features = [None] * len(parts)
+                if hasattr(io, "head_features"):
+                    maps = io.head_features(x).split(lengths, dim=1)
+                    features = [self._unembed(s, f) for (s, _), f in zip(split, maps)]
+                parts = [self._refine(io.head_conv, p, f) for p, f in zip(parts, features)]
             outputs += parts
         if self.config.prediction == "sample":
             outputs = [self._velocity_of_sample(s, x0) for s, x0 in zip(ordered, outputs)]
@@ -613,11 +632,15 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         )
 
     @staticmethod
-    def _refine(head_conv: nn.Module, latents: Tensor) -> Tensor:
-        """(B, C, F, H, W) head output + the residual convolutions, frame by frame."""
+    def _refine(head_conv: nn.Module, latents: Tensor, features: Tensor | None = None) -> Tensor:
+        """(B, C, F, H, W) head output + the residual convolutions, frame by frame; they also read the
+        head's (B, Cf, F, H, W) feature map where it draws one."""
         frames = rearrange(latents, "b c f h w -> (b f) c h w")
+        inputs = frames
+        if features is not None:
+            inputs = torch.cat([frames, rearrange(features, "b c f h w -> (b f) c h w").type_as(frames)], 1)
         # channels-last: a quarter less time for 3x3 convolutions on a CPU
-        inputs = frames.to(head_conv[0].weight.dtype, memory_format=torch.channels_last)
+        inputs = inputs.to(head_conv[0].weight.dtype, memory_format=torch.channels_last)
         refined = frames + head_conv(inputs).type_as(frames)
         return rearrange(refined, "(b f) c h w -> b c f h w", b=latents.shape[0])
 
@@ -712,6 +735,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())
             if hasattr(io, "head_mlp"):
                 flops += 2 * count * io.head_mlp[0].weight.numel()
+            if hasattr(io, "head_features"):
+                flops += 2 * count * io.head_features.weight.numel()
             if hasattr(io, "head_conv"):  # both convolutions at every latent position the tokens cover
                 positions = count * math.prod(patch)
                 flops += 2 * positions * sum(conv.weight.numel() for conv in io.head_conv[::2])

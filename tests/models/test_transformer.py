@@ -278,6 +278,30 @@ def test_video_head_conv_starts_as_a_no_op_and_draws_across_token_borders(tiny_t
     assert_reported_flops_match_counted(model, streams())
 
 
+def test_video_head_features_let_a_token_draw_into_its_neighbours():
+    """The head's feature map is read by the convolutions only: the model starts as the same no-op; trained,
+    what one token means to draw changes its neighbour's pixels; FLOPs count the feature projection."""
+    model = OmniTransformer(**TINY_TRANSFORMER, video_head_conv=8, video_head_features=3).eval()
+    io, s = model.experts["video"], streams()
+    before = run(model, s)
+    randomize(io.head_features)  # untrained, the zero last convolution hides whatever the features say
+    assert all(torch.equal(a, b) for a, b in zip(before, run(model, s)))
+    randomize(io.head_conv)
+    latents, features = torch.zeros(1, 4, 1, 8, 8), torch.zeros(1, 3, 1, 8, 8)
+    features[..., 1, 1] = 1.0  # what the token at (1, 1) meant to draw, at one latent position
+    with torch.no_grad():
+        change = model._refine(io.head_conv, latents, features) - model._refine(
+            io.head_conv, latents, 0 * features
+        )
+    assert change[..., 0, 2].abs().sum() > 0 and change[..., 5, 5].abs().sum() == 0
+    assert_reported_flops_match_counted(model, s)
+
+
+def test_video_head_features_need_the_convolutions():
+    with pytest.raises(ValueError, match=r"video_head_features \(4\) feed the head's convolutions"):
+        OmniTransformer(**TINY_TRANSFORMER, video_head_features=4)
+
+
 def assert_reported_flops_match_counted(model, s) -> None:
     """FLOPs the model reports (for MFU) agree with torch's counter within 2%; attention runs as matmuls so
     the counter sees it."""
