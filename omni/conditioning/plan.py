@@ -29,7 +29,7 @@ class StreamPlan:
         shape: latent shape without batch: (C, F, H, W) for video/image, (C, T, M) for audio.
         start_seconds, frame_seconds: where the stream sits on the clip clock (see `LatentStream`).
         clean: (B, *shape) clean latents; the given values where `clean_mask` is True (in training, the whole
-            clip's latents, which are also the loss's target).
+            clip's latents, x_0 of the loss's target noise - x_0).
         clean_mask: (B, F) per latent frame or, for video/image, (B, F, H/ph, W/pw) per token; True = given
             clean. None = all noisy.
         present: (B,) bool, False for samples that lack this stream (all its tokens out of attention);
@@ -59,6 +59,10 @@ class StreamPlan:
             raise ValueError(f"{name}: give both clean latents and clean_mask, or neither")
         if self.condition not in (None, "image", "audio"):
             raise ValueError(f"condition must be 'image', 'audio' or None, got {self.condition!r}")
+        if self.clean is not None and self.clean.ndim != len(self.shape) + 1:
+            raise ValueError(
+                f"{name}: clean latents {tuple(self.clean.shape)} need a batch dimension: (B, *{self.shape})"
+            )
         given = (self.clean, self.clean_mask, self.present, self.control)
         names = ("clean latents", "clean_mask", "present", "control")
         sizes = {key: tuple(value.shape[:1]) for key, value in zip(names, given) if value is not None}
@@ -113,7 +117,8 @@ class StreamPlan:
     def stream(self, latents: Tensor, timestep: Tensor | float, dropped: dict[str, Tensor]) -> LatentStream:
         """The stream as the transformer sees it (`noisy_stream`): `latents` (N, *shape) at `timestep` (a
         scalar or (N,)), clean tokens at timestep 0, this plan's clean tokens out of attention where its
-        condition group is dropped (`dropped`: group -> (N,) bool; a group it does not name is kept)."""
+        condition group is dropped (`dropped`: group -> (N,) bool; a group it does not name is kept).
+        `latents` must already hold the clean values where they are given (`clean_where`)."""
         if tuple(latents.shape[1:]) != self.shape:
             raise ValueError(
                 f"{self.modality} plan: latents {tuple(latents.shape)} are not (N, *shape) "
@@ -125,6 +130,11 @@ class StreamPlan:
         else:
             clean = self._per_sample(self.clean_mask.to(device), size)
         drop = dropped.get(self.condition) if self.condition is not None else None
+        if drop is not None and tuple(drop.shape) != (size,):
+            raise ValueError(
+                f"{self.modality} plan: dropped[{self.condition!r}] has shape {tuple(drop.shape)}, "
+                f"not ({size},): one flag a sample"
+            )
         drop = torch.zeros(size, dtype=torch.bool, device=device) if drop is None else drop.to(device)
         present = None if self.present is None else self._per_sample(self.present.to(device), size)
         control = None

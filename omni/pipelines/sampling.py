@@ -142,6 +142,12 @@ def denoise(
     noise (B, *shape) instead of drawing it from `generator` (None entries are drawn). `progress` is a run's
     bar to count the steps on, or whether to show a bar of its own.
     """
+    for plan in plans:
+        if plan.batch != 1:
+            raise ValueError(
+                f"denoise takes a request's plans, batch 1 for all {batch_size} samples; the {plan.modality} plan "
+                f"holds {plan.batch}"
+            )
     device = text.states.device
     stages = [(transformer, GuidanceRows.build(plans, guidance))]
     if low_noise is not None:

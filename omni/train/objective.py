@@ -125,6 +125,7 @@ def _streams(
         use_reference = torch.tensor([m.task == "ref" for m in masks]).view(-1, 1, 1, 1, 1).to(first.device)
         image = torch.where(use_reference, reference, first)
         clean, present = _stack([m.image for m in masks], 1)
+        group = CONDITION_OF_STREAM["image"]  # the same group whether a target (t2i) or a reference (ref)
         plans.append(
             StreamPlan(
                 "image",
@@ -134,9 +135,7 @@ def _streams(
                 clean=image,
                 clean_mask=clean,
                 present=present,
-                condition=CONDITION_OF_STREAM[
-                    "image"
-                ],  # the same group whether a target (t2i) or a reference
+                condition=group,
             )
         )
     return plans

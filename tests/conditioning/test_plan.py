@@ -84,7 +84,10 @@ def test_clean_values_are_written_back_per_frame_and_per_token():
     "kwargs, message",
     [
         (dict(clean=torch.zeros(1, *SHAPE)), "give both clean latents and clean_mask"),
-        (dict(clean=torch.zeros(SHAPE), clean_mask=torch.ones(1, 3, dtype=torch.bool)), "one batch size"),
+        (
+            dict(clean=torch.zeros(SHAPE), clean_mask=torch.ones(1, 3, dtype=torch.bool)),
+            "need a batch dimension",
+        ),
         (
             dict(clean=torch.zeros(1, 4, 2, 2, 2), clean_mask=torch.ones(1, 2, dtype=torch.bool)),
             "not \\(B, \\*shape\\)",
@@ -116,3 +119,5 @@ def test_a_plan_serves_its_own_batch_or_broadcasts_one_sample():
         plan.stream(torch.zeros(3, *SHAPE), 500.0, {})
     with pytest.raises(ValueError, match="not \\(N, \\*shape\\)"):
         plan.stream(torch.zeros(2, 4, 3, 4, 4), 500.0, {})
+    with pytest.raises(ValueError, match="dropped\\['image'\\] has shape \\(1,\\), not \\(2,\\)"):
+        plan.stream(torch.zeros(2, *SHAPE), 500.0, {"image": torch.ones(1, dtype=torch.bool)})

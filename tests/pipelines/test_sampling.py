@@ -1,5 +1,6 @@
 """The one denoising loop: clean tokens never change, guidance rows compose as documented."""
 
+import pytest
 import torch
 
 from omni.conditioning.plan import StreamPlan
@@ -125,3 +126,19 @@ def test_one_request_plan_serves_every_sample_and_guidance_row():
     mask = streams[0].token_mask  # rows {}, {image}, {image, text}, two samples each
     assert mask.shape == (6, 3) and states.shape[0] == 6
     assert not mask[:2, 0].any() and mask[:2, 1:].all() and mask[2:].all()
+
+
+def test_denoise_refuses_a_plan_of_several_samples_by_name():
+    clean, mask = torch.zeros(2, 4, 3, 2, 2), torch.zeros(2, 3, dtype=torch.bool)
+    plan = StreamPlan("video", (4, 3, 2, 2), clean=clean, clean_mask=mask)
+    with pytest.raises(ValueError, match="batch 1 for all 2 samples; the video plan holds 2"):
+        denoise(
+            RecordingModel(),
+            [plan],
+            text(),
+            build_scheduler(SchedulerConfig("euler")),
+            1,
+            Guidance(),
+            batch_size=2,
+            progress=False,
+        )
