@@ -130,7 +130,9 @@ def wan_twin(omni_model) -> torch.nn.Module:
 
 
 # The preset options omni has and Wan lacks, at their defaults: with them so, omni computes Wan's math exactly.
-WAN_EQUIVALENT = dict(pooled_text=False, prediction="velocity", video_head_hidden=0, video_head_conv=0)
+WAN_EQUIVALENT = dict(
+    pooled_text=False, prediction="velocity", video_head_hidden=0, video_head_conv=0, video_head_features=0
+)
 TOY_FRAMES = 17  # latent frames of the toy clip (33 frames at 2x temporal compression): grids prefer them
 
 

@@ -336,9 +336,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             no-op (its last convolution is zero).
         video_head_features: channels of a feature map the head draws beside its output, at every latent
             position, from each token's hidden state, for the residual convolutions to read (0: they read
-            the output alone; needs `video_head_conv`). The output says what a token drew, the features
-            what it meant to draw (which shape, where its edge lies), so the convolutions can join an
-            outline across token borders instead of only smoothing the seams.
+            the output alone; needs `video_head_conv`). The features carry more of each token's hidden state
+            across its borders than its output values do. They widen the first convolution, so a folder
+            trained without them cannot take them on.
     """
 
     _supports_gradient_checkpointing = True
@@ -387,7 +387,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             raise ValueError(f"prediction {prediction!r} is not supported; choose one of {list(PREDICTIONS)}")
         if video_head_features and not video_head_conv:
             raise ValueError(
-                f"video_head_features ({video_head_features}) feed the head's convolutions: set video_head_conv too"
+                f"video_head_features ({video_head_features}) feed the head's convolutions: "
+                "set video_head_conv too"
             )
         if qk_norm != "rms_norm_across_heads":
             raise ValueError(f"qk_norm {qk_norm!r} is not supported; omni uses 'rms_norm_across_heads'")

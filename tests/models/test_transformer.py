@@ -286,6 +286,11 @@ def test_video_head_features_let_a_token_draw_into_its_neighbours():
     before = run(model, s)
     randomize(io.head_features)  # untrained, the zero last convolution hides whatever the features say
     assert all(torch.equal(a, b) for a, b in zip(before, run(model, s)))
+    randomize(io.head_conv)  # trained, the features reach the video output, and only it
+    drawn = run(model, s)
+    randomize(io.head_features, seed=1)
+    changed = [not torch.equal(a, b) for a, b in zip(drawn, run(model, s))]
+    assert changed == [x.modality != "audio" for x in s]
     randomize(io.head_conv)
     latents, features = torch.zeros(1, 4, 1, 8, 8), torch.zeros(1, 3, 1, 8, 8)
     features[..., 1, 1] = 1.0  # what the token at (1, 1) meant to draw, at one latent position
