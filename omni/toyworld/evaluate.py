@@ -30,7 +30,7 @@ from omni.toyworld import (
     sample_scene,
 )
 from omni.toyworld.detectors.audio import detect_beeps
-from omni.toyworld.detectors.metrics import match_events, score_clip, shape_iou
+from omni.toyworld.detectors.metrics import match_events, pieces, score_clip, shape_iou
 from omni.toyworld.detectors.motion import visual_bounces
 from omni.toyworld.detectors.segment import segment_frames
 from omni.toyworld.detectors.shape import classify_shape, track_shape, track_size
@@ -139,7 +139,8 @@ class ToyworldEvaluation:
             )
 
     def t2i(self, report: Report) -> None:
-        """An image of the scene's first frame: the main object's colour, shape and outline (shape IoU)."""
+        """An image of the scene's first frame: the main object's colour, shape, outline (shape IoU) and how
+        many pieces of its colour the image shows (1 when the object is drawn whole, once)."""
         for seed in self.seeds():
             scene = suite_scene(seed)
             out = self.generate(canonical_caption(scene), task="t2i", seed=seed)
@@ -159,6 +160,7 @@ class ToyworldEvaluation:
                     "shape": shape,
                     "shape_correct": shape == obj.shape,
                     "shape_iou": iou,
+                    "pieces": pieces([detections], obj.color),
                 },
             )
 
@@ -391,6 +393,8 @@ def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
         values["t2i_color_accuracy"] = _mean(r["color_correct"] for r in d["t2i"])
         values["t2i_shape_accuracy"] = _mean(r["shape_correct"] for r in d["t2i"])
         values["t2i_shape_iou"] = _mean(r["shape_iou"] for r in d["t2i"])
+        values["t2i_pieces"] = _mean(r["pieces"] for r in d["t2i"])
+        values["t2i_one_piece"] = _mean(r["pieces"] == 1 for r in d["t2i"])
     if "t2av" in d:
         values["color_accuracy"] = _mean(r["color_accuracy"] for r in d["t2av"])
         values["shape_accuracy"] = _mean(r["shape_accuracy"] for r in d["t2av"])
@@ -398,6 +402,7 @@ def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
         values["motion_accuracy"] = _mean(r["motion_accuracy"] for r in d["t2av"])
         values["shape_iou"] = _mean(r["shape_iou"] for r in d["t2av"])
         values["direction_error_deg"] = _mean(r["direction_error_deg"] for r in d["t2av"])
+        values["pieces"] = _mean(r["pieces"] for r in d["t2av"])
         sync = [e for r in d["t2av"] for e in r["av_sync_errors_ms"]]
         values["av_sync_median_ms"] = _median_abs(sync)
         for q in (25, 75, 90):

@@ -277,3 +277,20 @@ def test_shape_iou_and_direction_error_grade_what_the_pass_fail_scores_cannot():
     speed = scene.objects[0].velocity[0]
     vertical = replace(scene, objects=(replace(scene.objects[0], motion="vertical", velocity=(0.0, speed)),))
     assert score_clip(clip.frames, None, scene.fps, None, vertical)["direction_error_deg"] > 80
+
+
+def test_pieces_counts_the_fragments_an_object_falls_into():
+    """A true clip draws its object in one piece a frame; cut through by a band of room, it is two pieces;
+    asked for a colour the clip lacks, none."""
+    from dataclasses import replace
+
+    scene = sample_scene(3, num_objects=1, shape="square", size="large", motion="still", pan=False)
+    clip = render(scene)
+    assert score_clip(clip.frames, None, scene.fps, None, scene)["pieces"] == 1.0
+    x, y = (round(v) for v in scene.objects[0].position)
+    cut = clip.frames.copy()
+    cut[:, :, x - 1 : x + 2] = clip.frames[:, :1, :1]  # a 3 px column of the room's corner colour
+    assert score_clip(cut, None, scene.fps, None, scene)["pieces"] == 2.0
+    other = next(c for c in COLORS if c != scene.objects[0].color)
+    missing = replace(scene, objects=(replace(scene.objects[0], color=other),))
+    assert score_clip(clip.frames, None, scene.fps, None, missing)["pieces"] == 0.0

@@ -21,6 +21,12 @@ REQUIRED = (
     "extension_boundary_jump_px",
     "retake_outside_error",
     "project_identity_consistency",
+    "shape_iou",
+    "direction_error_deg",
+    "pieces",
+    "t2i_shape_iou",
+    "t2i_pieces",
+    "t2i_one_piece",
 )
 
 

@@ -82,7 +82,7 @@ def score_clip(
 
     Returns a dict of plain values: per-object results under "objects", accuracies over the expected
     objects ("color_accuracy", "shape_accuracy", "size_accuracy", "motion_accuracy"; trajectories are
-    not classified), "extra_objects", audio-video sync ("av_sync_errors_ms": beep onset minus visual
+    not classified), "extra_objects", "pieces" (see `pieces`), audio-video sync ("av_sync_errors_ms": beep onset minus visual
     bounce for each matched pair of the same colour, "av_sync_median_abs_ms") and
     "pitch_color_agreement" (share of beeps near a visual bounce whose pitch names the bouncing
     object's colour). Undefined averages are NaN.
@@ -96,7 +96,9 @@ def score_clip(
         track = tracked.tracks.get(obj.color)
         record: dict[str, Any] = {"color": obj.color, "color_found": track is not None}
         if track is None:
-            record.update(shape=None, size=None, motion=None, visual_bounces=[], beeps=[], shape_iou=0.0)
+            record.update(
+                shape=None, size=None, motion=None, visual_bounces=[], beeps=[], shape_iou=0.0, pieces=0.0
+            )
             record["direction_error_deg"] = 90.0 if obj.motion in BOUNCING_MOTIONS else float("nan")
             record.update(shape_correct=False, size_correct=False, motion_correct=False)
             objects.append(record)
@@ -113,6 +115,7 @@ def score_clip(
             beeps=[b.time for b in beeps if b.color == obj.color],
         )
         record["shape_iou"] = shape_iou(tracked.detections, obj, expected.radius(obj))
+        record["pieces"] = pieces(tracked.detections, obj.color)
         record["direction_error_deg"] = direction_error(track, obj)
         record["shape_correct"] = record["shape"] == obj.shape
         record["size_correct"] = record["size"] == obj.size
@@ -130,6 +133,7 @@ def score_clip(
         "size_accuracy": _mean([r["size_correct"] for r in objects]),
         "motion_accuracy": _mean(motions),
         "shape_iou": _mean([r["shape_iou"] for r in objects]),
+        "pieces": _mean([r["pieces"] for r in objects]),
         "direction_error_deg": _mean(
             [r["direction_error_deg"] for r in objects if not np.isnan(r["direction_error_deg"])]
         ),
@@ -152,6 +156,13 @@ def shape_iou(detections: list[list[ObjectDetection]], obj: ObjectSpec, radius: 
             continue
         values.append(_template_iou(found.mask, obj.shape, radius, found.centroid))
     return float(np.median(values)) if values else 0.0
+
+
+def pieces(detections: list[list[ObjectDetection]], color: str) -> float:
+    """Median over frames of how many separate pieces of `color` a frame shows: 1 for one drawn object, more
+    when the object falls apart into fragments (or is drawn several times), 0 when the colour is missing."""
+    counts = [sum(d.color == color for d in frame) for frame in detections]
+    return float(np.median(counts)) if counts else 0.0
 
 
 def _template_iou(mask: np.ndarray, shape: str, radius: float, centroid: tuple[float, float]) -> float:
