@@ -30,6 +30,9 @@ class LatentStream:
             attention (how a dropped condition or a padded sample is expressed).
         control: optional (B, Cc, F, H, W) motion-control maps on a video stream's latent grid
             (`omni.conditioning.motion.control_maps`), added to its tokens by the video expert.
+        self_condition: optional estimate of the clean latents, shaped like `latents`, from the model's own
+            previous prediction (`sample_estimate`); a model built with `self_condition` reads it beside
+            the noisy latents. None reads as zeros (no estimate yet).
     """
 
     modality: str
@@ -39,6 +42,7 @@ class LatentStream:
     frame_seconds: float = 0.25
     token_mask: Tensor | None = None
     control: Tensor | None = None
+    self_condition: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -59,6 +63,11 @@ class LatentStream:
             raise ValueError(
                 f"control maps go with video latents of the same grid: got {tuple(self.control.shape)} for "
                 f"{self.modality} latents {tuple(self.latents.shape)}"
+            )
+        if self.self_condition is not None and self.self_condition.shape != self.latents.shape:
+            raise ValueError(
+                f"a {self.modality} stream's self-condition estimate must be shaped like its latents "
+                f"{tuple(self.latents.shape)}, got {tuple(self.self_condition.shape)}"
             )
         if self.timesteps.shape[0] != self.latents.shape[0]:
             raise ValueError(
@@ -103,6 +112,12 @@ class LatentStream:
             return sigma.reshape(-1, 1, frames, 1)  # one token per latent frame, all mel bins
         pt, ph, pw = patch_size
         return sigma.repeat_interleave(pt, 1).repeat_interleave(ph, 2).repeat_interleave(pw, 3)[:, None]
+
+    def sample_estimate(self, velocity: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
+        """The clean latents a predicted flow velocity points to, x_0 = x_t - sigma * v, as float32 (exact
+        where a token is clean: its sigma is 0)."""
+        sigma = self.noise_levels(patch_size).to(velocity.device)
+        return self.latents.float() - sigma * velocity.float()
 
     def per_token(self, values: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
         """Expand per-sample / per-frame / per-token `values` to (B, L) in token order."""

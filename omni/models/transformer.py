@@ -254,6 +254,7 @@ class ExpertIO(nn.Module):
         head_hidden: int = 0,
         head_conv: int = 0,
         head_features: int = 0,
+        self_condition: bool = False,
     ):
         super().__init__()
         if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
@@ -266,6 +267,13 @@ class ExpertIO(nn.Module):
         else:
             self.patch_embedding = nn.Linear(in_channels, dim)
             out_features = out_channels
+        if self_condition:  # the model's previous x_0 estimate, embedded like the latents (no bias: None = 0)
+            if expert == "video":
+                self.self_condition_embedding = nn.Conv3d(
+                    in_channels, dim, kernel_size=patch, stride=patch, bias=False
+                )
+            else:
+                self.self_condition_embedding = nn.Linear(in_channels, dim, bias=False)
         self.time_embedder = TimestepEmbedding(in_channels=freq_dim, time_embed_dim=dim)
         self.time_proj = nn.Linear(dim, 6 * dim)
         self.norm_out = FP32LayerNorm(dim, eps, elementwise_affine=False)
@@ -339,6 +347,11 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             the output alone; needs `video_head_conv`). The features carry more of each token's hidden state
             across its borders than its output values do. They widen the first convolution, so a folder
             trained without them cannot take them on.
+        self_condition: every expert also embeds a stream's `self_condition`, the model's own x_0 estimate
+            from the previous sampling step (in training, from a first forward pass without gradients for a
+            share of the samples: `self_condition` in the training config), so the tokens start from a
+            common draft instead of deciding the layout each on its own at high noise. Its embedding starts
+            at zero, an exact no-op, also when added to a trained folder.
     """
 
     _supports_gradient_checkpointing = True
@@ -379,6 +392,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         video_head_hidden: int = 0,
         video_head_conv: int = 0,
         video_head_features: int = 0,
+        self_condition: bool = False,
         mask_text_padding: bool = True,
         per_token_timesteps: bool = True,
     ):
@@ -421,6 +435,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     head_hidden=video_head_hidden,
                     head_conv=video_head_conv,
                     head_features=video_head_features,
+                    self_condition=self_condition,
                 ),
             }
         )
@@ -435,6 +450,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 patch,
                 eps,
                 pooled_text_dim=pooled_dim,
+                self_condition=self_condition,
             )
             ffn_dims["audio"] = audio_ffn_dim or ffn_dim
         self.blocks = nn.ModuleList(
@@ -452,7 +468,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         for io in self.experts.values():
             weight = io.patch_embedding.weight
             nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
@@ -464,6 +481,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 zero += [io.text_pool.weight, io.text_pool.bias]
             for param in zero:
                 nn.init.zeros_(param)
+            if hasattr(io, "self_condition_embedding"):  # starts as an exact no-op, like control
+                nn.init.zeros_(io.self_condition_embedding.weight)
             if hasattr(io, "control_embedding"):  # no control until trained: starts as an exact no-op
                 nn.init.zeros_(io.control_embedding.weight)
                 nn.init.zeros_(io.control_embedding.bias)
@@ -606,12 +625,23 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         return cache[key]
 
     def _embed(self, io: ExpertIO, stream: LatentStream) -> Tensor:
-        """Latents -> (B, L, D) tokens."""
+        """Latents (and the stream's self-condition estimate) -> (B, L, D) tokens."""
         latents = stream.latents.to(io.patch_embedding.weight.dtype)
+        estimate = stream.self_condition
+        if estimate is not None and not hasattr(io, "self_condition_embedding"):
+            raise ValueError(
+                "this model does not self-condition (self_condition = false): drop the streams' estimates"
+            )
         if stream.modality == "audio":
-            return io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)"))
+            tokens = io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)"))
+            if estimate is not None:
+                estimate = estimate.to(tokens.dtype)
+                tokens = tokens + io.self_condition_embedding(rearrange(estimate, "b c t m -> b t (c m)"))
+            return tokens
         stream.token_grid(tuple(self.config.patch_size))  # a size the patches do not divide is named here
         tokens = patch_linear(io.patch_embedding, latents)  # (B, F*H*W, D)
+        if estimate is not None:
+            tokens = tokens + patch_linear(io.self_condition_embedding, estimate.to(tokens.dtype))
         if stream.control is not None:
             if not hasattr(io, "control_embedding"):
                 raise ValueError(
@@ -734,6 +764,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             flops += cfg.num_layers * per_layer
             flops += 2 * groups * (cfg.freq_dim * dim + dim * dim + dim * 6 * dim)  # time embedding
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())
+            if hasattr(io, "self_condition_embedding") and any(
+                s.self_condition is not None for s in streams if s.expert == name
+            ):
+                flops += 2 * count * io.self_condition_embedding.weight.numel()
             if hasattr(io, "head_mlp"):
                 flops += 2 * count * io.head_mlp[0].weight.numel()
             if hasattr(io, "head_features"):

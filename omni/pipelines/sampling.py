@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -121,6 +121,12 @@ def text_rows(text: TextConditioning, rows: GuidanceRows, batch: int) -> tuple[T
     )
 
 
+def _self_conditions(model) -> bool:
+    """Whether `model` reads its previous x_0 estimate (`OmniTransformer`'s `self_condition`)."""
+    config = getattr(model, "config", None)
+    return bool(config is not None and config.get("self_condition", False))
+
+
 @torch.no_grad()
 def denoise(
     transformer: OmniTransformer,
@@ -170,12 +176,20 @@ def denoise(
     bar = progress if isinstance(progress, RunProgress) else RunProgress(bool(progress))
     if bar is not progress:
         bar.expect(num_steps)
+    # A self-conditioning model reads its previous step's x_0 estimate (per guidance row); a stage's first
+    # step has none, as in the share of training samples that saw none.
+    estimates: dict[int, list[Tensor]] = {}
     bar.stage("denoising")
     for step, t in enumerate(schedulers[0].timesteps):
         stage = 1 if low_noise is not None and t < low_noise.boundary else 0
         model, rows = stages[stage]
         streams = build_streams(plans, latents, t, rows)
+        if stage in estimates:
+            streams = [replace(s, self_condition=e) for s, e in zip(streams, estimates[stage])]
         velocities = model(streams, *texts[stage])
+        if _self_conditions(model):
+            patch = tuple(model.config["patch_size"])
+            estimates[stage] = [s.sample_estimate(v, patch) for s, v in zip(streams, velocities)]
         for i, (plan, v) in enumerate(zip(plans, velocities)):
             guided = rows.combine(v)
             x = schedulers[i].step(guided, t, latents[i], return_dict=False)[0]

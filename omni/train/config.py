@@ -130,6 +130,8 @@ class TrainConfig:
     timesteps: TimestepSampler = field(default_factory=TimestepSampler)
     # probability of conditioning on a clip's known subject trajectory / camera path (motion control)
     control: dict[str, float] = field(default_factory=lambda: {"trajectory": 0.5, "camera": 0.5})
+    # probability of a sample seeing the model's own x_0 estimate (needs `model.transformer.self_condition`)
+    self_condition: float = 0.0
     optim: OptimSection = field(default_factory=OptimSection)
     parallel: ParallelSection = field(default_factory=ParallelSection)
     ema: EMASection = field(default_factory=EMASection)
@@ -158,6 +160,7 @@ class TrainConfig:
         probabilities = {
             **{f"dropout.{k}": v for k, v in self.dropout.items()},
             **{f"control.{k}": v for k, v in self.control.items()},
+            "self_condition": self.self_condition,
         }
         for name, p in probabilities.items():
             if not 0.0 <= p <= 1.0:
@@ -178,6 +181,7 @@ class TrainConfig:
             timesteps=self.timesteps,
             trajectory_probability=self.control.get("trajectory", 0.0),
             camera_probability=self.control.get("camera", 0.0),
+            self_condition=self.self_condition,
         )
 
 

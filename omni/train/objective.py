@@ -9,7 +9,7 @@ pipeline plans with, and become the transformer's streams as the sampler's do (`
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -66,6 +66,9 @@ class ObjectiveConfig:
     timesteps: TimestepSampler = field(default_factory=TimestepSampler)
     trajectory_probability: float = 0.5  # of conditioning on a known subject trajectory (motion control)
     camera_probability: float = 0.5  # of conditioning on a known camera path
+    # of a sample seeing the model's own x_0 estimate from a first forward pass without gradients (a model
+    # built with `self_condition`); the others see none, as a sampler's first step does
+    self_condition: float = 0.0
 
 
 @dataclass
@@ -190,6 +193,8 @@ def flow_matching_loss(
 
     text = torch.where(drop["text"].to(device)[:, None, None], empty_text.to(batch.text), batch.text)
     text_mask = torch.where(drop["text"].to(device)[:, None], empty_text_mask.to(device), batch.text_mask)
+    if config.self_condition > 0:
+        streams = _self_conditioned(model, streams, text, text_mask, config.self_condition, generator)
     predictions = model(streams, text, text_mask)
 
     total = torch.zeros((), device=device)
@@ -211,6 +216,26 @@ def flow_matching_loss(
         per_task[task].append(value)
     tokens = sum(int(_active_tokens(model, s)) for s in streams)
     return LossOutput(total, per_modality, {k: sum(v) / len(v) for k, v in per_task.items()}, tokens, streams)
+
+
+def _self_conditioned(
+    model, streams: list[LatentStream], text: Tensor, text_mask: Tensor, p: float, generator: torch.Generator
+) -> list[LatentStream]:
+    """The streams with the model's own x_0 estimate (a forward pass without gradients) for a share `p` of the
+    samples, zeros (no estimate) for the others."""
+    size = streams[0].latents.shape[0]
+    chosen = torch.rand(size, generator=generator) < p
+    if not bool(chosen.any()):
+        return streams
+    with torch.no_grad():
+        velocities = model(streams, text, text_mask)
+    patch = tuple(model.config["patch_size"])
+    out = []
+    for stream, v in zip(streams, velocities):
+        keep = chosen.to(v.device).view(-1, *([1] * (v.ndim - 1)))
+        estimate = torch.where(keep, stream.sample_estimate(v, patch), 0.0).to(stream.latents.dtype)
+        out.append(replace(stream, self_condition=estimate))
+    return out
 
 
 def _control(model, batch: LatentBatch, config: ObjectiveConfig, generator: torch.Generator) -> Tensor | None:

@@ -139,6 +139,11 @@ class Trainer:
         self.shards = build_samples(config)
         model = build_model(config, verbose=self.dist.is_main)
         self.shards.check_transformer(model.config)
+        if config.self_condition > 0 and not model.config.get("self_condition", False):
+            raise ConfigError(
+                f"self_condition: {config.self_condition} needs a model that reads its own estimate: "
+                "set model.transformer.self_condition: true"
+            )
         model = model.to(self.dist.device).train()
         self.model = parallelize(model, config.parallel, self.dist)
         optim = config.optim
@@ -361,7 +366,14 @@ def _per_sample(streams):
     from omni.models.streams import LatentStream
 
     return [
-        LatentStream(s.modality, s.latents[:1], s.timesteps[:1], s.start_seconds, s.frame_seconds)
+        LatentStream(
+            s.modality,
+            s.latents[:1],
+            s.timesteps[:1],
+            s.start_seconds,
+            s.frame_seconds,
+            self_condition=None if s.self_condition is None else s.self_condition[:1],
+        )
         for s in streams
     ]
 

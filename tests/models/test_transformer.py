@@ -307,6 +307,46 @@ def test_video_head_features_need_the_convolutions():
         OmniTransformer(**TINY_TRANSFORMER, video_head_features=4)
 
 
+def test_self_condition_reads_the_estimate_from_zero_and_is_refused_by_a_model_without_it(tiny_transformer):
+    """Added to a trained model it changes nothing until trained (zero embedding, no bias: no estimate reads
+    as zeros); trained, every stream's estimate reaches the outputs; a model without it names the fix."""
+    from dataclasses import replace
+
+    model = OmniTransformer(**TINY_TRANSFORMER, self_condition=True).eval()
+    missing, unexpected = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert unexpected == [] and sorted(missing) == [
+        f"experts.{e}.self_condition_embedding.weight" for e in ("audio", "video")
+    ]
+    s = streams()
+    drafted = [replace(x, self_condition=torch.randn_like(x.latents)) for x in s]
+    base = run(tiny_transformer, s)
+    assert all(torch.equal(a, b) for a, b in zip(base, run(model, drafted)))
+    for io in model.experts.values():
+        randomize(io.self_condition_embedding)
+    assert all(torch.equal(a, b) for a, b in zip(base, run(model, s)))  # None: as zeros
+    zeros = [replace(x, self_condition=torch.zeros_like(x.latents)) for x in s]
+    assert all(torch.equal(a, b) for a, b in zip(base, run(model, zeros)))
+    assert all(not torch.equal(a, b) for a, b in zip(base, run(model, drafted)))
+    assert_reported_flops_match_counted(model, drafted)
+    with pytest.raises(ValueError, match="does not self-condition"):
+        run(tiny_transformer, drafted)
+    with pytest.raises(ValueError, match="self-condition estimate must be shaped like its latents"):
+        replace(s[0], self_condition=torch.zeros(1, 4, 1, 4, 4))
+
+
+def test_a_streams_sample_estimate_inverts_the_flow_step():
+    """x_t = (1 - sigma) x_0 + sigma noise with velocity noise - x_0 gives back x_0, and a clean token (sigma 0)
+    is its own estimate whatever the velocity."""
+    g = torch.Generator().manual_seed(3)
+    x0, noise = torch.randn(2, 4, 2, 4, 4, generator=g), torch.randn(2, 4, 2, 4, 4, generator=g)
+    sigma = torch.tensor([0.3, 0.9]).view(2, 1, 1, 1, 1)
+    xt = (1 - sigma) * x0 + sigma * noise
+    stream = LatentStream("video", xt, torch.tensor([300.0, 900.0]))
+    assert torch.allclose(stream.sample_estimate(noise - x0, (1, 2, 2)), x0, atol=1e-5)
+    clean = LatentStream("video", x0, torch.tensor([[0.0, 500.0], [0.0, 500.0]]))
+    assert torch.equal(clean.sample_estimate(torch.randn_like(x0), (1, 2, 2))[:, :, 0], x0[:, :, 0])
+
+
 def assert_reported_flops_match_counted(model, s) -> None:
     """FLOPs the model reports (for MFU) agree with torch's counter within 2%; attention runs as matmuls so
     the counter sees it."""

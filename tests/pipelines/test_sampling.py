@@ -142,3 +142,44 @@ def test_denoise_refuses_a_plan_of_several_samples_by_name():
             batch_size=2,
             progress=False,
         )
+
+
+class DraftingModel(RecordingModel):
+    """A recording model that self-conditions (`OmniTransformer`'s `self_condition`)."""
+
+    config = {"patch_size": (1, 1, 1), "self_condition": True}
+
+
+def test_a_self_conditioning_model_reads_its_previous_estimate_at_every_step_but_the_first():
+    """Each guidance row gets the x_0 its own previous prediction pointed to (x_t - sigma * v); clean frames'
+    estimate is the clean frames; a model without the option is never given one."""
+    plan = i2v_plan()
+    model = DraftingModel()
+    denoise(
+        model,
+        [plan],
+        text(),
+        build_scheduler(SchedulerConfig("euler")),
+        3,
+        Guidance(text=3.0, image=2.0),
+        batch_size=2,
+        progress=False,
+    )
+    assert model.calls[0][0][0].self_condition is None
+    for (before, _, _), (after, _, _) in zip(model.calls, model.calls[1:]):
+        stream, later = before[0], after[0]
+        assert torch.allclose(
+            later.self_condition, stream.sample_estimate(torch.ones_like(stream.latents), (1, 1, 1))
+        )
+        assert torch.equal(later.self_condition[:, :, 0], plan.clean[:, :, 0].expand(6, -1, -1, -1))
+    plain = RecordingModel()
+    denoise(
+        plain,
+        [plan],
+        text(),
+        build_scheduler(SchedulerConfig("euler")),
+        3,
+        Guidance(text=3.0),
+        progress=False,
+    )
+    assert all(streams[0].self_condition is None for streams, _, _ in plain.calls)

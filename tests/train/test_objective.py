@@ -125,3 +125,46 @@ def test_a_timestep_tail_trains_where_the_sampler_starts():
 def test_bad_timestep_tails_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TimestepSampler(**kwargs)
+
+
+class Drafting(Recorder):
+    """Predicts a fixed velocity, so that its estimates are known; records every call's streams."""
+
+    config = {"patch_size": (1, 2, 2), "self_condition": True}
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, streams, text, mask):
+        self.calls.append((torch.is_grad_enabled(), streams))
+        return [torch.ones_like(s.latents) + self.weight for s in streams]
+
+
+def test_self_condition_feeds_a_share_of_samples_the_models_own_estimate():
+    """A first pass without gradients drafts x_0 = x_t - sigma * v; the graded pass reads it for the samples
+    drawn (about the share asked for), zeros for the others; without it, one pass and no estimate."""
+    model = Drafting()
+    config = ObjectiveConfig(tasks={"t2av": 1.0}, self_condition=0.5)
+    out = flow_matching_loss(
+        model, batch(32), torch.zeros(1, 5, 8), torch.ones(1, 5, dtype=torch.bool), config, torch.Generator()
+    )
+    (first_grad, first), (second_grad, second) = model.calls
+    assert not first_grad and second_grad and out.loss.requires_grad
+    assert all(s.self_condition is None for s in first)
+    for draft, graded in zip(first, second):
+        estimate = draft.sample_estimate(torch.ones_like(draft.latents), (1, 2, 2))
+        seen = graded.self_condition.flatten(1).abs().sum(1) > 0  # (B,) samples given an estimate
+        assert 8 <= int(seen.sum()) <= 24
+        assert torch.allclose(graded.self_condition[seen], estimate[seen])
+        assert torch.equal(graded.latents, draft.latents)
+    model = Drafting()
+    flow_matching_loss(
+        model,
+        batch(),
+        torch.zeros(1, 5, 8),
+        torch.ones(1, 5, dtype=torch.bool),
+        ObjectiveConfig(),
+        torch.Generator(),
+    )
+    assert len(model.calls) == 1 and all(s.self_condition is None for s in model.calls[0][1])

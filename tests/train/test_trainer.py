@@ -193,6 +193,28 @@ def test_a_trained_model_warm_starts_with_a_new_layer(data, tmp_path, capsys):
         )
 
 
+def test_self_conditioned_training_trains_the_estimates_embedding(data, tmp_path):
+    """`self_condition` in the recipe feeds a model built to read its own estimate; a model without the option,
+    or a share outside [0, 1], is refused before training starts."""
+    with pytest.raises(ConfigError, match="self_condition: 2.0 is not a probability"):
+        load_train_config("tiny", overrides(data, tmp_path / "a", self_condition=2.0))
+    with pytest.raises(ConfigError, match="set model.transformer.self_condition: true"):
+        Trainer(load_train_config("tiny", overrides(data, tmp_path / "b", self_condition=0.5)))
+    config = load_train_config(
+        "tiny",
+        overrides(
+            data,
+            tmp_path / "c",
+            steps=2,
+            self_condition=1.0,
+            **{"model.transformer": {"self_condition": True}},
+        ),
+    )
+    transformer = OmniPipeline.from_pretrained(Trainer(config).fit().export).transformer
+    assert transformer.config.self_condition
+    assert transformer.experts["video"].self_condition_embedding.weight.abs().sum() > 0
+
+
 def test_numbers_written_without_a_dot_are_numbers(data, tmp_path):
     # YAML 1.1 reads 1e-4 as a string; `omni train --help` shows --set optim.lr=1e-4
     from omni.cli.train import _override
