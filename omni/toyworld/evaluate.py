@@ -436,7 +436,8 @@ def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
         values["retake_vae_roundtrip_error"] = _mean(r["vae_roundtrip_error"] for r in d["retake"])
     if "project" in d:
         values["project_identity_consistency"] = _mean(c for r in d["project"] for c in r["consistent"])
-    values["seconds_per_clip"] = _mean(seconds)
+    if seconds:  # t2av clips were generated (not for an --only run without them)
+        values["seconds_per_clip"] = _mean(seconds)
     return values
 
 
