@@ -32,6 +32,20 @@ def i2v_plan():
     return StreamPlan("video", (4, 3, 2, 2), clean=clean, clean_mask=mask, condition="image")
 
 
+def euler(model, plan, steps, guidance, batch_size=1):
+    """`denoise` of one plan with the Euler scheduler, no progress bar."""
+    return denoise(
+        model,
+        [plan],
+        text(),
+        build_scheduler(SchedulerConfig("euler")),
+        steps,
+        guidance,
+        batch_size=batch_size,
+        progress=False,
+    )
+
+
 def test_clean_frames_are_never_updated():
     plan = i2v_plan()
     model = RecordingModel()
@@ -109,16 +123,7 @@ def test_same_seed_same_latents():
 def test_one_request_plan_serves_every_sample_and_guidance_row():
     model = RecordingModel()
     plan = i2v_plan()
-    out = denoise(
-        model,
-        [plan],
-        text(),
-        build_scheduler(SchedulerConfig("euler")),
-        1,
-        Guidance(text=3.0, image=2.0),
-        batch_size=2,
-        progress=False,
-    )[0]
+    out = euler(model, plan, 1, Guidance(text=3.0, image=2.0), batch_size=2)[0]
     assert out.shape == (2, *plan.shape) and torch.equal(
         out[:, :, 0], plan.clean[:, :, 0].expand(2, -1, -1, -1)
     )
@@ -132,16 +137,7 @@ def test_denoise_refuses_a_plan_of_several_samples_by_name():
     clean, mask = torch.zeros(2, 4, 3, 2, 2), torch.zeros(2, 3, dtype=torch.bool)
     plan = StreamPlan("video", (4, 3, 2, 2), clean=clean, clean_mask=mask)
     with pytest.raises(ValueError, match="batch 1 for all 2 samples; the video plan holds 2"):
-        denoise(
-            RecordingModel(),
-            [plan],
-            text(),
-            build_scheduler(SchedulerConfig("euler")),
-            1,
-            Guidance(),
-            batch_size=2,
-            progress=False,
-        )
+        euler(RecordingModel(), plan, 1, Guidance(), batch_size=2)
 
 
 class DraftingModel(RecordingModel):
@@ -155,16 +151,7 @@ def test_a_self_conditioning_model_reads_its_previous_estimate_at_every_step_but
     estimate is the clean frames; a model without the option is never given one."""
     plan = i2v_plan()
     model = DraftingModel()
-    denoise(
-        model,
-        [plan],
-        text(),
-        build_scheduler(SchedulerConfig("euler")),
-        3,
-        Guidance(text=3.0, image=2.0),
-        batch_size=2,
-        progress=False,
-    )
+    euler(model, plan, 3, Guidance(text=3.0, image=2.0), batch_size=2)
     assert model.calls[0][0][0].self_condition is None
     for (before, _, _), (after, _, _) in zip(model.calls, model.calls[1:]):
         stream, later = before[0], after[0]
@@ -173,13 +160,5 @@ def test_a_self_conditioning_model_reads_its_previous_estimate_at_every_step_but
         )
         assert torch.equal(later.self_condition[:, :, 0], plan.clean[:, :, 0].expand(6, -1, -1, -1))
     plain = RecordingModel()
-    denoise(
-        plain,
-        [plan],
-        text(),
-        build_scheduler(SchedulerConfig("euler")),
-        3,
-        Guidance(text=3.0),
-        progress=False,
-    )
+    euler(plain, plan, 3, Guidance(text=3.0))
     assert all(streams[0].self_condition is None for streams, _, _ in plain.calls)

@@ -82,8 +82,8 @@ def score_clip(
 
     Returns a dict of plain values: per-object results under "objects", accuracies over the expected
     objects ("color_accuracy", "shape_accuracy", "size_accuracy", "motion_accuracy"; trajectories are
-    not classified), "extra_objects", "pieces" (see `pieces`), audio-video sync ("av_sync_errors_ms": beep onset minus visual
-    bounce for each matched pair of the same colour, "av_sync_median_abs_ms") and
+    not classified), "extra_objects", "pieces" (see `pieces`), audio-video sync ("av_sync_errors_ms":
+    beep onset minus visual bounce for each matched pair of the same colour, "av_sync_median_abs_ms") and
     "pitch_color_agreement" (share of beeps near a visual bounce whose pitch names the bouncing
     object's colour). Undefined averages are NaN.
     """
