@@ -15,7 +15,8 @@ class LatentBatch:
     video (B, C, F, H, W) and audio (B, C, T, M) normalised latents; reference (B, C, 1, H, W) a standalone
     image latent of each clip (used for references), text (B, Lt, Dt) encoder states with mask (B, Lt);
     motion (B, Fp, 5) per pixel frame the subject's centre x, y and the camera's dx, dy, zoom (NaN where
-    unknown), in pixels of frames of `frame_size` (height, width).
+    unknown), in pixels of frames of `frame_size` (height, width); subject_boxes (B, Fp, 4) per pixel frame the
+    box (x0, y0, x1, y1) around each clip's subjects in the same pixels, None when the data marks none.
     """
 
     video: Tensor | None
@@ -27,6 +28,7 @@ class LatentBatch:
     reference: Tensor | None = None
     motion: Tensor | None = None
     frame_size: tuple[int, int] | None = None
+    subject_boxes: Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -44,4 +46,5 @@ class LatentBatch:
             move(self.reference),
             self.motion,  # stays on the CPU: control maps are built from it there
             self.frame_size,
+            self.subject_boxes,  # stays on the CPU, as motion
         )

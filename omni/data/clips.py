@@ -100,6 +100,8 @@ class SourceClip:
         reference: optional (H', W', 3) uint8 image of the clip's subject (default: its middle frame).
         trajectory: optional (F, 2) subject centre (x, y) in pixels per frame, NaN where unknown.
         camera: optional (F, 3) camera offset dx, dy in pixels and zoom per frame.
+        subject_boxes: optional (F, 4) box (x0, y0, x1, y1) in pixels per frame around the clip's subjects
+            (all of them), NaN where unknown: where a recipe's `focus_weight` puts more of the loss.
     """
 
     clip_id: str
@@ -113,6 +115,7 @@ class SourceClip:
     reference: np.ndarray | None = None
     trajectory: np.ndarray | None = None
     camera: np.ndarray | None = None
+    subject_boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.clip_id, str) or not self.clip_id:
@@ -124,6 +127,11 @@ class SourceClip:
         Clip(self.frames, self.fps, self.audio, self.sample_rate)  # checks dtypes, shapes and rates
         if self.audio_origin not in ("track", "file", "none"):
             raise ValueError(f"audio_origin must be track, file or none, got {self.audio_origin!r}")
+        if self.subject_boxes is not None and np.shape(self.subject_boxes) != (len(self.frames), 4):
+            raise ValueError(
+                f"clip {self.clip_id}: subject_boxes must be (frames, 4) = ({len(self.frames)}, 4), "
+                f"got {np.shape(self.subject_boxes)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,8 @@ class ConformedClip:
         reference_frame: (height, width, 3) uint8 image of the subject.
         motion: (F, 5) float32 subject centre x, y and camera dx, dy, zoom per frame, in the format's
             pixels (NaN where unknown).
+        subject_boxes: (F, 4) float32 box (x0, y0, x1, y1) around the subjects per frame in the format's
+            pixels, or None when the source marks none.
     """
 
     frames: np.ndarray
@@ -146,6 +156,7 @@ class ConformedClip:
     audio_padding: int
     reference_frame: np.ndarray
     motion: np.ndarray
+    subject_boxes: np.ndarray | None = None
 
 
 def conform(clip: SourceClip, fmt: ClipFormat) -> ConformedClip:
@@ -171,17 +182,18 @@ def conform(clip: SourceClip, fmt: ClipFormat) -> ConformedClip:
         else resize_cover(clip.reference, fmt.height, fmt.width)
     )
     motion = _conform_motion(clip, picks[:bucket], fmt)
+    boxes = _conform_boxes(clip, picks[:bucket], fmt)
 
     num_samples = fmt.num_samples(bucket)
     if clip.audio is None:
         silence = np.zeros((fmt.audio_channels, num_samples), np.float32)
-        return ConformedClip(frames, silence, True, 0, reference, motion)
+        return ConformedClip(frames, silence, True, 0, reference, motion, boxes)
     audio = audio_to_array(clip.audio, fmt.audio_channels)
     audio = resample(audio, clip.sample_rate, fmt.sample_rate)[:, :num_samples]
     padding = num_samples - audio.shape[1]
     audio = np.pad(audio, ((0, 0), (0, padding)))
     return ConformedClip(
-        frames, np.ascontiguousarray(audio, dtype=np.float32), False, padding, reference, motion
+        frames, np.ascontiguousarray(audio, dtype=np.float32), False, padding, reference, motion, boxes
     )
 
 
@@ -202,6 +214,15 @@ def _conform_motion(clip: SourceClip, picks: np.ndarray, fmt: ClipFormat) -> np.
         motion[:, 2:4] = clip.camera[picks, :2] * scale
         motion[:, 4] = clip.camera[picks, 2]
     return motion
+
+
+def _conform_boxes(clip: SourceClip, picks: np.ndarray, fmt: ClipFormat) -> np.ndarray | None:
+    """The clip's subject boxes in the conformed clip's frames and pixels, clipped to the frame: (F, 4)."""
+    if clip.subject_boxes is None:
+        return None
+    scale, left, top = cover_transform(*clip.frames.shape[1:3], fmt.height, fmt.width)
+    boxes = (np.asarray(clip.subject_boxes, np.float64)[picks] - [left, top, left, top]) * scale
+    return np.clip(boxes, 0, [fmt.width, fmt.height, fmt.width, fmt.height]).astype(np.float32)
 
 
 def probe_fps(path: str | os.PathLike[str]) -> float | None:

@@ -263,6 +263,8 @@ def stack_samples(
 ) -> LatentBatch:
     """Samples' tensors (each as `LatentShards.sample` returns them) stacked into one batch."""
     stacked = {name: torch.stack([sample[name] for sample in samples]) for name in TENSORS}
+    boxes = [sample.get("subject_boxes") for sample in samples]
+    stacked["subject_boxes"] = None if any(b is None for b in boxes) else torch.stack(boxes)
     return LatentBatch(
         video=stacked["video"],
         audio=stacked["audio"],
@@ -273,6 +275,7 @@ def stack_samples(
         reference=stacked["reference"],
         motion=stacked["motion"],
         frame_size=frame_size,
+        subject_boxes=stacked["subject_boxes"],
     )
 
 

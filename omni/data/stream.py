@@ -53,6 +53,11 @@ class StreamedSamples:
         self.video_frame_seconds = pipe.vae_temporal / fmt.fps
         self.audio_frame_seconds = pipe.audio_frame_seconds
 
+    def marks_subjects(self) -> bool:
+        """Whether the source's clips carry subject boxes (what a recipe's `focus_weight` needs); asks one clip."""
+        (pending,) = build_source(self.source, self.format, count=1, seed=0, **self.options)
+        return pending.load().subject_boxes is not None
+
     def check_transformer(self, config) -> None:
         """Refuse a transformer (its config) whose input widths differ from the codecs' latents."""
         wrong = self.layout.misfits(config)
@@ -73,12 +78,13 @@ class StreamedSamples:
             )
         ]
         text, text_mask = self.encoder.text([clip.caption for clip in clips])  # one text encoder call
-        samples = [
-            self.encoder.encode(
-                conform(clip, self.format), clip, (text[i : i + 1], text_mask[i : i + 1])
-            ).tensors
-            for i, clip in enumerate(clips)
-        ]
+        samples = []
+        for i, clip in enumerate(clips):
+            conformed = conform(clip, self.format)
+            tensors = self.encoder.encode(conformed, clip, (text[i : i + 1], text_mask[i : i + 1])).tensors
+            if conformed.subject_boxes is not None:
+                tensors["subject_boxes"] = torch.from_numpy(conformed.subject_boxes)
+            samples.append(tensors)
         size = (self.format.height, self.format.width)
         return stack_samples(samples, self.video_frame_seconds, self.audio_frame_seconds, size)
 

@@ -144,6 +144,8 @@ def prepare_clips(
         truth = clip.ground_truth
         camera = np.concatenate([truth.camera_offsets, np.ones((scene.num_frames, 1))], axis=1)
         trajectory = truth.objects[0].centers if len(truth.objects) == 1 else None
+        boxes = np.stack([o.bboxes for o in truth.objects])  # (objects, F, 4): one box around them all
+        subject_boxes = np.concatenate([boxes[..., :2].min(0), boxes[..., 2:].max(0)], axis=-1)
         yield SourceClip(
             f"toy_{seed + index}",
             clip.frames,
@@ -155,4 +157,5 @@ def prepare_clips(
             reference=subject_reference(scene, 1_000_000_007 + seed + index),
             trajectory=trajectory,
             camera=camera,
+            subject_boxes=subject_boxes,
         )

@@ -132,6 +132,8 @@ class TrainConfig:
     control: dict[str, float] = field(default_factory=lambda: {"trajectory": 0.5, "camera": 0.5})
     # probability of a sample seeing the model's own x_0 estimate (needs `model.transformer.self_condition`)
     self_condition: float = 0.0
+    # extra loss weight inside the clips' subject boxes (video and image latents; 0: an even loss)
+    focus_weight: float = 0.0
     optim: OptimSection = field(default_factory=OptimSection)
     parallel: ParallelSection = field(default_factory=ParallelSection)
     ema: EMASection = field(default_factory=EMASection)
@@ -165,6 +167,8 @@ class TrainConfig:
         for name, p in probabilities.items():
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(f"{name}: {p} is not a probability in [0, 1]")
+        if not self.focus_weight >= 0:
+            raise ConfigError(f"focus_weight: {self.focus_weight} must be a number >= 0")
         if self.steps < 1 or self.data.batch_size < 1:
             raise ConfigError(
                 f"steps and data.batch_size must be positive, got {self.steps} and {self.data.batch_size}"
@@ -182,6 +186,7 @@ class TrainConfig:
             trajectory_probability=self.control.get("trajectory", 0.0),
             camera_probability=self.control.get("camera", 0.0),
             self_condition=self.self_condition,
+            focus_weight=self.focus_weight,
         )
 
 

@@ -69,6 +69,9 @@ class ObjectiveConfig:
     # of a sample seeing the model's own x_0 estimate from a first forward pass without gradients (a model
     # built with `self_condition`); the others see none, as a sampler's first step does
     self_condition: float = 0.0
+    # extra loss weight on the video latents inside the clips' subject boxes: 1 + focus_weight there, 1
+    # elsewhere, rescaled to a mean of 1 over each sample's latents (needs data that marks subject boxes)
+    focus_weight: float = 0.0
 
 
 @dataclass
@@ -180,7 +183,8 @@ def flow_matching_loss(
     }
 
     control = _control(model, batch, config, generator)
-    streams, targets, loss_masks = [], [], []
+    focus = _focus(batch, config.focus_weight) if config.focus_weight else None
+    streams, targets, loss_masks, weights = [], [], [], []
     for plan in _streams(batch, masks, every_stream, control):
         x0 = plan.clean
         noise = torch.randn(x0.shape, generator=generator).to(device, x0.dtype)
@@ -190,6 +194,7 @@ def flow_matching_loss(
         streams.append(plan.stream(xt, t.to(device) * 1000, drop))
         targets.append(noise - x0)
         loss_masks.append((plan.present[:, None] & ~plan.clean_mask).to(device))
+        weights.append(_focus_of(plan.modality, focus, masks, device))
 
     text = torch.where(drop["text"].to(device)[:, None, None], empty_text.to(batch.text), batch.text)
     text_mask = torch.where(drop["text"].to(device)[:, None], empty_text_mask.to(device), batch.text_mask)
@@ -200,8 +205,11 @@ def flow_matching_loss(
     total = torch.zeros((), device=device)
     per_sample = torch.zeros(size, device=device)
     per_modality = {}
-    for stream, v, target, mask in zip(streams, predictions, targets, loss_masks):
-        error = (v.float() - target.float()).square().mean(dim=[1] + list(range(3, v.ndim)))  # (B, F)
+    for stream, v, target, mask, focus_weight in zip(streams, predictions, targets, loss_masks, weights):
+        error = (v.float() - target.float()).square()
+        if focus_weight is not None:  # (B, 1, F, H, W), a mean of 1 over each sample's latents
+            error = error * focus_weight
+        error = error.mean(dim=[1] + list(range(3, v.ndim)))  # (B, F)
         weight = config.loss_weights.get(stream.modality, 1.0)
         count = mask.sum()
         if count == 0:
@@ -259,6 +267,56 @@ def _control(model, batch: LatentBatch, config: ObjectiveConfig, generator: torc
             camera = CameraPath(sample[:, 2:4], sample[:, 4])
         maps.append(control_maps(grid, batch.frame_size, camera, trajectory))
     return torch.stack(maps)
+
+
+def _temporal_compression(pixel_frames: int, latent_frames: int) -> int:
+    """Pixel frames per latent frame of a causal video codec (1 + temporal * (latent_frames - 1) pixel frames)."""
+    return (pixel_frames - 1) // (latent_frames - 1) if latent_frames > 1 else 1
+
+
+def _focus(batch: LatentBatch, focus_weight: float) -> Tensor:
+    """(B, 1, F, H, W) loss weights on the video latent grid: 1 + focus_weight on the cells a subject box
+    touches in any pixel frame of the latent frame, 1 elsewhere, scaled to a mean of 1 per sample."""
+    if batch.subject_boxes is None or batch.video is None or batch.frame_size is None:
+        raise ValueError(
+            f"focus_weight: {focus_weight} needs data that marks its subjects' boxes (the toyworld stream "
+            "does; prepared shards do not): set focus_weight: 0"
+        )
+    boxes = batch.subject_boxes.double()  # (B, Fp, 4) pixels
+    frames, rows, cols = batch.video.shape[2:]
+    height, width = batch.frame_size
+    temporal = _temporal_compression(boxes.shape[1], frames)
+    # latent frame 0 holds pixel frame 0, frame i >= 1 the `temporal` frames (i - 1) * temporal + 1 ... i * temporal
+    group = (
+        torch.arange(boxes.shape[1])
+        .add(temporal - 1)
+        .div(temporal, rounding_mode="floor")
+        .clamp(max=frames - 1)
+    )
+    known = ~boxes.isnan().any(-1)  # (B, Fp)
+    y0 = torch.arange(rows, dtype=torch.float64) * height / rows  # cell edges
+    x0 = torch.arange(cols, dtype=torch.float64) * width / cols
+    inside_y = (y0 + height / rows > boxes[..., 1, None]) & (y0 < boxes[..., 3, None])  # (B, Fp, rows)
+    inside_x = (x0 + width / cols > boxes[..., 0, None]) & (x0 < boxes[..., 2, None])  # (B, Fp, cols)
+    touched = (
+        inside_y[..., :, None] & inside_x[..., None, :] & known[..., None, None]
+    ).float()  # (B, Fp, h, w)
+    cells = torch.stack([touched[:, group == i].amax(dim=1) for i in range(frames)], dim=1)
+    weight = 1 + focus_weight * cells
+    return (weight / weight.mean(dim=(1, 2, 3), keepdim=True))[:, None]
+
+
+def _focus_of(modality: str, focus: Tensor | None, masks: list[SampleMask], device) -> Tensor | None:
+    """A stream's loss weights from the video focus: the video's, the image target's first frame (a
+    reference image, standalone, is weighted evenly), none for audio."""
+    if focus is None or modality == "audio":
+        return None
+    if modality == "video":
+        return focus.to(device)
+    first = focus[:, :, :1]
+    first = first / first.mean(dim=(2, 3, 4), keepdim=True)
+    reference = torch.tensor([m.task == "ref" for m in masks]).view(-1, 1, 1, 1, 1)
+    return torch.where(reference, torch.ones_like(first), first).to(device)
 
 
 def _active_tokens(model, stream: LatentStream) -> int:

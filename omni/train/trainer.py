@@ -137,6 +137,13 @@ class Trainer:
         self.config = config
         self.dist = dist_info or init_distributed(config.parallel.sequence_parallel)
         self.shards = build_samples(config)
+        if config.focus_weight > 0 and not (
+            hasattr(self.shards, "marks_subjects") and self.shards.marks_subjects()
+        ):
+            raise ConfigError(
+                f"focus_weight: {config.focus_weight} needs data that marks its subjects' boxes (the toyworld "
+                "stream does; prepared shards do not): set focus_weight: 0"
+            )
         model = build_model(config, verbose=self.dist.is_main)
         self.shards.check_transformer(model.config)
         if config.self_condition > 0 and not model.config.get("self_condition", False):

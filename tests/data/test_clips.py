@@ -103,3 +103,17 @@ def test_a_malformed_source_clip_is_refused():
         SourceClip("x", np.zeros((9, 32, 32), np.uint8), 8.0, None, None, "caption")
     with pytest.raises(ValueError, match="clip x: caption must be a non-empty string"):
         SourceClip("x", np.zeros((9, 32, 32, 3), np.uint8), 8.0, None, None, "")
+
+
+def test_subject_boxes_follow_the_retiming_and_the_crop():
+    """A 48x64 clip at 16 fps covered to 32x32 at 8 fps: every other box, scaled by 2/3, the 8 px cropped from
+    the left taken off, clipped to the frame; a clip without boxes has none."""
+    frames = np.zeros((18, 48, 64, 3), np.uint8)
+    boxes = np.stack([np.array([10.0 + i, 6.0, 40.0 + i, 30.0]) for i in range(18)])
+    clip = conform(SourceClip("boxed", frames, 16.0, None, None, "a box", subject_boxes=boxes), FORMAT)
+    assert clip.subject_boxes.shape == (9, 4)
+    expected = (boxes[::2] - [8, 0, 8, 0]) * 32 / 48
+    np.testing.assert_allclose(clip.subject_boxes, np.clip(expected, 0, 32), atol=1e-5)
+    assert conform(numbered_clip(16, 8.0), FORMAT).subject_boxes is None
+    with pytest.raises(ValueError, match=r"subject_boxes must be \(frames, 4\) = \(18, 4\), got \(18, 2\)"):
+        SourceClip("boxed", frames, 16.0, None, None, "a box", subject_boxes=boxes[:, :2])

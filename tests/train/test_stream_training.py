@@ -99,3 +99,31 @@ def test_an_unknown_source_option_is_named_before_any_work(toy):
         StreamedSamples("toyworld", toy, fmt, 48, options={"objects": 1})
     with pytest.raises(ValueError, match="num_objects must be 1 or 2"):
         StreamedSamples("toyworld", toy, fmt, 48, options={"num_objects": 3})
+
+
+def test_toy_clips_mark_their_subjects_boxes_for_a_focused_loss(toy, tmp_path):
+    """Each rendered clip carries the box around its objects per frame; a recipe's `focus_weight` trains on
+    them, and is refused before any work on data that marks none."""
+    fmt = default_format(toy, frames=(9,))
+    (pending,) = build_source("toyworld", fmt, count=1, seed=3, num_objects=1)
+    clip = pending.load()
+    x0, y0, x1, y1 = clip.subject_boxes[0]
+    coloured = (clip.frames[0].max(-1).astype(int) - clip.frames[0].min(-1)) > 60  # the object, not the room
+    rows, cols = coloured.nonzero()
+    # every pixel the object colours overlaps the box (pixel column c spans [c, c + 1])
+    assert x0 < cols.min() + 1 and cols.max() < x1 and y0 < rows.min() + 1 and rows.max() < y1
+    assert (x1 - x0) * (y1 - y0) < 0.3 * 64 * 64
+    stream = StreamedSamples("toyworld", toy, fmt, 48)
+    assert stream.marks_subjects()
+    assert next(stream.batches(2, seed=0, start_step=0, prefetch=0)).subject_boxes.shape == (2, 9, 4)
+    settings = {
+        "model.transformer": SMALL,
+        "data.batch_size": 2,
+        "data.num_workers": 0,
+        "data.frames": 5,
+        "checkpoint.dir": str(tmp_path / "run"),
+        "focus_weight": 4.0,
+    }
+    assert Trainer(load_train_config("toy", settings)).fit(max_steps=1).steps == 1
+    with pytest.raises(ConfigError, match="focus_weight: -1.0 must be a number >= 0"):
+        load_train_config("toy", {**settings, "focus_weight": -1.0})

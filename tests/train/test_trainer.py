@@ -215,6 +215,11 @@ def test_self_conditioned_training_trains_the_estimates_embedding(data, tmp_path
     assert transformer.experts["video"].self_condition_embedding.weight.abs().sum() > 0
 
 
+def test_a_focused_loss_needs_data_that_marks_subjects(data, tmp_path):
+    with pytest.raises(ConfigError, match="focus_weight: 2.0 needs data that marks its subjects' boxes"):
+        Trainer(load_train_config("tiny", overrides(data, tmp_path, focus_weight=2.0)))
+
+
 def test_numbers_written_without_a_dot_are_numbers(data, tmp_path):
     # YAML 1.1 reads 1e-4 as a string; `omni train --help` shows --set optim.lr=1e-4
     from omni.cli.train import _override
