@@ -258,6 +258,7 @@ def _control(model, batch: LatentBatch, config: ObjectiveConfig, generator: torc
     keep_trajectory = torch.rand(batch.batch_size, generator=generator) < config.trajectory_probability
     keep_camera = torch.rand(batch.batch_size, generator=generator) < config.camera_probability
     grid = tuple(batch.video.shape[2:])
+    temporal = _temporal_compression(motion.shape[1], grid[0])
     maps = []
     for i, sample in enumerate(motion):
         trajectory = camera = None
@@ -265,7 +266,7 @@ def _control(model, batch: LatentBatch, config: ObjectiveConfig, generator: torc
             trajectory = Trajectory(sample[:, :2])
         if keep_camera[i] and not np.isnan(sample[:, 2:]).any():
             camera = CameraPath(sample[:, 2:4], sample[:, 4])
-        maps.append(control_maps(grid, batch.frame_size, camera, trajectory))
+        maps.append(control_maps(grid, batch.frame_size, camera, trajectory, temporal))
     return torch.stack(maps)
 
 

@@ -1,8 +1,12 @@
 """The flow-matching objective: clean tokens at t = 0 and out of the loss, dropped conditions leave attention."""
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 import torch
 
+from omni.conditioning.motion import CONTROL_CHANNELS, Trajectory, control_maps
 from omni.data.batch import LatentBatch
 from omni.train.objective import ObjectiveConfig, TimestepSampler, _focus, flow_matching_loss
 
@@ -205,6 +209,22 @@ def test_focus_puts_more_of_the_loss_where_the_subject_is():
     assert losses[1] > 1.5 * losses[0]
     with pytest.raises(ValueError, match="focus_weight: 7.0 needs data that marks its subjects' boxes"):
         run_on(batch(), ObjectiveConfig(tasks={"t2v": 1.0}, focus_weight=7.0))
+
+
+def test_control_maps_follow_the_codecs_frames_per_latent_frame():
+    """A trajectory known per pixel frame is read at each latent frame's own pixel frame: 2 apart for a codec
+    that packs 2 frames into a latent (the toy preset), as the pipeline's maps are, not Wan's 4."""
+    b = boxed_batch(size=1, latent_frames=3, temporal=2)
+    points = np.array([[4.0, 4.0], [12.0, 4.0], [20.0, 4.0], [28.0, 4.0], [28.0, 12.0]])
+    b.motion = torch.from_numpy(np.concatenate([points, np.full((5, 3), np.nan)], axis=1)).float()[None]
+    model = Recorder()
+    model.config = SimpleNamespace(control_channels=CONTROL_CHANNELS)
+    config = ObjectiveConfig(tasks={"t2v": 1.0}, trajectory_probability=1.0, camera_probability=0.0)
+    flow_matching_loss(
+        model, b, torch.zeros(1, 5, 8), torch.ones(1, 5, dtype=torch.bool), config, torch.Generator()
+    )
+    expected = control_maps((3, 4, 4), (32, 32), trajectory=Trajectory(points), temporal=2)
+    assert torch.allclose(model.streams[0].control[0], expected)
 
 
 def run_on(b, config):
