@@ -134,6 +134,8 @@ class TrainConfig:
     self_condition: float = 0.0
     # extra loss weight inside the clips' subject boxes (video and image latents; 0: an even loss)
     focus_weight: float = 0.0
+    # ... on samples noised to at most this level (1: all; where x_t shows the subject, the weight biases nothing)
+    focus_max_sigma: float = 1.0
     optim: OptimSection = field(default_factory=OptimSection)
     parallel: ParallelSection = field(default_factory=ParallelSection)
     ema: EMASection = field(default_factory=EMASection)
@@ -169,6 +171,8 @@ class TrainConfig:
                 raise ConfigError(f"{name}: {p} is not a probability in [0, 1]")
         if not self.focus_weight >= 0:
             raise ConfigError(f"focus_weight: {self.focus_weight} must be a number >= 0")
+        if not 0.0 < self.focus_max_sigma <= 1.0:
+            raise ConfigError(f"focus_max_sigma: {self.focus_max_sigma} must be in (0, 1]")
         if self.steps < 1 or self.data.batch_size < 1:
             raise ConfigError(
                 f"steps and data.batch_size must be positive, got {self.steps} and {self.data.batch_size}"
@@ -187,6 +191,7 @@ class TrainConfig:
             camera_probability=self.control.get("camera", 0.0),
             self_condition=self.self_condition,
             focus_weight=self.focus_weight,
+            focus_max_sigma=self.focus_max_sigma,
         )
 
 

@@ -72,6 +72,10 @@ class ObjectiveConfig:
     # extra loss weight on the video latents inside the clips' subject boxes: 1 + focus_weight there, 1
     # elsewhere, rescaled to a mean of 1 over each sample's latents (needs data that marks subject boxes)
     focus_weight: float = 0.0
+    # the focus applies to samples noised to at most this level. A weight that follows the target biases the
+    # loss's optimum where x_t does not yet show where the subject is (towards drawing it everywhere); below
+    # about 0.9 it does show, and the optimum stays the posterior mean
+    focus_max_sigma: float = 1.0
 
 
 @dataclass
@@ -184,6 +188,8 @@ def flow_matching_loss(
 
     control = _control(model, batch, config, generator)
     focus = _focus(batch, config.focus_weight) if config.focus_weight else None
+    if focus is not None and config.focus_max_sigma < 1.0:
+        focus = torch.where((t <= config.focus_max_sigma).view(-1, 1, 1, 1, 1), focus, torch.ones_like(focus))
     streams, targets, loss_masks, weights = [], [], [], []
     for plan in _streams(batch, masks, every_stream, control):
         x0 = plan.clean

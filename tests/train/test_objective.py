@@ -207,6 +207,9 @@ def test_focus_puts_more_of_the_loss_where_the_subject_is():
         run_on(b, ObjectiveConfig(tasks={"t2v": 1.0}, focus_weight=w)).per_modality["video"] for w in (0, 7)
     ]
     assert losses[1] > 1.5 * losses[0]
+    # noisier samples than focus_max_sigma keep an even loss (here all of them)
+    capped = run_on(b, ObjectiveConfig(tasks={"t2v": 1.0}, focus_weight=7.0, focus_max_sigma=0.01))
+    assert capped.per_modality["video"] == pytest.approx(losses[0])
     with pytest.raises(ValueError, match="focus_weight: 7.0 needs data that marks its subjects' boxes"):
         run_on(batch(), ObjectiveConfig(tasks={"t2v": 1.0}, focus_weight=7.0))
 

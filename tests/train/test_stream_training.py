@@ -127,3 +127,5 @@ def test_toy_clips_mark_their_subjects_boxes_for_a_focused_loss(toy, tmp_path):
     assert Trainer(load_train_config("toy", settings)).fit(max_steps=1).steps == 1
     with pytest.raises(ConfigError, match="focus_weight: -1.0 must be a number >= 0"):
         load_train_config("toy", {**settings, "focus_weight": -1.0})
+    with pytest.raises(ConfigError, match=r"focus_max_sigma: 0.0 must be in \(0, 1\]"):
+        load_train_config("toy", {**settings, "focus_max_sigma": 0.0})
