@@ -49,16 +49,20 @@ def test_workers_deliver_the_steps_in_order(toy):
         assert torch.equal(next(by_workers).video, next(by_thread).video)
 
 
-def test_a_stretch_ends_on_time_with_a_checkpoint_and_an_export_and_the_next_goes_on(tmp_path):
-    settings = {
+def small_run(run, **extra) -> dict:
+    """Settings of the toy recipe for a 1-block model on 5-frame clips, 2 a batch, rendered inline."""
+    return {
         "model.transformer": SMALL,
         "data.batch_size": 2,
         "data.num_workers": 0,
         "data.frames": 5,
-        "checkpoint.dir": str(tmp_path / "run"),
-        "checkpoint.every": 1000,
-        "log.every": 1,
+        "checkpoint.dir": str(run),
+        **extra,
     }
+
+
+def test_a_stretch_ends_on_time_with_a_checkpoint_and_an_export_and_the_next_goes_on(tmp_path):
+    settings = small_run(tmp_path / "run", **{"checkpoint.every": 1000, "log.every": 1})
     config = load_train_config("toy", settings)
     start = time.monotonic()
     result = Trainer(config).fit(max_seconds=0.01)  # the first step already takes longer
@@ -116,14 +120,7 @@ def test_toy_clips_mark_their_subjects_boxes_for_a_focused_loss(toy, tmp_path):
     stream = StreamedSamples("toyworld", toy, fmt, 48)
     assert stream.marks_subjects()
     assert next(stream.batches(2, seed=0, start_step=0, prefetch=0)).subject_boxes.shape == (2, 9, 4)
-    settings = {
-        "model.transformer": SMALL,
-        "data.batch_size": 2,
-        "data.num_workers": 0,
-        "data.frames": 5,
-        "checkpoint.dir": str(tmp_path / "run"),
-        "focus_weight": 4.0,
-    }
+    settings = small_run(tmp_path / "run", focus_weight=4.0)
     assert Trainer(load_train_config("toy", settings)).fit(max_steps=1).steps == 1
     with pytest.raises(ConfigError, match="focus_weight: -1.0 must be a number >= 0"):
         load_train_config("toy", {**settings, "focus_weight": -1.0})
