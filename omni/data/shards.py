@@ -128,6 +128,10 @@ class LatentShards:
             raise ValueError(f"{path}: text is {tuple(text.shape)}, the index says (1, Lt, D) = {expected}")
         return text, mask
 
+    def marks_subjects(self) -> bool:
+        """Prepared shards carry no subject boxes (what a recipe's `focus_weight` needs)."""
+        return False
+
     def check_transformer(self, config) -> None:
         """Refuse a transformer (its config) whose input widths differ from the prepared latents'."""
         wrong = self.layout.misfits(config)

@@ -27,7 +27,7 @@ class StreamedSamples:
     """Batches of freshly rendered clips from source `source` (e.g. "toyworld"), encoded by `pipe`'s codecs.
 
     Offers what the trainer reads of `LatentShards`: `batches`, `empty_text`, `empty_text_mask`,
-    `video_frame_seconds`, `audio_frame_seconds` and `check_transformer`.
+    `video_frame_seconds`, `audio_frame_seconds`, `marks_subjects` and `check_transformer`.
     """
 
     def __init__(

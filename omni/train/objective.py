@@ -281,14 +281,19 @@ def _temporal_compression(pixel_frames: int, latent_frames: int) -> int:
     return (pixel_frames - 1) // (latent_frames - 1) if latent_frames > 1 else 1
 
 
+def focus_needs_boxes(focus_weight: float) -> str:
+    """The error for a focused loss on data without subject boxes."""
+    return (
+        f"focus_weight: {focus_weight} needs data that marks its subjects' boxes (the toyworld stream does; "
+        "prepared shards do not): set focus_weight: 0"
+    )
+
+
 def _focus(batch: LatentBatch, focus_weight: float) -> Tensor:
     """(B, 1, F, H, W) loss weights on the video latent grid: 1 + focus_weight on the cells a subject box
     touches in any pixel frame of the latent frame, 1 elsewhere, scaled to a mean of 1 per sample."""
     if batch.subject_boxes is None or batch.video is None or batch.frame_size is None:
-        raise ValueError(
-            f"focus_weight: {focus_weight} needs data that marks its subjects' boxes (the toyworld stream "
-            "does; prepared shards do not): set focus_weight: 0"
-        )
+        raise ValueError(focus_needs_boxes(focus_weight))
     boxes = batch.subject_boxes.double()  # (B, Fp, 4) pixels
     frames, rows, cols = batch.video.shape[2:]
     height, width = batch.frame_size

@@ -29,7 +29,7 @@ from omni.train.config import TrainConfig
 from omni.train.distributed import DistInfo, init_distributed, shutdown
 from omni.train.ema import EMA
 from omni.train.metrics import cpu_bf16_slowdown, peak_flops
-from omni.train.objective import flow_matching_loss
+from omni.train.objective import flow_matching_loss, focus_needs_boxes
 from omni.train.parallelize import parallelize
 
 
@@ -137,13 +137,8 @@ class Trainer:
         self.config = config
         self.dist = dist_info or init_distributed(config.parallel.sequence_parallel)
         self.shards = build_samples(config)
-        if config.focus_weight > 0 and not (
-            hasattr(self.shards, "marks_subjects") and self.shards.marks_subjects()
-        ):
-            raise ConfigError(
-                f"focus_weight: {config.focus_weight} needs data that marks its subjects' boxes (the toyworld "
-                "stream does; prepared shards do not): set focus_weight: 0"
-            )
+        if config.focus_weight > 0 and not self.shards.marks_subjects():
+            raise ConfigError(focus_needs_boxes(config.focus_weight))
         model = build_model(config, verbose=self.dist.is_main)
         self.shards.check_transformer(model.config)
         if config.self_condition > 0 and not model.config.get("self_condition", False):
