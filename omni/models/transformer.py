@@ -148,8 +148,20 @@ class Attention(nn.Module):
 class ExpertLayer(nn.Module):
     """One modality expert's weights inside a block (the layout of diffusers' `WanTransformerBlock`)."""
 
-    def __init__(self, dim: int, ffn_dim: int, heads: int, cross_attn_norm: bool, eps: float):
+    def __init__(
+        self,
+        dim: int,
+        ffn_dim: int,
+        heads: int,
+        cross_attn_norm: bool,
+        eps: float,
+        expert: str = "video",
+        token_conv: int = 0,
+    ):
         super().__init__()
+        if token_conv:  # depthwise, over the token grid: frames x rows x columns (video), time (audio)
+            conv = nn.Conv3d if expert == "video" else nn.Conv1d
+            self.token_conv = conv(dim, dim, token_conv, padding=token_conv // 2, groups=dim)
         self.norm1 = FP32LayerNorm(dim, eps, elementwise_affine=False)
         self.attn1 = Attention(dim, heads, eps)
         self.attn2 = Attention(dim, heads, eps)
@@ -158,14 +170,44 @@ class ExpertLayer(nn.Module):
         self.norm3 = FP32LayerNorm(dim, eps, elementwise_affine=False)
         self.scale_shift_table = nn.Parameter(torch.zeros(1, 6, dim))
 
+    def mix_tokens(self, x: Tensor, grids: list[tuple[int, int, int]], keep: Tensor | None) -> Tensor:
+        """x (B, L, D) plus the depthwise convolution of each stream's tokens over its grid (`token_conv`).
+
+        `grids`: each stream's (frames, rows, columns) of tokens, in x's order; `keep` (B, L) bool: tokens out
+        of attention (a dropped condition, a missing stream) are zeros to their neighbours, as they are
+        invisible to attention.
+        """
+        inputs = x if keep is None else x * keep[..., None].to(x.dtype)
+        parts, start = [], 0
+        for f, h, w in grids:
+            part = inputs[:, start : start + f * h * w]
+            start += f * h * w
+            if isinstance(self.token_conv, nn.Conv3d):
+                grid = part.unflatten(1, (f, h, w)).permute(0, 4, 1, 2, 3)  # (B, D, f, h, w)
+            else:
+                grid = part.transpose(1, 2)  # (B, D, T): audio tokens are one a latent frame
+            parts.append(self.token_conv(grid.to(self.token_conv.weight.dtype)).flatten(2).transpose(1, 2))
+        return x + torch.cat(parts, dim=1).type_as(x)
+
 
 class OmniBlock(nn.Module):
     """Joint self-attention over all experts' tokens, then per-expert text cross-attention and FFN."""
 
-    def __init__(self, dim: int, ffn_dims: dict[str, int], heads: int, cross_attn_norm: bool, eps: float):
+    def __init__(
+        self,
+        dim: int,
+        ffn_dims: dict[str, int],
+        heads: int,
+        cross_attn_norm: bool,
+        eps: float,
+        token_conv: int = 0,
+    ):
         super().__init__()
         self.experts = nn.ModuleDict(
-            {name: ExpertLayer(dim, ffn, heads, cross_attn_norm, eps) for name, ffn in ffn_dims.items()}
+            {
+                name: ExpertLayer(dim, ffn, heads, cross_attn_norm, eps, expert=name, token_conv=token_conv)
+                for name, ffn in ffn_dims.items()
+            }
         )
         # The joint self-attention; sequence parallelism swaps in a sharded version from outside.
         self.joint_attention = attention
@@ -180,9 +222,17 @@ class OmniBlock(nn.Module):
         text: Tensor,
         text_mask: Tensor | None,
         key_padding_mask: Tensor | None,
+        grids: list[list[tuple[int, int, int]]] | None = None,
     ) -> list[Tensor]:
-        """hidden[i]: (B, L_i, D) tokens of expert experts[i]; modulation[i]: (B, G_i, 6, D) fp32."""
+        """hidden[i]: (B, L_i, D) tokens of expert experts[i]; modulation[i]: (B, G_i, 6, D) fp32; grids[i]:
+        the token grid of each of its streams (given when the model has `token_conv`)."""
         layers = [self.experts[name] for name in experts]
+        lengths = [x.shape[1] for x in hidden]
+        if grids is not None:  # 0. each token takes in its neighbours in space and time
+            keeps = [None] * len(hidden)
+            if key_padding_mask is not None:
+                keeps = list(key_padding_mask.split(lengths, dim=1))
+            hidden = [layer.mix_tokens(x, g, k) for layer, x, g, k in zip(layers, hidden, grids, keeps)]
         mods = [
             (layer.scale_shift_table[:, None] + mod.float()).unbind(2)
             for layer, mod in zip(layers, modulation)
@@ -190,7 +240,6 @@ class OmniBlock(nn.Module):
 
         # 1. Joint self-attention: per-expert projections, one attention over every token.
         fused = self.fused_norms
-        lengths = [x.shape[1] for x in hidden]
         # Fused norms rotate q and k inside the RMSNorm kernel, each expert with its slice of the angles.
         expert_ropes = list(zip(*(r.split(lengths, dim=1) for r in rope))) if fused else [None] * len(hidden)
         normed = [
@@ -352,6 +401,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             share of the samples: `self_condition` in the training config), so the tokens start from a
             common draft instead of deciding the layout each on its own at high noise. Its embedding starts
             at zero, an exact no-op, also when added to a trained folder.
+        token_conv: kernel size of a depthwise convolution over each stream's token grid at the start of every
+            block (video and image tokens: k x k x k over frames, rows and columns; audio tokens: k over time),
+            added to the tokens (0: none, as Wan). Attention must learn where a token's neighbours are; the
+            convolution hands each token its neighbours in space and time from the first step, what a clean
+            key frame or the frame before tells the next one. It starts at zero, an exact no-op, also when
+            added to a trained folder. Not with sequence parallelism (a shard does not hold its neighbours).
     """
 
     _supports_gradient_checkpointing = True
@@ -395,8 +450,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         self_condition: bool = False,
         mask_text_padding: bool = True,
         per_token_timesteps: bool = True,
+        token_conv: int = 0,
     ):
         super().__init__()
+        if isinstance(token_conv, bool) or not isinstance(token_conv, int) or not (
+            token_conv == 0 or (token_conv >= 3 and token_conv % 2)
+        ):
+            raise ValueError(f"token_conv must be 0 (none) or an odd kernel size >= 3, got {token_conv!r}")
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction {prediction!r} is not supported; choose one of {list(PREDICTIONS)}")
         if video_head_features and not video_head_conv:
@@ -454,7 +514,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             )
             ffn_dims["audio"] = audio_ffn_dim or ffn_dim
         self.blocks = nn.ModuleList(
-            [OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps) for _ in range(num_layers)]
+            [
+                OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps, token_conv=token_conv)
+                for _ in range(num_layers)
+            ]
         )
         self.gradient_checkpointing = False
         self.attention_backend: str | None = None
@@ -494,6 +557,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             for layer in block.experts.values():
                 nn.init.zeros_(layer.scale_shift_table)
                 nn.init.zeros_(layer.attn2.to_out[0].weight)
+                if hasattr(layer, "token_conv"):  # starts as an exact no-op, also when added to a trained model
+                    nn.init.zeros_(layer.token_conv.weight)
+                    nn.init.zeros_(layer.token_conv.bias)
         # The text projection stays Xavier like every other linear. Wan's N(0, 0.02) shrinks the caption to
         # a twentieth of its scale (0.02 rms from all-MiniLM's 0.4), and a small model trained on a CPU then
         # takes twice the steps to read it (docs/research-log.md, "the text projection's initial scale").
@@ -575,8 +641,11 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         text = self.text_embedder(text_states)
         cross_mask = text_mask if self.config.mask_text_padding else None
 
+        args = (hidden, experts, modulation, rope, text, cross_mask, key_padding_mask)
+        if self.config.token_conv:
+            args += ([[s.token_grid(patch) for s in by_expert[name]] for name in experts],)
         for block in self.blocks:
-            args = (hidden, experts, modulation, rope, text, cross_mask, key_padding_mask)
+            args = (hidden, *args[1:])
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden = self._gradient_checkpointing_func(block, *args)
             else:
@@ -761,6 +830,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             groups = self._expert_timesteps([s for s in streams if s.expert == name], patch)[0].shape[1]
             per_layer = 2 * count * (6 * dim * dim + 2 * dim * ffn[name])  # q k v out, cross q out, FFN
             per_layer += 2 * text_len * 2 * dim * dim + 4 * count * text_len * dim  # cross-attention to text
+            if cfg.token_conv:  # depthwise: kernel taps a channel a token
+                per_layer += 2 * count * dim * cfg.token_conv ** (3 if name == "video" else 1)
             flops += cfg.num_layers * per_layer
             flops += 2 * groups * (cfg.freq_dim * dim + dim * dim + dim * 6 * dim)  # time embedding
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())
