@@ -453,8 +453,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         token_conv: int = 0,
     ):
         super().__init__()
-        if isinstance(token_conv, bool) or not isinstance(token_conv, int) or not (
-            token_conv == 0 or (token_conv >= 3 and token_conv % 2)
+        if (
+            isinstance(token_conv, bool)
+            or not isinstance(token_conv, int)
+            or not (token_conv == 0 or (token_conv >= 3 and token_conv % 2))
         ):
             raise ValueError(f"token_conv must be 0 (none) or an odd kernel size >= 3, got {token_conv!r}")
         if prediction not in PREDICTIONS:
@@ -557,7 +559,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             for layer in block.experts.values():
                 nn.init.zeros_(layer.scale_shift_table)
                 nn.init.zeros_(layer.attn2.to_out[0].weight)
-                if hasattr(layer, "token_conv"):  # starts as an exact no-op, also when added to a trained model
+                if hasattr(
+                    layer, "token_conv"
+                ):  # starts as an exact no-op, also when added to a trained model
                     nn.init.zeros_(layer.token_conv.weight)
                     nn.init.zeros_(layer.token_conv.bias)
         # The text projection stays Xavier like every other linear. Wan's N(0, 0.02) shrinks the caption to

@@ -132,14 +132,14 @@ class SequenceSharder:
 
 def apply_sequence_parallel(model, group) -> None:
     """Shard every block's tokens over `group` (Ulysses); the heads must divide by the group size."""
-    size = dist.get_world_size(group)
-    heads = model.config.num_attention_heads
     if getattr(model.config, "token_conv", 0):
         raise ValueError(
-            f"sequence_parallel={size} cannot run a model with token_conv={model.config.token_conv}: its "
-            "convolution needs each token's neighbours, which other ranks hold; train it without sequence "
-            "parallelism"
+            f"sequence parallelism cannot run a model with token_conv={model.config.token_conv}: its "
+            "convolution needs each token's neighbours, which other ranks hold; train it without "
+            "sequence_parallel"
         )
+    size = dist.get_world_size(group)
+    heads = model.config.num_attention_heads
     if heads % size:
         raise ValueError(f"sequence_parallel={size} must divide the number of attention heads ({heads})")
     SequenceSharder(group).attach(model.blocks)

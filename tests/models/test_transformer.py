@@ -395,3 +395,68 @@ def test_inference_writes_the_experts_projections_in_place_with_the_same_result(
     concatenated = tiny_transformer(s, txt)  # with autograd: the concatenating path
     for a, b in zip(in_place, concatenated):
         assert torch.allclose(a, b, atol=1e-6, rtol=0), (a - b).abs().max()
+
+
+def _without_attention(model):
+    """The model with every block's self-attention output at zero: tokens meet only through other paths."""
+    for block in model.blocks:
+        for layer in block.experts.values():
+            torch.nn.init.zeros_(layer.attn1.to_out[0].weight)
+            torch.nn.init.zeros_(layer.attn1.to_out[0].bias)
+    return model
+
+
+def test_token_conv_starts_as_a_no_op_and_hands_a_frame_to_the_next(tiny_transformer):
+    """Added to a trained model, the token convolution changes nothing until trained; trained, a token sees
+    the token of the frame before (and audio the token before) without any attention, and the reported FLOPs
+    count it."""
+    model = OmniTransformer(**TINY_TRANSFORMER, token_conv=3).eval()
+    missing, _ = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert missing and all(".token_conv." in k for k in missing)
+    assert all(torch.equal(a, b) for a, b in zip(run(model, streams()), run(tiny_transformer, streams())))
+
+    plain = _without_attention(randomize(OmniTransformer(**TINY_TRANSFORMER).eval()))
+    mixed = _without_attention(randomize(OmniTransformer(**TINY_TRANSFORMER, token_conv=3).eval()))
+    for model in (plain, mixed):
+        s = streams()
+        video = s[0].latents.clone()
+        video[:, :, 0] += 3.0  # only the first latent frame
+        audio = s[1].latents.clone()
+        audio[:, :, 0] += 3.0  # only the first audio token
+        changed = [
+            LatentStream("video", video, s[0].timesteps, frame_seconds=0.25),
+            LatentStream("audio", audio, s[1].timesteps, frame_seconds=0.04),
+        ]
+        before, after = run(model, s), run(model, changed)
+        reached = [not torch.allclose(b[:, :, 1], a[:, :, 1]) for b, a in zip(before, after)]
+        assert reached == ([True, True] if model is mixed else [False, False])
+    assert_reported_flops_match_counted(mixed, streams())
+
+
+def test_token_conv_does_not_leak_masked_tokens():
+    """A dropped condition (tokens out of attention) stays invisible to its neighbours through the
+    convolution too."""
+    model = randomize(OmniTransformer(**TINY_TRANSFORMER, token_conv=3)).eval()
+    mask = torch.ones(1, 3, 2, 2, dtype=torch.bool)
+    mask[:, 0] = False  # the first latent frame dropped, as an unconditional image-to-video row has it
+    s = streams()
+    video = s[0].latents.clone()
+    video[:, :, 0] += 3.0
+    t = torch.full((1, 3, 2, 2), 500.0)
+    a = run(model, [LatentStream("video", s[0].latents, t, frame_seconds=0.25, token_mask=mask), s[1]])
+    b = run(model, [LatentStream("video", video, t, frame_seconds=0.25, token_mask=mask), s[1]])
+    assert torch.allclose(a[0][:, :, 1:], b[0][:, :, 1:], atol=1e-6) and torch.allclose(a[1], b[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", [1, 2, -3, True, 3.0])
+def test_token_conv_takes_an_odd_kernel(kernel):
+    with pytest.raises(ValueError, match=r"token_conv must be 0 \(none\) or an odd kernel size >= 3"):
+        OmniTransformer(**TINY_TRANSFORMER, token_conv=kernel)
+
+
+def test_sequence_parallelism_refuses_token_conv():
+    from omni.train.sequence_parallel import apply_sequence_parallel
+
+    model = OmniTransformer(**TINY_TRANSFORMER, token_conv=3)
+    with pytest.raises(ValueError, match="cannot run a model with token_conv=3"):
+        apply_sequence_parallel(model, group=None)
