@@ -559,9 +559,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             for layer in block.experts.values():
                 nn.init.zeros_(layer.scale_shift_table)
                 nn.init.zeros_(layer.attn2.to_out[0].weight)
-                if hasattr(
-                    layer, "token_conv"
-                ):  # starts as an exact no-op, also when added to a trained model
+                # The token convolution starts as an exact no-op, also when added to a trained model.
+                if hasattr(layer, "token_conv"):
                     nn.init.zeros_(layer.token_conv.weight)
                     nn.init.zeros_(layer.token_conv.bias)
         # The text projection stays Xavier like every other linear. Wan's N(0, 0.02) shrinks the caption to
