@@ -644,15 +644,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         text = self.text_embedder(text_states)
         cross_mask = text_mask if self.config.mask_text_padding else None
 
-        args = (hidden, experts, modulation, rope, text, cross_mask, key_padding_mask)
+        rest = (experts, modulation, rope, text, cross_mask, key_padding_mask)
         if self.config.token_conv:
-            args += ([[s.token_grid(patch) for s in by_expert[name]] for name in experts],)
+            rest += ([[s.token_grid(patch) for s in by_expert[name]] for name in experts],)
         for block in self.blocks:
-            args = (hidden, *args[1:])
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                hidden = self._gradient_checkpointing_func(block, *args)
+                hidden = self._gradient_checkpointing_func(block, hidden, *rest)
             else:
-                hidden = block(*args)
+                hidden = block(hidden, *rest)
 
         outputs = []
         for name, x, emb in zip(experts, hidden, temb):
@@ -833,8 +832,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             groups = self._expert_timesteps([s for s in streams if s.expert == name], patch)[0].shape[1]
             per_layer = 2 * count * (6 * dim * dim + 2 * dim * ffn[name])  # q k v out, cross q out, FFN
             per_layer += 2 * text_len * 2 * dim * dim + 4 * count * text_len * dim  # cross-attention to text
-            if cfg.token_conv:  # depthwise: kernel taps a channel a token
-                per_layer += 2 * count * dim * cfg.token_conv ** (3 if name == "video" else 1)
+            if cfg.token_conv:  # depthwise: each channel of a token takes the kernel's taps
+                per_layer += 2 * count * self.blocks[0].experts[name].token_conv.weight.numel()
             flops += cfg.num_layers * per_layer
             flops += 2 * groups * (cfg.freq_dim * dim + dim * dim + dim * 6 * dim)  # time embedding
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())
