@@ -200,12 +200,15 @@ class OmniBlock(nn.Module):
         heads: int,
         cross_attn_norm: bool,
         eps: float,
-        token_conv: int = 0,
+        token_conv: dict[str, int] | None = None,
     ):
         super().__init__()
+        token_conv = token_conv or {}
         self.experts = nn.ModuleDict(
             {
-                name: ExpertLayer(dim, ffn, heads, cross_attn_norm, eps, expert=name, token_conv=token_conv)
+                name: ExpertLayer(
+                    dim, ffn, heads, cross_attn_norm, eps, expert=name, token_conv=token_conv.get(name, 0)
+                )
                 for name, ffn in ffn_dims.items()
             }
         )
@@ -232,7 +235,10 @@ class OmniBlock(nn.Module):
             keeps = [None] * len(hidden)
             if key_padding_mask is not None:
                 keeps = list(key_padding_mask.split(lengths, dim=1))
-            hidden = [layer.mix_tokens(x, g, k) for layer, x, g, k in zip(layers, hidden, grids, keeps)]
+            hidden = [
+                layer.mix_tokens(x, g, k) if hasattr(layer, "token_conv") else x
+                for layer, x, g, k in zip(layers, hidden, grids, keeps)
+            ]
         mods = [
             (layer.scale_shift_table[:, None] + mod.float()).unbind(2)
             for layer, mod in zip(layers, modulation)
@@ -407,6 +413,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             convolution hands each token its neighbours in space and time from the first step, what a clean
             key frame or the frame before tells the next one. It starts at zero, an exact no-op, also when
             added to a trained folder. Not with sequence parallelism (a shard does not hold its neighbours).
+        token_conv_experts: the experts whose tokens take the convolution (None: all; `["video"]`: the video
+            expert's alone, audio tokens keep their onsets unblurred).
     """
 
     _supports_gradient_checkpointing = True
@@ -451,6 +459,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         mask_text_padding: bool = True,
         per_token_timesteps: bool = True,
         token_conv: int = 0,
+        token_conv_experts: list[str] | None = None,
     ):
         super().__init__()
         if (
@@ -459,6 +468,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             or not (token_conv == 0 or (token_conv >= 3 and token_conv % 2))
         ):
             raise ValueError(f"token_conv must be 0 (none) or an odd kernel size >= 3, got {token_conv!r}")
+        if token_conv_experts is not None and (
+            isinstance(token_conv_experts, str) or not set(token_conv_experts) <= set(EXPERTS)
+        ):
+            raise ValueError(
+                f"token_conv_experts must be a list of experts from {list(EXPERTS)}, got {token_conv_experts!r}"
+            )
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction {prediction!r} is not supported; choose one of {list(PREDICTIONS)}")
         if video_head_features and not video_head_conv:
@@ -515,9 +530,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 self_condition=self_condition,
             )
             ffn_dims["audio"] = audio_ffn_dim or ffn_dim
+        conv_kernels = {name: token_conv for name in (token_conv_experts or EXPERTS)}
         self.blocks = nn.ModuleList(
             [
-                OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps, token_conv=token_conv)
+                OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps, token_conv=conv_kernels)
                 for _ in range(num_layers)
             ]
         )
@@ -832,8 +848,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             groups = self._expert_timesteps([s for s in streams if s.expert == name], patch)[0].shape[1]
             per_layer = 2 * count * (6 * dim * dim + 2 * dim * ffn[name])  # q k v out, cross q out, FFN
             per_layer += 2 * text_len * 2 * dim * dim + 4 * count * text_len * dim  # cross-attention to text
-            if cfg.token_conv:  # depthwise: each channel of a token takes the kernel's taps
-                per_layer += 2 * count * self.blocks[0].experts[name].token_conv.weight.numel()
+            layer = self.blocks[0].experts[name]
+            if hasattr(layer, "token_conv"):  # depthwise: each channel of a token takes the kernel's taps
+                per_layer += 2 * count * layer.token_conv.weight.numel()
             flops += cfg.num_layers * per_layer
             flops += 2 * groups * (cfg.freq_dim * dim + dim * dim + dim * 6 * dim)  # time embedding
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())

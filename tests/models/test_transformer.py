@@ -417,7 +417,10 @@ def test_token_conv_starts_as_a_no_op_and_hands_a_frame_to_the_next(tiny_transfo
 
     plain = _without_attention(randomize(OmniTransformer(**TINY_TRANSFORMER).eval()))
     mixed = _without_attention(randomize(OmniTransformer(**TINY_TRANSFORMER, token_conv=3).eval()))
-    for model in (plain, mixed):
+    video_only = OmniTransformer(**TINY_TRANSFORMER, token_conv=3, token_conv_experts=["video"]).eval()
+    video_only = _without_attention(randomize(video_only))
+    expected = {plain: [False, False], mixed: [True, True], video_only: [True, False]}
+    for model in (plain, mixed, video_only):
         s = streams()
         video = s[0].latents.clone()
         video[:, :, 0] += 3.0  # only the first latent frame
@@ -429,8 +432,9 @@ def test_token_conv_starts_as_a_no_op_and_hands_a_frame_to_the_next(tiny_transfo
         ]
         before, after = run(model, s), run(model, changed)
         reached = [not torch.allclose(b[:, :, 1], a[:, :, 1]) for b, a in zip(before, after)]
-        assert reached == ([True, True] if model is mixed else [False, False])
+        assert reached == expected[model]
     assert_reported_flops_match_counted(mixed, streams())
+    assert_reported_flops_match_counted(video_only, streams())
 
 
 def test_token_conv_does_not_leak_masked_tokens():
@@ -452,6 +456,14 @@ def test_token_conv_does_not_leak_masked_tokens():
 def test_token_conv_takes_an_odd_kernel(kernel):
     with pytest.raises(ValueError, match=r"token_conv must be 0 \(none\) or an odd kernel size >= 3"):
         OmniTransformer(**TINY_TRANSFORMER, token_conv=kernel)
+
+
+@pytest.mark.parametrize("experts", ["video", ["video", "text"]])
+def test_token_conv_experts_names_experts(experts):
+    with pytest.raises(
+        ValueError, match=r"token_conv_experts must be a list of experts from \['video', 'audio'\]"
+    ):
+        OmniTransformer(**TINY_TRANSFORMER, token_conv=3, token_conv_experts=experts)
 
 
 def test_sequence_parallelism_refuses_token_conv():
