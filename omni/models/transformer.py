@@ -157,8 +157,11 @@ class ExpertLayer(nn.Module):
         eps: float,
         expert: str = "video",
         token_conv: int = 0,
+        av_bridge: bool = False,
     ):
         super().__init__()
+        if av_bridge:  # the other modality's mean over a token's time window, projected into this expert
+            self.av_bridge = nn.Linear(dim, dim)
         if token_conv:  # depthwise, over the token grid: frames x rows x columns (video), time (audio)
             conv = nn.Conv3d if expert == "video" else nn.Conv1d
             self.token_conv = conv(dim, dim, token_conv, padding=token_conv // 2, groups=dim)
@@ -189,6 +192,24 @@ class ExpertLayer(nn.Module):
             parts.append(self.token_conv(grid.to(self.token_conv.weight.dtype)).flatten(2).transpose(1, 2))
         return x + torch.cat(parts, dim=1).type_as(x)
 
+    def bridge_in(self, x: Tensor, other_means: Tensor, bins: Tensor) -> Tensor:
+        """x (B, L, D) plus the projection of the other modality's mean over each token's time window
+        (`av_bridge`); other_means (B, W, D), bins (L,) each token's window or -1 (none: it takes nothing)."""
+        mixed = self.av_bridge(other_means.to(self.av_bridge.weight.dtype))[:, bins.clamp(min=0)]
+        return x + (mixed * (bins >= 0)[None, :, None]).type_as(x)
+
+
+def window_means(x: Tensor, bins: Tensor, keep: Tensor | None, windows: int) -> Tensor:
+    """(B, windows, D) mean of x's tokens (B, L, D) in each time window; bins (L,): each token's window or -1
+    (in none); tokens out of attention (`keep` False) count for nothing, as they are invisible to attention.
+    An empty window's mean is zero."""
+    weight = torch.ones(x.shape[:2], device=x.device, dtype=torch.float32) if keep is None else keep.float()
+    slot = torch.where(bins >= 0, bins, windows)  # tokens in no window go to a slot that is dropped
+    sums = x.new_zeros(x.shape[0], windows + 1, x.shape[2], dtype=torch.float32)
+    sums.index_add_(1, slot, x.float() * weight[..., None])
+    counts = weight.new_zeros(x.shape[0], windows + 1).index_add_(1, slot, weight)
+    return (sums / counts.clamp(min=1)[..., None])[:, :windows]
+
 
 class OmniBlock(nn.Module):
     """Joint self-attention over all experts' tokens, then per-expert text cross-attention and FFN."""
@@ -201,13 +222,21 @@ class OmniBlock(nn.Module):
         cross_attn_norm: bool,
         eps: float,
         token_conv: dict[str, int] | None = None,
+        av_bridge: bool = False,
     ):
         super().__init__()
         token_conv = token_conv or {}
         self.experts = nn.ModuleDict(
             {
                 name: ExpertLayer(
-                    dim, ffn, heads, cross_attn_norm, eps, expert=name, token_conv=token_conv.get(name, 0)
+                    dim,
+                    ffn,
+                    heads,
+                    cross_attn_norm,
+                    eps,
+                    expert=name,
+                    token_conv=token_conv.get(name, 0),
+                    av_bridge=av_bridge,
                 )
                 for name, ffn in ffn_dims.items()
             }
@@ -226,15 +255,25 @@ class OmniBlock(nn.Module):
         text_mask: Tensor | None,
         key_padding_mask: Tensor | None,
         grids: list[list[tuple[int, int, int]]] | None = None,
+        bins: tuple[list[Tensor], int] | None = None,
     ) -> list[Tensor]:
         """hidden[i]: (B, L_i, D) tokens of expert experts[i]; modulation[i]: (B, G_i, 6, D) fp32; grids[i]:
-        the token grid of each of its streams (given when the model has `token_conv`)."""
+        the token grid of each of its streams (given when the model has `token_conv`); bins: each token's
+        time window (-1: none) per expert, and the number of windows (given when the model has `av_bridge`
+        and both experts run)."""
         layers = [self.experts[name] for name in experts]
         lengths = [x.shape[1] for x in hidden]
+        keeps = [None] * len(hidden)
+        if key_padding_mask is not None and (grids is not None or bins is not None):
+            keeps = list(key_padding_mask.split(lengths, dim=1))
+        if bins is not None:  # 0. video and sound exchange their means over each time window
+            token_bins, windows = bins
+            means = [window_means(x, b, k, windows) for x, b, k in zip(hidden, token_bins, keeps)]
+            hidden = [
+                layer.bridge_in(x, other, b)
+                for layer, x, other, b in zip(layers, hidden, means[::-1], token_bins)
+            ]
         if grids is not None:  # 0. each token takes in its neighbours in space and time
-            keeps = [None] * len(hidden)
-            if key_padding_mask is not None:
-                keeps = list(key_padding_mask.split(lengths, dim=1))
             hidden = [
                 layer.mix_tokens(x, g, k) if hasattr(layer, "token_conv") else x
                 for layer, x, g, k in zip(layers, hidden, grids, keeps)
@@ -415,6 +454,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             added to a trained folder. Not with sequence parallelism (a shard does not hold its neighbours).
         token_conv_experts: the experts whose tokens take the convolution (None: all; `["video"]`: the video
             expert's alone, audio tokens keep their onsets unblurred).
+        av_bridge: at the start of every block, each video latent frame's tokens take in a projection of the
+            mean of the audio tokens in its time window (one video latent frame long) and each audio token a
+            projection of the mean of the video tokens in its window: what is on screen and what is heard at
+            the same moment meet from the first step, without attention having to learn to find each other
+            (a beep on the bounce). Zero at init, an exact no-op, also when added to a trained folder. Needs
+            the audio expert; not with sequence parallelism.
     """
 
     _supports_gradient_checkpointing = True
@@ -460,8 +505,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         per_token_timesteps: bool = True,
         token_conv: int = 0,
         token_conv_experts: list[str] | None = None,
+        av_bridge: bool = False,
     ):
         super().__init__()
+        if av_bridge and not audio_in_channels:
+            raise ValueError(
+                "av_bridge joins video and audio tokens: it needs the audio expert (audio_in_channels)"
+            )
         if (
             isinstance(token_conv, bool)
             or not isinstance(token_conv, int)
@@ -533,7 +583,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         conv_kernels = {name: token_conv for name in (token_conv_experts or EXPERTS)}
         self.blocks = nn.ModuleList(
             [
-                OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps, token_conv=conv_kernels)
+                OmniBlock(dim, ffn_dims, num_attention_heads, cross_attn_norm, eps, conv_kernels, av_bridge)
                 for _ in range(num_layers)
             ]
         )
@@ -579,6 +629,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 if hasattr(layer, "token_conv"):
                     nn.init.zeros_(layer.token_conv.weight)
                     nn.init.zeros_(layer.token_conv.bias)
+                if hasattr(layer, "av_bridge"):
+                    nn.init.zeros_(layer.av_bridge.weight)
+                    nn.init.zeros_(layer.av_bridge.bias)
         # The text projection stays Xavier like every other linear. Wan's N(0, 0.02) shrinks the caption to
         # a twentieth of its scale (0.02 rms from all-MiniLM's 0.4), and a small model trained on a CPU then
         # takes twice the steps to read it (docs/research-log.md, "the text projection's initial scale").
@@ -660,9 +713,11 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         text = self.text_embedder(text_states)
         cross_mask = text_mask if self.config.mask_text_padding else None
 
-        rest = (experts, modulation, rope, text, cross_mask, key_padding_mask)
+        grids = None
         if self.config.token_conv:
-            rest += ([[s.token_grid(patch) for s in by_expert[name]] for name in experts],)
+            grids = [[s.token_grid(patch) for s in by_expert[name]] for name in experts]
+        bins = self._time_windows(by_expert, patch) if self.config.av_bridge and len(experts) == 2 else None
+        rest = (experts, modulation, rope, text, cross_mask, key_padding_mask, grids, bins)
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden = self._gradient_checkpointing_func(block, hidden, *rest)
@@ -815,6 +870,37 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             .unflatten(0, timesteps.shape)
         )
 
+    def _time_windows(
+        self, by_expert: dict[str, list[LatentStream]], patch: tuple[int, int, int]
+    ) -> tuple[list[Tensor], int] | None:
+        """Each token's time window for `av_bridge`, per expert: windows are the clip's video latent frames
+        (one window per latent frame of the first video stream, from the earliest video stream's start); an
+        audio token falls in the window its start time lies in; image and reference tokens, and audio outside
+        the video's time span, in none (-1). None when no video stream runs beside the audio."""
+        clips = [s for s in by_expert["video"] if s.modality == "video"]
+        if not clips:
+            return None
+        width = clips[0].frame_seconds * patch[0]
+        origin = min(s.start_seconds for s in clips)
+        bins = {}
+        for name, streams in by_expert.items():
+            parts = []
+            for s in streams:
+                frames = s.token_grid(patch)[0]
+                start = (s.start_seconds - origin) / width
+                step = s.frame_seconds * (patch[0] if name == "video" else 1) / width
+                index = torch.floor(start + step * torch.arange(frames, dtype=torch.float64) + 1e-6).long()
+                if s.modality not in ("video", "audio"):
+                    index = torch.full_like(index, -1)
+                parts.append(index.repeat_interleave(math.prod(s.token_grid(patch)[1:])))
+            bins[name] = torch.cat(parts)
+        windows = int(bins["video"].max()) + 1
+        token_bins = [
+            torch.where((b >= 0) & (b < windows), b, -1).to(by_expert[name][0].latents.device)
+            for name, b in bins.items()
+        ]
+        return token_bins, windows
+
     @staticmethod
     def _key_padding_mask(streams: list[LatentStream], patch) -> Tensor | None:
         if all(s.token_mask is None for s in streams):
@@ -839,6 +925,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         ffn = {"video": cfg.ffn_dim, "audio": cfg.audio_ffn_dim or cfg.ffn_dim}
         tokens = {name: self.num_tokens([s for s in streams if s.expert == name]) for name in EXPERTS}
         total = sum(tokens.values())
+        bridge_windows = 0
+        if cfg.av_bridge and all(tokens.values()):
+            found = self._time_windows({n: [s for s in streams if s.expert == n] for n in EXPERTS}, patch)
+            bridge_windows = found[1] if found else 0
         flops = 2 * text_len * (cfg.text_dim * dim + dim * dim)  # text projection
         flops += cfg.num_layers * 4 * total * total * dim  # joint self-attention scores and values
         for name, count in tokens.items():
@@ -851,6 +941,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             layer = self.blocks[0].experts[name]
             if hasattr(layer, "token_conv"):  # depthwise: each channel of a token takes the kernel's taps
                 per_layer += 2 * count * layer.token_conv.weight.numel()
+            if bridge_windows:  # the other modality's window means, projected
+                per_layer += 2 * bridge_windows * layer.av_bridge.weight.numel()
             flops += cfg.num_layers * per_layer
             flops += 2 * groups * (cfg.freq_dim * dim + dim * dim + dim * 6 * dim)  # time embedding
             flops += 2 * count * (io.patch_embedding.weight[0].numel() * dim + io.proj_out.weight.numel())

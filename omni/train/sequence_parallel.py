@@ -138,6 +138,11 @@ def apply_sequence_parallel(model, group) -> None:
             "convolution needs each token's neighbours, which other ranks hold; train it without "
             "sequence_parallel"
         )
+    if getattr(model.config, "av_bridge", False):
+        raise ValueError(
+            "sequence parallelism cannot run a model with av_bridge: its time-window means need every "
+            "video and audio token, which other ranks hold; train it without sequence_parallel"
+        )
     size = dist.get_world_size(group)
     heads = model.config.num_attention_heads
     if heads % size:

@@ -472,3 +472,68 @@ def test_sequence_parallelism_refuses_token_conv():
     model = OmniTransformer(**TINY_TRANSFORMER, token_conv=3)
     with pytest.raises(ValueError, match="cannot run a model with token_conv=3"):
         apply_sequence_parallel(model, group=None)
+
+
+def _changed_at_start(s, video_frame=None, audio_token=None):
+    """The streams with one video latent frame or one audio token shifted by 3."""
+    video, audio = s[0].latents.clone(), s[1].latents.clone()
+    if video_frame is not None:
+        video[:, :, video_frame] += 3.0
+    if audio_token is not None:
+        audio[:, :, audio_token] += 3.0
+    return [
+        LatentStream("video", video, s[0].timesteps, frame_seconds=0.25, token_mask=s[0].token_mask),
+        LatentStream("audio", audio, s[1].timesteps, frame_seconds=0.04, token_mask=s[1].token_mask),
+    ]
+
+
+def _moved(before, after):
+    """Which video latent frames and which audio tokens an input change moved."""
+    video = [not torch.allclose(before[0][:, :, f], after[0][:, :, f], atol=1e-6) for f in range(3)]
+    audio = [not torch.allclose(before[1][:, :, t], after[1][:, :, t], atol=1e-6) for t in range(10)]
+    return video, audio
+
+
+def test_av_bridge_starts_as_a_no_op_and_joins_what_happens_at_the_same_time(tiny_transformer):
+    """Added to a trained model the bridge changes nothing; trained, without any attention, a video latent
+    frame reaches the audio tokens of its time window (0.25 s: tokens 0-6 of 40 ms) and no others, and an
+    audio token reaches the video frame it plays under and no other; FLOPs count it."""
+    model = OmniTransformer(**TINY_TRANSFORMER, av_bridge=True).eval()
+    missing, _ = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert missing and all(".av_bridge." in k for k in missing)
+    assert all(torch.equal(a, b) for a, b in zip(run(model, streams()), run(tiny_transformer, streams())))
+
+    model = _without_attention(randomize(OmniTransformer(**TINY_TRANSFORMER, av_bridge=True).eval()))
+    s = streams()
+    base = run(model, s)
+    video, audio = _moved(base, run(model, _changed_at_start(s, video_frame=0)))
+    assert video == [True, False, False] and audio == [True] * 7 + [False] * 3
+    video, audio = _moved(base, run(model, _changed_at_start(s, audio_token=8)))  # at 0.32 s: frame 1
+    # ... and, through that frame in the next block, the other audio tokens of its window (7-9)
+    assert video == [False, True, False] and audio == [False] * 7 + [True] * 3
+    assert_reported_flops_match_counted(model, streams())
+
+
+def test_av_bridge_does_not_leak_masked_tokens():
+    """A dropped video condition (v2a's unconditional row) stays unheard through the bridge too."""
+    model = _without_attention(randomize(OmniTransformer(**TINY_TRANSFORMER, av_bridge=True).eval()))
+    s = streams()
+    mask = torch.zeros(1, 3, dtype=torch.bool)  # the whole video out of attention
+    s = [LatentStream("video", s[0].latents, torch.zeros(1, 3), frame_seconds=0.25, token_mask=mask), s[1]]
+    _, audio = _moved(run(model, s), run(model, _changed_at_start(s, video_frame=0)))
+    assert audio == [False] * 10
+
+
+def test_av_bridge_needs_both_experts():
+    with pytest.raises(ValueError, match="av_bridge joins video and audio tokens: it needs the audio expert"):
+        OmniTransformer(**{**TINY_TRANSFORMER, "audio_in_channels": 0}, av_bridge=True)
+    model = randomize(OmniTransformer(**TINY_TRANSFORMER, av_bridge=True)).eval()
+    video_only = run(model, streams()[:1])  # a video-only request runs without the bridge
+    assert video_only[0].shape == streams()[0].latents.shape
+
+
+def test_sequence_parallelism_refuses_av_bridge():
+    from omni.train.sequence_parallel import apply_sequence_parallel
+
+    with pytest.raises(ValueError, match="cannot run a model with av_bridge"):
+        apply_sequence_parallel(OmniTransformer(**TINY_TRANSFORMER, av_bridge=True), group=None)
