@@ -15,6 +15,7 @@ first frame. No sampling: under a minute on one core.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -34,6 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.clips < 1:
         raise SystemExit(f"context_use: --clips must be a positive integer, got {args.clips}")
+    if not (Path(args.model) / "model_index.json").is_file():
+        raise SystemExit(f"context_use: {args.model} is not an OmniPipeline folder (no model_index.json)")
 
     pipe = OmniPipeline.from_pretrained(args.model)
     model = pipe.transformer.eval()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 import torch
 
@@ -55,6 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.images < 1:
         raise SystemExit(f"word_effect: --images must be a positive integer, got {args.images}")
+    if not (Path(args.model) / "model_index.json").is_file():
+        raise SystemExit(f"word_effect: {args.model} is not an OmniPipeline folder (no model_index.json)")
 
     pipe = OmniPipeline.from_pretrained(args.model)
     model = pipe.transformer.eval()
