@@ -30,7 +30,7 @@ from omni.toyworld import (
     sample_scene,
 )
 from omni.toyworld.detectors.audio import detect_beeps
-from omni.toyworld.detectors.metrics import match_events, pieces, score_clip, shape_iou
+from omni.toyworld.detectors.metrics import chance_errors, match_events, pieces, score_clip, shape_iou
 from omni.toyworld.detectors.motion import visual_bounces
 from omni.toyworld.detectors.segment import segment_frames
 from omni.toyworld.detectors.shape import classify_shape, track_shape, track_size
@@ -191,12 +191,17 @@ class ToyworldEvaluation:
                 else np.zeros(0)
             )
             matching = match_events(beeps, bounces, EVENT_MATCH_SECONDS)
+            chance = chance_errors(
+                beeps, bounces, len(out.frames[0]) / out.fps, EVENT_MATCH_SECONDS, seed=seed
+            )
             report.add(
                 "a2v",
                 {
                     "seed": seed,
                     "errors_frames": (matching.errors * out.fps).tolist(),
+                    "chance_errors_frames": (chance * out.fps).tolist(),
                     "misses": matching.misses,
+                    "false_alarms": matching.false_alarms,
                     "beeps": len(beeps),
                 },
             )
@@ -212,12 +217,16 @@ class ToyworldEvaluation:
             )
             onsets = np.array([b.time for b in detect_beeps(out.audio[0], out.sample_rate)])
             matching = match_events(bounces, onsets, EVENT_MATCH_SECONDS)
+            duration = len(truth.frames) / scene.fps
+            chance = chance_errors(bounces, onsets, duration, EVENT_MATCH_SECONDS, seed=seed)
             report.add(
                 "v2a",
                 {
                     "seed": seed,
                     "errors_frames": (matching.errors * scene.fps).tolist(),
+                    "chance_errors_frames": (chance * scene.fps).tolist(),
                     "misses": matching.misses,
+                    "false_alarms": matching.false_alarms,
                     "bounces": len(bounces),
                 },
             )
@@ -422,6 +431,12 @@ def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
             errors = [e for r in d[key] for e in r["errors_frames"]]
             values[name] = _median_abs(errors)
             values[f"{key}_matched_fraction"] = len(errors) / max(1, sum(r[total] for r in d[key]))
+            # the same events at random times: the error median that chance alone gives at their density
+            values[f"{name[: -len('_median_frames')]}_chance_frames"] = _median_abs(
+                [e for r in d[key] for e in r["chance_errors_frames"]]
+            )
+            detected = len(errors) + sum(r["false_alarms"] for r in d[key])
+            values[f"{key}_precision"] = len(errors) / detected if detected else float("nan")
     if "trajectory" in d:
         values["trajectory_error_px"] = _mean(r["error_px"] for r in d["trajectory"])
     if "extension" in d:

@@ -294,3 +294,18 @@ def test_pieces_counts_the_fragments_an_object_falls_into():
     other = next(c for c in COLORS if c != scene.objects[0].color)
     missing = replace(scene, objects=(replace(scene.objects[0], color=other),))
     assert score_clip(clip.frames, None, scene.fps, None, missing)["pieces"] == 0.0
+
+
+def test_chance_errors_show_what_event_density_alone_scores():
+    """Beeps exactly on two bounces match with error 0; the same beeps at random times match some bounce
+    only by chance and further off; many beeps at random times land closer by chance than a few do."""
+    from omni.toyworld.detectors.metrics import chance_errors
+
+    bounces = np.array([0.5, 1.5])
+    assert np.all(match_events(bounces, bounces, 0.25).errors == 0)
+    few = chance_errors(bounces, bounces, 2.0, 0.25, seed=1)
+    many = chance_errors(bounces, np.linspace(0.05, 1.95, 12), 2.0, 0.25, seed=1)
+    assert np.median(np.abs(few)) > 0.08 and np.median(np.abs(many)) < np.median(np.abs(few))
+    assert np.array_equal(few, chance_errors(bounces, bounces, 2.0, 0.25, seed=1))  # seeded
+    with pytest.raises(ValueError, match="duration must be positive, got 0"):
+        chance_errors(bounces, bounces, 0.0, 0.25)

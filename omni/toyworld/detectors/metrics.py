@@ -69,6 +69,26 @@ def match_events(
     )
 
 
+def chance_errors(
+    reference_times: np.ndarray,
+    detected_times: np.ndarray,
+    duration: float,
+    max_distance: float,
+    shifts: int = 32,
+    seed: int = 0,
+) -> np.ndarray:
+    """Matched errors of the same detected events moved by `shifts` random circular shifts in [0, duration):
+    what `match_events` finds by chance at this number and spacing of events, with their timing unrelated to
+    the reference. Many events land near some reference event by chance: an error median is only evidence of
+    timing where it is well below this one's."""
+    if not duration > 0:
+        raise ValueError(f"duration must be positive, got {duration}")
+    detected = np.asarray(detected_times, dtype=np.float64).reshape(-1)
+    offsets = np.random.default_rng(seed).uniform(0.0, duration, shifts)
+    parts = [match_events(reference_times, (detected + o) % duration, max_distance).errors for o in offsets]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def score_clip(
     frames: np.ndarray, audio: np.ndarray | None, fps: float, sample_rate: int | None, expected: SceneSpec
 ) -> dict[str, Any]:
