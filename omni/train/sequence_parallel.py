@@ -74,7 +74,11 @@ class SequenceSharder:
         per_rank = -(-length // self.size)
         return per_rank, self.rank * per_rank, (self.rank + 1) * per_rank
 
-    def shard_inputs(self, hidden, experts, modulation, rope, text, text_mask, key_padding_mask):
+    def shard_inputs(
+        self, hidden, experts, modulation, rope, text, text_mask, key_padding_mask, grids=None, bins=None
+    ):
+        """The blocks' inputs for this rank's share of the tokens. `grids` and `bins` (token_conv, av_bridge)
+        are None: sequence parallelism refuses models that have them."""
         batch = hidden[0].shape[0]
         device = hidden[0].device
         lengths = [x.shape[1] for x in hidden]
@@ -102,7 +106,7 @@ class SequenceSharder:
         gathered_mask = torch.cat([m for rank_masks in masks_by_rank for m in rank_masks], dim=1)
         rope_local = tuple(torch.cat([r[i] for r in local_rope], dim=1) for i in range(2))
         self._lengths = lengths
-        return local_hidden, experts, local_mod, rope_local, text, text_mask, gathered_mask
+        return local_hidden, experts, local_mod, rope_local, text, text_mask, gathered_mask, grids, bins
 
     def gather_outputs(self, hidden: list[Tensor]) -> list[Tensor]:
         full = []
