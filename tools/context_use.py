@@ -14,16 +14,33 @@ first frame. No sampling: under a minute on one core.
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import torch
 
+from omni.data.prepare import default_format
+from omni.data.stream import StreamedSamples
 from omni.models.streams import LatentStream
-from omni.toyworld.probes import open_probe
+from omni.pipelines.pipeline_omni import OmniPipeline
 
 SIGMAS = (0.5, 0.8, 0.9, 0.95, 0.99)
 
 
 def main() -> None:
-    args, _, model, stream = open_probe("context_use", __doc__, "clips", 8, "toy-world clips to average over")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="an OmniPipeline folder of the toy preset (e.g. omni/assets/toy)")
+    parser.add_argument("--clips", type=int, default=8, help="toy-world clips to average over (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="first scene and noise seed (default 0)")
+    args = parser.parse_args()
+    if args.clips < 1:
+        raise SystemExit(f"context_use: --clips must be a positive integer, got {args.clips}")
+    if not (Path(args.model) / "model_index.json").is_file():
+        raise SystemExit(f"context_use: {args.model} is not an OmniPipeline folder (no model_index.json)")
+
+    pipe = OmniPipeline.from_pretrained(args.model)
+    model = pipe.transformer.eval()
+    stream = StreamedSamples("toyworld", pipe, default_format(pipe), pipe.config.max_text_tokens)
     batch = stream.load(args.clips, 600_000_000 + args.seed * args.clips)  # far from training and suites
     x0, text = batch.video, (batch.text, batch.text_mask)
     n, frames, seconds = x0.shape[0], x0.shape[2], batch.video_frame_seconds

@@ -12,14 +12,18 @@ a shape swap that moves nothing; the colour word is the yardstick. No sampling: 
 
 from __future__ import annotations
 
+import argparse
 import re
+from pathlib import Path
 
 import torch
 
 from omni.conditioning.plan import REFERENCE_SECONDS
+from omni.data.prepare import default_format
 from omni.data.sources import build_source
+from omni.data.stream import StreamedSamples
 from omni.models.streams import LatentStream
-from omni.toyworld.probes import open_probe
+from omni.pipelines.pipeline_omni import OmniPipeline
 
 SIGMAS = (0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
 SHAPE_SWAP = {
@@ -43,9 +47,21 @@ def swap_first(caption: str, table: dict[str, str]) -> str:
 
 
 def main() -> None:
-    args, _, model, stream = open_probe(
-        "word_effect", __doc__, "images", 64, "toy-world images to average over", frames=(1,)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="an OmniPipeline folder of the toy preset (e.g. omni/assets/toy)")
+    parser.add_argument(
+        "--images", type=int, default=64, help="toy-world images to average over (default 64)"
     )
+    parser.add_argument("--seed", type=int, default=0, help="first scene and noise seed (default 0)")
+    args = parser.parse_args()
+    if args.images < 1:
+        raise SystemExit(f"word_effect: --images must be a positive integer, got {args.images}")
+    if not (Path(args.model) / "model_index.json").is_file():
+        raise SystemExit(f"word_effect: {args.model} is not an OmniPipeline folder (no model_index.json)")
+
+    pipe = OmniPipeline.from_pretrained(args.model)
+    model = pipe.transformer.eval()
+    stream = StreamedSamples("toyworld", pipe, default_format(pipe, frames=(1,)), pipe.config.max_text_tokens)
     first = 500_000_000 + args.seed * args.images  # far from training streams and evaluation suites
     captions = [
         clip.load().caption for clip in build_source("toyworld", stream.format, count=args.images, seed=first)
