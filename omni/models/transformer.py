@@ -886,13 +886,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         for name, streams in by_expert.items():
             parts = []
             for s in streams:
-                frames = s.token_grid(patch)[0]
+                frames, rows, cols = s.token_grid(patch)
                 start = (s.start_seconds - origin) / width
                 step = s.frame_seconds * (patch[0] if name == "video" else 1) / width
                 index = torch.floor(start + step * torch.arange(frames, dtype=torch.float64) + 1e-6).long()
                 if s.modality not in ("video", "audio"):
                     index = torch.full_like(index, -1)
-                parts.append(index.repeat_interleave(math.prod(s.token_grid(patch)[1:])))
+                parts.append(index.repeat_interleave(rows * cols))
             bins[name] = torch.cat(parts)
         windows = int(bins["video"].max()) + 1
         token_bins = [
