@@ -8,8 +8,10 @@ the picture always given clean (video-to-audio): with the picture at its true ti
 one latent frame (125 ms on the toy preset) later and earlier on the clip clock, and no picture at all.
 Prints, per sigma, the sound's x_0 error and how much moving the picture in time raises it, next to how
 much the picture lowers it at all. A model that times its beeps by the bounces it sees shows a clear rise
-when the picture moves; one that takes only "there is a red ball, it beeps" from it shows none, and puts
-its beeps anywhere. No sampling: under a minute on one core.
+when the picture moves, also at sigma 1 (pure noise, where a sampler starts and nothing but the picture can
+say when to beep); one that takes only "there is a red ball, it beeps" from it shows none there, and puts
+its beeps anywhere. At lower sigmas the noised sound itself shows its beeps, and a rise there may only mean
+that the model checks them against the picture. No sampling: about a minute on one core.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from omni.data.stream import StreamedSamples
 from omni.models.streams import LatentStream
 from omni.pipelines.pipeline_omni import OmniPipeline
 
-SIGMAS = (0.5, 0.8, 0.9, 0.95, 0.99)
+# 1.0 is the sampler's first step (pure noise): where the sound's beeps are placed, the picture must place them
+SIGMAS = (0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
 def main() -> None:
