@@ -137,3 +137,37 @@ class LatentStream:
                 f"expected {(frames, rows, cols)}"
             )
         return values.reshape(batch, -1)
+
+
+def frame_noise(
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    shared: float = 0.0,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Standard normal noise for latents `shape`; for video (B, C, F, H, W) with F > 1, a share `shared` of
+    each value's variance is common to all latent frames (the rest drawn per frame), so every value still has
+    unit variance and frames start out alike (the mixed noise of video diffusion models).
+
+    A model learns under one noise and must be sampled with the same: `OmniTransformer`'s
+    `shared_frame_noise` records it. `shared` 0 draws exactly `torch.randn(shape)`.
+    """
+    if not 0.0 <= shared < 1.0:
+        raise ValueError(f"shared frame noise must be a variance share in [0, 1), got {shared}")
+    device = device if device is not None else (generator.device if generator is not None else "cpu")
+    noise = torch.randn(shape, generator=generator, device=device)
+    if shared == 0.0 or len(shape) != 5 or shape[2] == 1:
+        return noise
+    common = torch.randn((*shape[:2], 1, *shape[3:]), generator=generator, device=device)
+    return shared**0.5 * common + (1.0 - shared) ** 0.5 * noise
+
+
+def learned_frame_noise(model) -> float:
+    """The `shared_frame_noise` a model learned under: its config's value, 0 for a model without the option."""
+    config = getattr(model, "config", None)
+    value = (
+        config.get("shared_frame_noise")
+        if isinstance(config, dict)
+        else getattr(config, "shared_frame_noise", None)
+    )
+    return float(value or 0.0)

@@ -460,6 +460,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             the same moment meet from the first step, without attention having to learn to find each other
             (a beep on the bounce). Zero at init, an exact no-op, also when added to a trained folder. Needs
             the audio expert; not with sequence parallelism.
+        shared_frame_noise: the share of the noise's variance that is common to all latent frames of a video
+            stream, in training and in sampling (`omni.models.streams.frame_noise`; 0: independent noise per
+            frame, as Wan). From independent noise each frame's object is placed by its own noise, and a small
+            model's clip flickers; with a shared part every frame starts from the same layout, and the model
+            learns to move the object from there. Not an architecture change: a trained folder can take it
+            on, but it learns under the new noise before its samples gain from it.
     """
 
     _supports_gradient_checkpointing = True
@@ -506,8 +512,15 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         token_conv: int = 0,
         token_conv_experts: list[str] | None = None,
         av_bridge: bool = False,
+        shared_frame_noise: float = 0.0,
     ):
         super().__init__()
+        if isinstance(shared_frame_noise, bool) or not (
+            isinstance(shared_frame_noise, (int, float)) and 0.0 <= shared_frame_noise < 1.0
+        ):
+            raise ValueError(
+                f"shared_frame_noise must be a variance share in [0, 1), got {shared_frame_noise!r}"
+            )
         if av_bridge and not audio_in_channels:
             raise ValueError(
                 "av_bridge joins video and audio tokens: it needs the audio expert (audio_in_channels)"

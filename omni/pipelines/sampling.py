@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from omni.conditioning.plan import StreamPlan
-from omni.models.streams import LatentStream
+from omni.models.streams import LatentStream, frame_noise, learned_frame_noise
 from omni.models.transformer import OmniTransformer
 from omni.pipelines.progress import RunProgress
 
@@ -161,14 +161,14 @@ def denoise(
     schedulers = [copy.deepcopy(scheduler) for _ in plans]
     for s in schedulers:
         s.set_timesteps(num_steps, device=device)
+    # Noise as the model learned under: a share of it common to a video's latent frames where it was trained so.
+    shared = learned_frame_noise(transformer)
     latents = []
     for i, plan in enumerate(plans):
         given = noise[i] if noise is not None else None
         if given is None:
-            given = torch.randn(
-                (batch_size, *plan.shape),
-                generator=generator,
-                device=generator.device if generator else "cpu",
+            given = frame_noise(
+                (batch_size, *plan.shape), generator, shared if plan.modality == "video" else 0.0
             )
         latents.append(plan.clean_where(given.float().to(device)))
     texts = [text_rows(text, rows, batch_size) for _, rows in stages]

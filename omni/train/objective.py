@@ -19,7 +19,7 @@ from omni.conditioning.masks import SampleMask, sample_task_mask, sample_tasks
 from omni.conditioning.motion import CameraPath, Trajectory, control_maps
 from omni.conditioning.plan import REFERENCE_SECONDS, StreamPlan
 from omni.data.batch import LatentBatch
-from omni.models.streams import LatentStream
+from omni.models.streams import LatentStream, frame_noise, learned_frame_noise
 from omni.tasks import CONDITION_OF_STREAM
 
 
@@ -190,10 +190,12 @@ def flow_matching_loss(
     focus = _focus(batch, config.focus_weight) if config.focus_weight else None
     if focus is not None and config.focus_max_sigma < 1.0:
         focus = torch.where((t <= config.focus_max_sigma).view(-1, 1, 1, 1, 1), focus, torch.ones_like(focus))
+    shared = learned_frame_noise(model)
     streams, targets, loss_masks, weights = [], [], [], []
     for plan in _streams(batch, masks, every_stream, control):
         x0 = plan.clean
-        noise = torch.randn(x0.shape, generator=generator).to(device, x0.dtype)
+        noise = frame_noise(x0.shape, generator, shared if plan.modality == "video" else 0.0)
+        noise = noise.to(device, x0.dtype)
         view = (-1, 1, x0.shape[2]) + (1,) * (x0.ndim - 3)
         sigma = torch.where(plan.clean_mask.to(device), 0.0, t[:, None].to(device)).view(view)
         xt = (1 - sigma) * x0 + sigma * noise

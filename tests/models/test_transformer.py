@@ -537,3 +537,24 @@ def test_sequence_parallelism_refuses_av_bridge():
 
     with pytest.raises(ValueError, match="cannot run a model with av_bridge"):
         apply_sequence_parallel(OmniTransformer(**TINY_TRANSFORMER, av_bridge=True), group=None)
+
+
+def test_frame_noise_shares_its_variance_across_a_videos_frames_only():
+    """Unit variance everywhere; the asked-for share common to a video's latent frames; images, sound and a
+    share of 0 draw plain `torch.randn`; a share outside [0, 1) is refused, by the model's config too."""
+    from omni.models.streams import frame_noise
+
+    noise = frame_noise((8, 4, 5, 16, 16), torch.Generator().manual_seed(0), 0.6)
+    assert abs(float(noise.var()) - 1.0) < 0.05
+    frames = noise.transpose(1, 2).flatten(2)  # (B, F, values)
+    correlation = torch.corrcoef(torch.stack([frames[:, 1].flatten(), frames[:, 3].flatten()]))[0, 1]
+    assert abs(float(correlation) - 0.6) < 0.05
+    for shape, shared in (((2, 4, 5, 8, 8), 0.0), ((2, 4, 1, 8, 8), 0.6), ((2, 4, 30, 16), 0.6)):
+        plain = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(frame_noise(shape, torch.Generator().manual_seed(1), shared), plain)
+    with pytest.raises(ValueError, match=r"variance share in \[0, 1\), got 1.0"):
+        frame_noise((1, 4, 5, 8, 8), None, 1.0)
+    with pytest.raises(
+        ValueError, match=r"shared_frame_noise must be a variance share in \[0, 1\), got -0.5"
+    ):
+        OmniTransformer(**{**TINY_TRANSFORMER, "shared_frame_noise": -0.5})

@@ -162,3 +162,23 @@ def test_a_self_conditioning_model_reads_its_previous_estimate_at_every_step_but
     plain = RecordingModel()
     euler(plain, plan, 3, Guidance(text=3.0))
     assert all(streams[0].self_condition is None for streams, _, _ in plain.calls)
+
+
+class SharedNoiseModel(RecordingModel):
+    """A recording model that learned under noise 90% shared by the latent frames of a video."""
+
+    config = {"patch_size": (1, 1, 1), "shared_frame_noise": 0.9}
+
+
+def test_a_model_learned_under_shared_frame_noise_starts_from_it():
+    """The starting noise of a video's generated frames is shared as the model learned it; other models
+    start from independent frames."""
+    plan = StreamPlan("video", (4, 3, 16, 16))
+
+    def start(model):
+        euler(model, plan, 1, Guidance(text=1.0))
+        noise = model.calls[0][0][0].latents[0]  # (C, F, H, W)
+        return float(torch.corrcoef(torch.stack([noise[:, 1].flatten(), noise[:, 2].flatten()]))[0, 1])
+
+    assert start(SharedNoiseModel()) > 0.8
+    assert abs(start(RecordingModel())) < 0.15

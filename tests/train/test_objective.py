@@ -234,3 +234,31 @@ def run_on(b, config):
     return flow_matching_loss(
         Recorder(), b, torch.zeros(1, 5, 8), torch.ones(1, 5, dtype=torch.bool), config, torch.Generator()
     )
+
+
+def frame_correlation(video):
+    """Mean correlation of latent frames 1 and 2 over the samples of a (B, C, F, H, W) tensor."""
+    a, b = video[:, :, 1].flatten(1), video[:, :, 2].flatten(1)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return float(((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).mean())
+
+
+def test_a_model_that_learns_under_shared_frame_noise_is_trained_with_it():
+    """The video's noise shares the model's `shared_frame_noise` across latent frames; the audio's does not."""
+    b = batch(16)
+    b.video = torch.zeros(16, 4, 3, 16, 16)  # x_t is the noise alone, scaled
+    b.audio = torch.zeros_like(b.audio)
+    for shared, low, high in ((0.0, -0.1, 0.1), (0.7, 0.6, 0.8)):
+        model = Recorder()
+        model.config = {"shared_frame_noise": shared}
+        flow_matching_loss(
+            model,
+            b,
+            torch.zeros(1, 5, 8),
+            torch.ones(1, 5, dtype=torch.bool),
+            ObjectiveConfig(tasks={"t2av": 1.0}),
+            torch.Generator().manual_seed(0),
+        )
+        video, audio = model.streams[0].latents, model.streams[1].latents
+        assert low < frame_correlation(video) < high
+        assert abs(frame_correlation(audio[..., None])) < 0.1
