@@ -9,6 +9,8 @@ identity across the shots of a project.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import math
 import tempfile
 import time
@@ -134,6 +136,8 @@ class ToyworldEvaluation:
                     "prompt": canonical_caption(scene),
                     **detail,
                     "main_object": main,
+                    "motion_asked": scene.objects[0].motion,
+                    "motion_detected": scores["objects"][0].get("motion"),
                     "detected": scores["objects"],
                 },
             )
@@ -395,6 +399,16 @@ class ToyworldEvaluation:
         return report
 
 
+def motion_chance(pairs: list[tuple[str, str | None]]) -> float:
+    """The motion accuracy chance gives: the asked and detected motions of the clips paired at random, sum over
+    motions of (share of clips asked for it) x (share of clips detected with it). A model that draws the same
+    motion for every caption scores this share of the clips asking for that motion."""
+    if not pairs:
+        return float("nan")
+    asked, detected = Counter(a for a, _ in pairs), Counter(m for _, m in pairs)
+    return sum(asked[m] * detected[m] for m in asked) / len(pairs) ** 2
+
+
 def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
     d = report.details
     values: dict[str, Any] = {}
@@ -409,6 +423,9 @@ def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
         values["shape_accuracy"] = _mean(r["shape_accuracy"] for r in d["t2av"])
         values["size_accuracy"] = _mean(r["size_accuracy"] for r in d["t2av"])
         values["motion_accuracy"] = _mean(r["motion_accuracy"] for r in d["t2av"])
+        values["motion_chance_accuracy"] = motion_chance(
+            [(r["motion_asked"], r["motion_detected"]) for r in d["t2av"]]
+        )
         values["shape_iou"] = _mean(r["shape_iou"] for r in d["t2av"])
         values["direction_error_deg"] = _mean(r["direction_error_deg"] for r in d["t2av"])
         values["pieces"] = _mean(r["pieces"] for r in d["t2av"])

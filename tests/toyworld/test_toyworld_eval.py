@@ -10,6 +10,7 @@ REQUIRED = (
     "color_accuracy",
     "shape_accuracy",
     "motion_accuracy",
+    "motion_chance_accuracy",
     "av_sync_median_ms",
     "pitch_accuracy",
     "i2v_first_frame_psnr_db",
@@ -62,3 +63,15 @@ def test_every_capability_is_scored_into_the_report(tmp_path, capsys):
     assert report["retake_outside_error"] <= report["retake_vae_roundtrip_error"]
     table = capsys.readouterr().out
     assert all(key in table for key in REQUIRED)
+
+
+def test_motion_chance_is_what_one_motion_for_every_caption_scores():
+    """Answering "diagonal" to every caption scores the share of diagonal captions; a model whose motions
+    follow the captions beats its chance; no clips, no number."""
+    from omni.toyworld.evaluate import motion_chance
+
+    asked = ["diagonal", "diagonal", "vertical", "orbit"]
+    assert motion_chance([(a, "diagonal") for a in asked]) == 0.5
+    assert motion_chance([(a, a) for a in asked]) == (4 + 1 + 1) / 16
+    assert motion_chance([(a, None) for a in asked]) == 0.0
+    assert motion_chance([]) != motion_chance([])  # NaN
