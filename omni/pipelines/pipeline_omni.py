@@ -492,7 +492,8 @@ class OmniPipeline(DiffusionPipeline):
             seed / generator: the noise; the same seed and inputs give the same output.
             chunk_seconds: extend: longest piece generated at once (default: the model's default length).
             latents: (1, C, f, h, w) starting noise of the video (or image) latents instead of the seed's, as
-                diffusers pipelines take it; not for extend, which draws noise chunk by chunk.
+                diffusers pipelines take it; not for extend, which draws noise chunk by chunk. Used as given:
+                for a model with `shared_frame_noise`, draw it with `omni.models.streams.frame_noise`.
             prompt_embeds, negative_prompt_embeds: (1, Lt, text_dim) text states instead of the text encoder's.
             guidance_scale_2: text guidance of `transformer_2`'s low-noise steps (default: guidance_scale).
         """
