@@ -150,7 +150,8 @@ def frame_noise(
     unit variance and frames start out alike (the mixed noise of video diffusion models).
 
     A model learns under one noise and must be sampled with the same: `OmniTransformer`'s
-    `shared_frame_noise` records it. `shared` 0 draws exactly `torch.randn(shape)`.
+    `shared_frame_noise` records it, and its share is passed for every stream: `shared` 0, a single frame (an
+    image) or a 4-D shape (sound) draws exactly `torch.randn(shape)`.
     """
     if not 0.0 <= shared < 1.0:
         raise ValueError(f"shared frame noise must be a variance share in [0, 1), got {shared}")

@@ -167,9 +167,7 @@ def denoise(
     for i, plan in enumerate(plans):
         given = noise[i] if noise is not None else None
         if given is None:
-            given = frame_noise(
-                (batch_size, *plan.shape), generator, shared if plan.modality == "video" else 0.0
-            )
+            given = frame_noise((batch_size, *plan.shape), generator, shared)
         latents.append(plan.clean_where(given.float().to(device)))
     texts = [text_rows(text, rows, batch_size) for _, rows in stages]
 

@@ -9,11 +9,10 @@ identity across the shots of a project.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import math
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -194,8 +194,7 @@ def flow_matching_loss(
     streams, targets, loss_masks, weights = [], [], [], []
     for plan in _streams(batch, masks, every_stream, control):
         x0 = plan.clean
-        noise = frame_noise(x0.shape, generator, shared if plan.modality == "video" else 0.0)
-        noise = noise.to(device, x0.dtype)
+        noise = frame_noise(x0.shape, generator, shared).to(device, x0.dtype)
         view = (-1, 1, x0.shape[2]) + (1,) * (x0.ndim - 3)
         sigma = torch.where(plan.clean_mask.to(device), 0.0, t[:, None].to(device)).view(view)
         xt = (1 - sigma) * x0 + sigma * noise
