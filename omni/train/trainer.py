@@ -298,7 +298,7 @@ class Trainer:
             total=end, initial=self.step, desc="training", disable=not self.dist.is_main, dynamic_ncols=True
         )
         while self.step < end and not out_of_time:
-            record = self.train_step(next(batches))
+            record = self.train_step(_next_batch(batches, self.step))
             out_of_time = deadline is not None and time.monotonic() >= deadline
             self.step += 1
             losses.append(record["loss"])
@@ -319,6 +319,20 @@ class Trainer:
         progress.close()
         exported = self.export() if self.step >= cfg.steps or out_of_time else None
         return TrainResult(self.step, losses[-1] if losses else float("nan"), losses, exported)
+
+
+def _next_batch(batches, step: int):
+    """The next batch; a data worker that died (the kernel's out-of-memory killer, a stray kill) is reported
+    as such, not as a bug: the run's checkpoints are intact and a rerun goes on from the newest."""
+    try:
+        return next(batches)
+    except RuntimeError as error:
+        if "DataLoader worker" not in str(error):
+            raise
+        raise ChildProcessError(
+            f"a data worker stopped before step {step + 1} ({error}); if the machine ran out of memory, lower "
+            "data.num_workers or data.batch_size; rerun the same command to go on from the last checkpoint"
+        ) from error
 
 
 def codec_pipeline(config: TrainConfig):

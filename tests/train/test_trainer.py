@@ -330,3 +330,21 @@ def test_rerunning_a_finished_run_says_so_and_exports_again(data, tmp_path, caps
     assert main(["train", "--config", "tiny", *args]) == 0
     out = capsys.readouterr().out
     assert "step 3 of 3: nothing left to train; exported" in out and "nan" not in out
+
+
+def test_a_killed_data_worker_is_reported_as_such_not_as_a_bug(data, tmp_path, monkeypatch, capsys):
+    """Killing the run's processes by name (or the out-of-memory killer) can take a data worker first."""
+    from omni.cli import main
+
+    def dead_worker(*args, **kwargs):
+        raise RuntimeError("DataLoader worker (pid 6923) is killed by signal: Terminated.")
+        yield
+
+    monkeypatch.setattr("omni.data.shards.LatentShards.batches", dead_worker)
+    sets = overrides(data, tmp_path / "run", steps=3)
+    assert (
+        main(["train", "--config", "tiny", *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")]]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "a data worker stopped before step 1" in err and "killed by signal: Terminated" in err
+    assert "rerun the same command" in err and "bug" not in err
