@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +72,23 @@ class OptimSection:
     schedule: Literal["constant", "cosine", "linear"] = "cosine"
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
+    # parameter-name glob -> learning-rate multiplier, e.g. {"*control_embedding*": 10}: a layer that starts
+    # at zero next to trained weights (motion control, a new convolution) learns at its own pace. The first
+    # matching glob wins; a glob that matches no parameter is an error.
+    lr_scale: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for pattern, scale in self.lr_scale.items():
+            if (
+                not isinstance(pattern, str)
+                or isinstance(scale, bool)
+                or not isinstance(scale, (int, float))
+                or not math.isfinite(scale)
+                or scale <= 0
+            ):
+                raise ConfigError(
+                    f"optim.lr_scale maps a parameter-name glob to a positive multiplier, got {pattern!r}: {scale!r}"
+                )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ reproduces the losses of an uninterrupted one.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import inspect
 import json
@@ -62,6 +63,29 @@ def lr_lambda(config: TrainConfig):
         return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * shape
 
     return factor
+
+
+def parameter_groups(model: torch.nn.Module, lr: float, lr_scale: dict[str, float]) -> list[dict]:
+    """The optimizer's parameter groups: one at `lr`, then one per multiplier of `lr_scale` (parameter-name
+    glob -> multiplier; the first matching glob wins). A glob that matches no parameter is an error."""
+    if not lr_scale:
+        return [{"params": list(model.parameters()), "lr": lr}]
+    groups: dict[float, list[torch.nn.Parameter]] = {1.0: []}
+    used = dict.fromkeys(lr_scale, 0)
+    for name, parameter in model.named_parameters():
+        pattern = next((p for p in lr_scale if fnmatch.fnmatchcase(name, p)), None)
+        scale = 1.0 if pattern is None else float(lr_scale[pattern])
+        if pattern is not None:
+            used[pattern] += 1
+        groups.setdefault(scale, []).append(parameter)
+    unused = [pattern for pattern, count in used.items() if not count]
+    if unused:
+        names = [name for name, _ in model.named_parameters()]
+        raise ConfigError(
+            f"optim.lr_scale: {unused} match no parameter of this model (names look like {names[0]!r}, "
+            f"{names[len(names) // 2]!r}); use * for any part of a name"
+        )
+    return [{"params": params, "lr": lr * scale} for scale, params in groups.items() if params]
 
 
 # Arguments that keep every weight's shape but change what the weights compute: a warm start refuses them.
@@ -150,7 +174,7 @@ class Trainer:
         self.model = parallelize(model, config.parallel, self.dist)
         optim = config.optim
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            parameter_groups(self.model, optim.lr, optim.lr_scale),
             lr=optim.lr,
             betas=optim.betas,
             eps=optim.eps,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from omni.config import ConfigError
 from omni.data.prepare import PrepareConfig, default_format, prepare
@@ -348,3 +349,34 @@ def test_a_killed_data_worker_is_reported_as_such_not_as_a_bug(data, tmp_path, m
     err = capsys.readouterr().err
     assert "a data worker stopped before step 1" in err and "killed by signal: Terminated" in err
     assert "rerun the same command" in err and "bug" not in err
+
+
+def test_lr_scale_gives_matching_layers_their_own_learning_rate(data, tmp_path):
+    sets = overrides(data, tmp_path / "run", steps=2, **{"optim.lr_scale": {"*patch_embedding*": 10}})
+    trainer = Trainer(load_train_config("tiny", sets))
+    base, scaled = trainer.optimizer.param_groups
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    assert {names[id(p)] for p in scaled["params"]} == {n for n in names.values() if "patch_embedding" in n}
+    assert scaled["lr"] == pytest.approx(10 * base["lr"])
+    before = {names[id(p)]: p.detach().clone() for p in scaled["params"]}
+    trainer.fit()  # trains, checkpoints and resumes with its groups
+    assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters() if n in before)
+    again = Trainer(load_train_config("tiny", {**sets, "steps": 3}))
+    assert again.resume()  # the optimizer's state loads into the same groups
+    again.fit()
+    assert again.step == 3 and len(again.optimizer.param_groups) == 2
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 3  # resumed at step 2
+
+
+@pytest.mark.parametrize(
+    "scale, message",
+    [
+        ({"*nothing_like_this*": 2.0}, r"\['\*nothing_like_this\*'\] match no parameter"),
+        ({"*control*": -1}, "positive multiplier"),
+        ({"*control*": True}, "positive multiplier"),
+    ],
+)
+def test_a_bad_lr_scale_is_refused_before_training(data, tmp_path, scale, message):
+    with pytest.raises(ConfigError, match=message):
+        Trainer(load_train_config("tiny", overrides(data, tmp_path, steps=2, **{"optim.lr_scale": scale})))
+    assert not (tmp_path / "log.jsonl").exists()
