@@ -91,6 +91,7 @@ def test_workflow_tasks_from_files(tmp_path):
         (["--task", "retake", "--video", "missing.mp4", "--start", "0", "--end", "1"], "missing.mp4"),
         (["--start", "1"], "--start / --end go with --task retake"),
         (["--camera", "spin.json", "--seconds", "1"], "motion file not found"),
+        (["--control-guidance", "3"], "--control-guidance 3 guides the motion control: give --trajectory"),
     ],
 )
 def test_bad_input_is_a_one_line_error(tmp_path, capsys, monkeypatch, args, message):

@@ -124,6 +124,12 @@ def _register_generate(subparsers) -> None:
         default=1.0,
         help="guidance of given audio",
     )
+    p.add_argument(
+        "--control-guidance",
+        type=number("--control-guidance", 0, 100),
+        default=1.0,
+        help="guidance of the motion control (--trajectory, --camera)",
+    )
     p.add_argument("--scheduler", choices=("unipc", "euler"), help="override the model's sampler")
     p.add_argument(
         "--seed",
@@ -181,6 +187,11 @@ def read_conditions(args: argparse.Namespace, frames: int | None = None) -> dict
             conditions["camera"] = CameraPath.from_json(Path(args.camera), frames, fps)
     if args.camera in CAMERA_PRESETS:
         conditions["camera"] = args.camera
+    if args.control_guidance != 1.0 and "trajectory" not in conditions and "camera" not in conditions:
+        raise CLIError(
+            f"--control-guidance {args.control_guidance:g} guides the motion control: give --trajectory or "
+            "--camera, or drop it"
+        )
     return conditions
 
 
@@ -209,6 +220,7 @@ def generation_record(loaded, args: argparse.Namespace, result):
             "text": args.guidance if args.guidance is not None else pipe.config.default_guidance,
             "image": args.image_guidance,
             "audio": args.audio_guidance,
+            "control": args.control_guidance,
         },
         scheduler=type(pipe.scheduler).__name__,
         width=None if size is None else int(size[1]),
@@ -258,6 +270,7 @@ def run_generate(args: argparse.Namespace) -> None:
         guidance_scale=args.guidance,
         image_guidance_scale=args.image_guidance,
         audio_guidance_scale=args.audio_guidance,
+        control_guidance_scale=args.control_guidance,
         negative_prompt=args.negative_prompt,
         seed=args.seed,
         chunk_seconds=args.chunk_seconds,

@@ -117,7 +117,8 @@ class StreamPlan:
     def stream(self, latents: Tensor, timestep: Tensor | float, dropped: dict[str, Tensor]) -> LatentStream:
         """The stream as the transformer sees it (`noisy_stream`): `latents` (N, *shape) at `timestep` (a
         scalar or (N,)), clean tokens at timestep 0, this plan's clean tokens out of attention where its
-        condition group is dropped (`dropped`: group -> (N,) bool; a group it does not name is kept).
+        condition group is dropped (`dropped`: group -> (N,) bool; a group it does not name is kept), its control
+        maps zeroed where `dropped["control"]` is set.
         `latents` must already hold the clean values where they are given (`clean_where`)."""
         if tuple(latents.shape[1:]) != self.shape:
             raise ValueError(
@@ -140,6 +141,9 @@ class StreamPlan:
         control = None
         if self.control is not None:
             control = self._per_sample(self.control.to(device, latents.dtype), size)
+            control_dropped = dropped.get("control")
+            if control_dropped is not None:  # all-zero maps: no camera, no trajectory, as training drops them
+                control = torch.where(control_dropped.to(device).view(-1, 1, 1, 1, 1), 0.0, control)
         return noisy_stream(
             self.modality,
             latents,

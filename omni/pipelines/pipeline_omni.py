@@ -460,6 +460,7 @@ class OmniPipeline(DiffusionPipeline):
         guidance_scale: float | None = None,
         image_guidance_scale: float = 1.0,
         audio_guidance_scale: float = 1.0,
+        control_guidance_scale: float = 1.0,
         negative_prompt: str = "",
         seed: int | None = 0,
         generator: torch.Generator | None = None,
@@ -489,6 +490,8 @@ class OmniPipeline(DiffusionPipeline):
             seconds: duration (extend: seconds to add); the output has round(seconds * fps) frames.
             num_frames: exact frame count instead of seconds: 1 + k times the VAE's temporal factor (`vae_temporal`).
             guidance_scale, image_guidance_scale, audio_guidance_scale: guidance per condition.
+            control_guidance_scale: guidance on the motion control (trajectory, camera): above 1 the sampler
+                pushes away from its prediction without the control maps, as it does from the negative prompt.
             seed / generator: the noise; the same seed and inputs give the same output.
             chunk_seconds: extend: longest piece generated at once (default: the model's default length).
             latents: (1, C, f, h, w) starting noise of the video (or image) latents instead of the seed's, as
@@ -513,7 +516,13 @@ class OmniPipeline(DiffusionPipeline):
             text=guidance_scale if guidance_scale is not None else cfg.default_guidance,
             image=image_guidance_scale,
             audio=audio_guidance_scale,
+            control=control_guidance_scale,
         )
+        if control_guidance_scale != 1.0 and trajectory is None and camera is None:
+            raise ValueError(
+                f"control_guidance_scale {control_guidance_scale} guides the motion control; give a trajectory or "
+                "a camera, or leave it at 1"
+            )
         given = dict(
             image=image,
             last_image=last_image,
@@ -549,6 +558,7 @@ class OmniPipeline(DiffusionPipeline):
                     text=guidance.text if guidance_scale_2 is None else guidance_scale_2,
                     image=image_guidance_scale,
                     audio=audio_guidance_scale,
+                    control=control_guidance_scale,
                 ),
             )
         bar = RunProgress(progress)

@@ -28,7 +28,9 @@ from omni.models.streams import LatentStream, frame_noise, learned_frame_noise
 from omni.models.transformer import OmniTransformer
 from omni.pipelines.progress import RunProgress
 
-CONDITIONS = ("image", "audio", "text")
+# Guidance conditions, innermost first: clean image / audio tokens, motion-control maps, the prompt.
+CONDITIONS = ("image", "audio", "control", "text")
+CLEAN_CONDITIONS = ("image", "audio")  # given as clean tokens of a stream (`StreamPlan.condition`)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Guidance:
     text: float = 5.0
     image: float = 1.0
     audio: float = 1.0
+    control: float = 1.0
 
     def __post_init__(self) -> None:
         for name in CONDITIONS:
@@ -79,9 +82,11 @@ class GuidanceRows:
     @classmethod
     def build(cls, plans: list[StreamPlan], guidance: Guidance) -> GuidanceRows:
         present = ["text"] + [
-            c for c in CONDITIONS[:2] if any(p.condition == c and p.has_clean for p in plans)
+            c for c in CLEAN_CONDITIONS if any(p.condition == c and p.has_clean for p in plans)
         ]
-        # Stable order: unit scales first (they need no row of their own), then image, audio, text.
+        if any(p.control is not None for p in plans):
+            present.append("control")
+        # Stable order: unit scales first (they need no row of their own), then image, audio, control, text.
         ordered = sorted(present, key=lambda c: (guidance.scale(c) != 1.0, CONDITIONS.index(c)))
         first = sum(guidance.scale(c) == 1.0 for c in ordered)
         rows = [frozenset(ordered[:k]) for k in range(first, len(ordered) + 1)]
@@ -105,7 +110,8 @@ def build_streams(
         batch, device = x.shape[0], x.device
         dropped = {
             c: torch.tensor([c not in r for r in rows.rows], device=device).repeat_interleave(batch)
-            for c in CONDITIONS[:2]
+            for c in CONDITIONS
+            if c != "text"
         }
         streams.append(plan.stream(x.repeat(len(rows.rows), *([1] * (x.ndim - 1))), timestep, dropped))
     return streams

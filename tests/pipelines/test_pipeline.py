@@ -186,6 +186,17 @@ def test_motion_control_runs_from_presets_and_paths(tiny_pipeline):
         run(tiny_pipeline, "t2v", camera="dolly")
 
 
+def test_control_guidance_moves_a_clip_only_with_motion_control(random_pipeline):
+    from omni.conditioning.motion import Trajectory
+
+    points = np.stack([np.linspace(10, 54, 32), np.full(32, 32.0)], axis=1)
+    plain = run(random_pipeline, "t2v", trajectory=Trajectory(points))
+    guided = run(random_pipeline, "t2v", trajectory=Trajectory(points), control_guidance_scale=3.0)
+    assert not np.array_equal(plain.frames, guided.frames)
+    with pytest.raises(ValueError, match="control_guidance_scale 2.0 guides the motion control"):
+        run(random_pipeline, "t2v", control_guidance_scale=2.0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

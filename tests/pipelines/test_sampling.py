@@ -182,3 +182,21 @@ def test_a_model_learned_under_shared_frame_noise_starts_from_it():
 
     assert start(SharedNoiseModel()) > 0.8
     assert abs(start(RecordingModel())) < 0.15
+
+
+def test_control_guidance_drops_the_control_maps_in_its_row():
+    maps = torch.rand(1, 11, 3, 2, 2) + 0.5
+    plan = StreamPlan("video", (4, 3, 2, 2), control=maps)
+    assert GuidanceRows.build([plan], Guidance(text=4.0)).rows == [
+        frozenset({"control"}),
+        frozenset({"control", "text"}),
+    ]
+    model = RecordingModel()
+    euler(model, plan, 1, Guidance(text=4.0, control=3.0))
+    streams, states, _ = model.calls[0]
+    control = streams[0].control  # rows {}, {control}, {control, text}
+    assert control.shape[0] == 3 and not control[0].any()
+    assert torch.equal(control[1], maps[0]) and torch.equal(control[2], maps[0])
+    rows = GuidanceRows.build([plan], Guidance(text=4.0, control=3.0))
+    assert rows.scales == [3.0, 4.0]
+    assert GuidanceRows.build([StreamPlan("video", (4, 3, 2, 2))], Guidance(control=3.0)).rows[-1] == {"text"}
