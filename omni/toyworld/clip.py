@@ -123,6 +123,7 @@ def prepare_clips(
     num_frames: int,
     sample_rate: int,
     num_objects: int | None = None,
+    lanes: float = 0.0,
 ) -> Iterator[omni.data.clips.SourceClip]:
     """`count` random clips from seeds `seed`, `seed + 1`, ...: the clip source `omni prepare --toyworld`
     encodes, with a subject reference image, the camera path and (one object only) the subject trajectory."""
@@ -137,6 +138,7 @@ def prepare_clips(
             width=width,
             num_frames=max(num_frames, MOTION_FRAMES),
             sample_rate=sample_rate,
+            lanes=lanes,
         )
         if scene.num_frames != num_frames:  # the start of a scene drawn at full length (an image: frame 0)
             scene = replace(scene, num_frames=num_frames)

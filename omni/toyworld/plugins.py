@@ -13,9 +13,12 @@ from omni.toyworld.clip import prepare_clips, render
 from omni.toyworld.spec import SceneSpec
 
 
-def clip_source(fmt: ClipFormat, *, count: int, seed: int, num_objects: int | None = None) -> ClipSource:
+def clip_source(
+    fmt: ClipFormat, *, count: int, seed: int, num_objects: int | None = None, lanes: float = 0.0
+) -> ClipSource:
     """`count` toy-world clips rendered from `seed` at the format's fps, size and longest frame count;
-    `num_objects` (1 or 2) fixes how many objects every scene has (default: 1, or 2 in 15% of scenes)."""
+    `num_objects` (1 or 2) fixes how many objects every scene has (default: 1, or 2 in 15% of scenes);
+    `lanes` is the share of scenes whose objects move in lanes (`omni.toyworld.sampling.sample_scene`)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     if num_objects not in (None, 1, 2):
@@ -27,8 +30,12 @@ def clip_source(fmt: ClipFormat, *, count: int, seed: int, num_objects: int | No
         num_frames=fmt.frames[-1],
         sample_rate=fmt.sample_rate,
     )
+    if isinstance(lanes, bool) or not isinstance(lanes, (int, float)) or not 0.0 <= lanes <= 1.0:
+        raise ValueError(f"lanes is the share of scenes in lanes, a number in [0, 1], got {lanes!r}")
     if num_objects is not None:  # the default mix keeps the identity of sources prepared before the option
         options["num_objects"] = num_objects
+    if lanes:  # likewise
+        options["lanes"] = lanes
     identity = {"kind": "toyworld", "count": count, "seed": seed, **options}
     return iterable_source(lambda: prepare_clips(count, seed, **options), identity, count)
 

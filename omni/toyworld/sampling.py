@@ -39,6 +39,14 @@ MAX_BOUNCES_PER_AXIS = 4
 ORBIT_TURNS = (0.8, 1.5)  # revolutions per clip: enough arc to tell an orbit from a bounce
 ORBIT_RADIUS_FRACTION = (0.12, 0.25)  # of the frame's shorter side
 MIN_BEEP_GAP_SECONDS = 0.15
+# Lane kinematics (`sample_scene(lanes=...)`): a bouncing object crosses the middle of the arena at a set
+# pace, an orbit circles its centre. The caption's motion word then says where the object goes, not only
+# how, from the first sampling step on: "left and right" is the middle row, "up and down" the middle column.
+LANE_JITTER_PX = 2.0  # the lane's offset from the arena's middle
+LANE_TRAVERSALS = (1.8, 2.2)
+LANE_DIAGONAL_TRAVERSALS = (1.2, 1.5)
+LANE_ORBIT_RADIUS_FRACTION = 0.2
+LANE_ORBIT_TURNS = (1.0, 1.2)
 NON_OVERLAP_ATTEMPTS = 200
 MAX_ATTEMPTS = 500
 
@@ -62,13 +70,18 @@ def sample_scene(
     fps: float = 16.0,
     num_frames: int = 33,
     sample_rate: int = 16000,
+    lanes: float = 0.0,
 ) -> SceneSpec:
     """A random scene, the same for the same seed and constraints.
 
     Object constraints (shape, color, size, motion) given as one string apply to the first object;
     a sequence gives one value per object. `pan` is True / False to force or forbid a random pan, or
-    an exact (dx, dy). "trajectory" motion is only drawn when asked for.
+    an exact (dx, dy). "trajectory" motion is only drawn when asked for. With probability `lanes` the
+    scene's objects move in lanes (LANE_*: bounces through the arena's middle at a set pace, orbits
+    around its centre); at 0 (the default) the draw is exactly that of a world without lanes.
     """
+    if isinstance(lanes, bool) or not isinstance(lanes, (int, float)) or not 0.0 <= lanes <= 1.0:
+        raise ValueError(f"lanes is a probability in [0, 1], got {lanes!r}")
     rng = np.random.default_rng(seed)
     if num_objects is None:
         lengths = {len(c) for c in (shape, color, size, motion) if c is not None and not isinstance(c, str)}
@@ -100,12 +113,15 @@ def sample_scene(
         seed=seed,
     )
     identities = _sample_identities(rng, fixed, num_objects)
+    in_lanes = bool(lanes) and bool(
+        rng.random() < lanes
+    )  # no draw without lanes: old scenes stay as they were
     # Validate the format once with a still placeholder, so a bad width or fps is reported as such.
     probe = SceneSpec(
         objects=(ObjectSpec("circle", "red", "small", "still", (width / 2, height / 2)),), **scene_kwargs
     )
     for attempt in range(MAX_ATTEMPTS):
-        objects = tuple(_sample_kinematics(rng, probe, *identity) for identity in identities)
+        objects = tuple(_sample_kinematics(rng, probe, *identity, lanes=in_lanes) for identity in identities)
         scene = SceneSpec(objects=objects, **scene_kwargs)
         if _measurable(scene, allow_overlap=attempt >= NON_OVERLAP_ATTEMPTS):
             return scene
@@ -176,9 +192,17 @@ def _sample_identities(
 
 
 def _sample_kinematics(
-    rng: np.random.Generator, scene: SceneSpec, shape: str, color: str, size: str, motion: str
+    rng: np.random.Generator,
+    scene: SceneSpec,
+    shape: str,
+    color: str,
+    size: str,
+    motion: str,
+    lanes: bool = False,
 ) -> ObjectSpec:
     """Start position and speeds for one object, scaled to the arena and the clip's duration."""
+    if lanes and motion in BOUNCING_MOTIONS + ("orbit",):
+        return _lane_kinematics(rng, scene, shape, color, size, motion)
     radius = scene.radius(ObjectSpec(shape, color, size, "still", (0.0, 0.0)))
     left, right, up, down = shape_extents(shape, radius)
     x0, y0, x1, y1 = scene.arena()
@@ -223,6 +247,52 @@ def _sample_kinematics(
         )
         return ObjectSpec(shape, color, size, motion, keypoints[0][1:], keypoints=keypoints)
     return ObjectSpec(shape, color, size, motion, position)
+
+
+def _lane_kinematics(
+    rng: np.random.Generator, scene: SceneSpec, shape: str, color: str, size: str, motion: str
+) -> ObjectSpec:
+    """A bounce through the arena's middle at a set pace, or an orbit around its centre."""
+    radius = scene.radius(ObjectSpec(shape, color, size, "still", (0.0, 0.0)))
+    left, right, up, down = shape_extents(shape, radius)
+    x0, y0, x1, y1 = scene.arena()
+    lo_x, hi_x, lo_y, hi_y = x0 + left, x1 - right, y0 + up, y1 - down
+    middle = ((lo_x + hi_x) / 2, (lo_y + hi_y) / 2)
+    duration = scene.duration_seconds
+
+    def lane(axis: int) -> float:
+        return float(middle[axis] + rng.uniform(-LANE_JITTER_PX, LANE_JITTER_PX))
+
+    def speed(span: float, traversals: tuple[float, float]) -> float:
+        return float(rng.choice([-1.0, 1.0]) * rng.uniform(*traversals) * span / duration)
+
+    if motion == "horizontal":
+        position = (float(rng.uniform(lo_x, hi_x)), lane(1))
+        return ObjectSpec(shape, color, size, motion, position, (speed(hi_x - lo_x, LANE_TRAVERSALS), 0.0))
+    if motion == "vertical":
+        position = (lane(0), float(rng.uniform(lo_y, hi_y)))
+        return ObjectSpec(shape, color, size, motion, position, (0.0, speed(hi_y - lo_y, LANE_TRAVERSALS)))
+    if motion == "diagonal":
+        position = (float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)))
+        velocity = (
+            speed(hi_x - lo_x, LANE_DIAGONAL_TRAVERSALS),
+            speed(hi_y - lo_y, LANE_DIAGONAL_TRAVERSALS),
+        )
+        return ObjectSpec(shape, color, size, motion, position, velocity)
+    orbit_radius = min(
+        LANE_ORBIT_RADIUS_FRACTION * min(scene.width, scene.height), (hi_x - lo_x) / 2, (hi_y - lo_y) / 2
+    )
+    angular_speed = float(rng.choice([-1.0, 1.0]) * rng.uniform(*LANE_ORBIT_TURNS) * 2 * math.pi / duration)
+    return ObjectSpec(
+        shape,
+        color,
+        size,
+        motion,
+        (lane(0), lane(1)),
+        orbit_radius=float(orbit_radius),
+        angular_speed=angular_speed,
+        phase=float(rng.uniform(0, 2 * math.pi)),
+    )
 
 
 def _measurable(scene: SceneSpec, allow_overlap: bool) -> bool:

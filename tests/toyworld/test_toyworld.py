@@ -110,6 +110,23 @@ def test_sampled_scenes_cover_the_vocabulary_with_measurable_events():
                 assert hits == ()
 
 
+def test_lanes_put_the_motion_where_its_word_says_and_leave_other_scenes_as_they_were():
+    assert all(sample_scene(seed) == sample_scene(seed, lanes=0.0) for seed in range(20))
+    for seed in range(20):
+        scene = sample_scene(seed, motion=("horizontal", "vertical")[seed % 2], lanes=1.0)
+        path = world_positions(scene, scene.objects[0], np.arange(scene.num_frames) / scene.fps)
+        lo_x, hi_x, lo_y, hi_y = travel_limits(scene, scene.objects[0])
+        across, along = (1, 0) if seed % 2 == 0 else (0, 1)
+        middle = ((lo_x + hi_x) / 2, (lo_y + hi_y) / 2)[across]
+        assert np.abs(path[:, across] - middle).max() <= 2.0 + 1e-9  # the lane: the middle of its travel
+        assert np.ptp(path[:, along]) > 0.8 * (hi_x - lo_x, hi_y - lo_y)[along]  # and across the room
+        assert 1 <= len(bounces(scene, scene.objects[0])) <= 4
+    orbit = sample_scene(3, motion="orbit", shape="circle", lanes=1.0).objects[0]
+    assert orbit.orbit_radius > 0
+    with pytest.raises(ValueError, match="lanes is a probability in"):
+        sample_scene(0, lanes=1.5)
+
+
 # --- geometry and ground truth ---------------------------------------------------------------------
 
 
@@ -386,3 +403,16 @@ def test_cli_renders_clips(tmp_path, capsys):
         "toy_000004.mp4",
     ]
     assert "wrote 2 clips" in capsys.readouterr().out
+
+
+def test_the_clip_source_draws_lanes_when_asked():
+    from omni.data.clips import ClipFormat
+    from omni.data.sources import build_source
+
+    fmt = ClipFormat(fps=16.0, height=64, width=64, frames=(33,), sample_rate=16000, audio_channels=1)
+    clips = list(build_source("toyworld", fmt, count=3, seed=40, lanes=1.0))
+    for index, clip in enumerate(clips):
+        expected = render(sample_scene(40 + index, lanes=1.0))
+        assert np.array_equal(clip.load().frames, expected.frames)
+    with pytest.raises(ValueError, match="lanes is the share of scenes in lanes"):
+        build_source("toyworld", fmt, count=1, seed=0, lanes=-0.1)
