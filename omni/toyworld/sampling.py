@@ -279,9 +279,8 @@ def _lane_kinematics(
             speed(hi_y - lo_y, LANE_DIAGONAL_TRAVERSALS),
         )
         return ObjectSpec(shape, color, size, motion, position, velocity)
-    orbit_radius = min(
-        LANE_ORBIT_RADIUS_FRACTION * min(scene.width, scene.height), (hi_x - lo_x) / 2, (hi_y - lo_y) / 2
-    )
+    room = min(hi_x - lo_x, hi_y - lo_y) / 2 - LANE_JITTER_PX  # the circle stays in the arena, jitter and all
+    orbit_radius = min(LANE_ORBIT_RADIUS_FRACTION * min(scene.width, scene.height), room)
     angular_speed = float(rng.choice([-1.0, 1.0]) * rng.uniform(*LANE_ORBIT_TURNS) * 2 * math.pi / duration)
     return ObjectSpec(
         shape,
