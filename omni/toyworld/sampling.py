@@ -228,17 +228,7 @@ def _sample_kinematics(
             float(rng.uniform(lo_x + orbit_radius, hi_x - orbit_radius)),
             float(rng.uniform(lo_y + orbit_radius, hi_y - orbit_radius)),
         )
-        angular_speed = float(rng.choice([-1.0, 1.0]) * rng.uniform(*ORBIT_TURNS) * 2 * math.pi / duration)
-        return ObjectSpec(
-            shape,
-            color,
-            size,
-            motion,
-            center,
-            orbit_radius=float(orbit_radius),
-            angular_speed=angular_speed,
-            phase=float(rng.uniform(0, 2 * math.pi)),
-        )
+        return _orbit(rng, (shape, color, size), center, orbit_radius, ORBIT_TURNS, duration)
     if motion == "trajectory":
         last = (scene.num_frames - 1) / scene.fps
         keypoints = tuple(
@@ -281,14 +271,25 @@ def _lane_kinematics(
         return ObjectSpec(shape, color, size, motion, position, velocity)
     room = min(hi_x - lo_x, hi_y - lo_y) / 2 - LANE_JITTER_PX  # the circle stays in the arena, jitter and all
     orbit_radius = min(LANE_ORBIT_RADIUS_FRACTION * min(scene.width, scene.height), room)
-    angular_speed = float(rng.choice([-1.0, 1.0]) * rng.uniform(*LANE_ORBIT_TURNS) * 2 * math.pi / duration)
+    return _orbit(rng, (shape, color, size), (lane(0), lane(1)), orbit_radius, LANE_ORBIT_TURNS, duration)
+
+
+def _orbit(
+    rng: np.random.Generator,
+    looks: tuple[str, str, str],
+    center: tuple[float, float],
+    radius: float,
+    turns: tuple[float, float],
+    duration: float,
+) -> ObjectSpec:
+    """An orbit of (shape, colour, size) `looks` around `center`: a random direction, `turns` revolutions a clip
+    and starting angle."""
+    angular_speed = float(rng.choice([-1.0, 1.0]) * rng.uniform(*turns) * 2 * math.pi / duration)
     return ObjectSpec(
-        shape,
-        color,
-        size,
-        motion,
-        (lane(0), lane(1)),
-        orbit_radius=float(orbit_radius),
+        *looks,
+        "orbit",
+        center,
+        orbit_radius=float(radius),
         angular_speed=angular_speed,
         phase=float(rng.uniform(0, 2 * math.pi)),
     )
