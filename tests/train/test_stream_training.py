@@ -98,7 +98,8 @@ def test_a_stream_can_fix_the_toy_worlds_object_count(toy):
 def test_an_unknown_source_option_is_named_before_any_work(toy):
     fmt = default_format(toy, frames=(1,))
     with pytest.raises(
-        ValueError, match=r"no option\(s\) \['objects'\]; its options are \['count', 'seed', 'num_objects'\]"
+        ValueError,
+        match=r"no option\(s\) \['objects'\]; its options are \['count', 'seed', 'num_objects', 'lanes'\]",
     ):
         StreamedSamples("toyworld", toy, fmt, 48, options={"objects": 1})
     with pytest.raises(ValueError, match="num_objects must be 1 or 2"):
