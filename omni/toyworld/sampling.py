@@ -10,11 +10,11 @@ each other; after NON_OVERLAP_ATTEMPTS tries they may cross, the later one drawn
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from omni.toyworld.motion import bounces, frame_times, view_positions
+from omni.toyworld.motion import bounces, frame_times, travel_limits, view_positions
 from omni.toyworld.spec import (
     AMBIENTS,
     BACKDROPS,
@@ -113,9 +113,8 @@ def sample_scene(
         seed=seed,
     )
     identities = _sample_identities(rng, fixed, num_objects)
-    in_lanes = bool(lanes) and bool(
-        rng.random() < lanes
-    )  # no draw without lanes: old scenes stay as they were
+    # No draw without lanes, so a world without them draws the scenes it always drew.
+    in_lanes = bool(lanes) and bool(rng.random() < lanes)
     # Validate the format once with a still placeholder, so a bad width or fps is reported as such.
     probe = SceneSpec(
         objects=(ObjectSpec("circle", "red", "small", "still", (width / 2, height / 2)),), **scene_kwargs
@@ -201,17 +200,16 @@ def _sample_kinematics(
     lanes: bool = False,
 ) -> ObjectSpec:
     """Start position and speeds for one object, scaled to the arena and the clip's duration."""
-    if lanes and motion in BOUNCING_MOTIONS + ("orbit",):
-        return _lane_kinematics(rng, scene, shape, color, size, motion)
-    radius = scene.radius(ObjectSpec(shape, color, size, "still", (0.0, 0.0)))
-    left, right, up, down = shape_extents(shape, radius)
-    x0, y0, x1, y1 = scene.arena()
-    lo_x, hi_x, lo_y, hi_y = x0 + left, x1 - right, y0 + up, y1 - down
+    limits = travel_limits(scene, ObjectSpec(shape, color, size, "still", (0.0, 0.0)))
+    lo_x, hi_x, lo_y, hi_y = limits
     duration = scene.duration_seconds
-    position = (float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)))
 
     def speed(span: float, traversals: tuple[float, float]) -> float:
         return float(rng.choice([-1.0, 1.0]) * rng.uniform(*traversals) * span / duration)
+
+    if lanes and motion in BOUNCING_MOTIONS + ("orbit",):
+        return _lane_kinematics(rng, scene, (shape, color, size), motion, limits, speed)
+    position = (float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)))
 
     if motion == "horizontal":
         return ObjectSpec(shape, color, size, motion, position, (speed(hi_x - lo_x, BOUNCE_TRAVERSALS), 0.0))
@@ -240,38 +238,37 @@ def _sample_kinematics(
 
 
 def _lane_kinematics(
-    rng: np.random.Generator, scene: SceneSpec, shape: str, color: str, size: str, motion: str
+    rng: np.random.Generator,
+    scene: SceneSpec,
+    looks: tuple[str, str, str],
+    motion: str,
+    limits: tuple[float, float, float, float],
+    speed: Callable[[float, tuple[float, float]], float],
 ) -> ObjectSpec:
-    """A bounce through the arena's middle at a set pace, or an orbit around its centre."""
-    radius = scene.radius(ObjectSpec(shape, color, size, "still", (0.0, 0.0)))
-    left, right, up, down = shape_extents(shape, radius)
-    x0, y0, x1, y1 = scene.arena()
-    lo_x, hi_x, lo_y, hi_y = x0 + left, x1 - right, y0 + up, y1 - down
+    """A bounce of (shape, colour, size) `looks` through the middle of its travel `limits` at a set pace, or an
+    orbit around it; `speed(span, traversals)` draws a signed speed as `_sample_kinematics` does."""
+    lo_x, hi_x, lo_y, hi_y = limits
     middle = ((lo_x + hi_x) / 2, (lo_y + hi_y) / 2)
-    duration = scene.duration_seconds
 
     def lane(axis: int) -> float:
         return float(middle[axis] + rng.uniform(-LANE_JITTER_PX, LANE_JITTER_PX))
 
-    def speed(span: float, traversals: tuple[float, float]) -> float:
-        return float(rng.choice([-1.0, 1.0]) * rng.uniform(*traversals) * span / duration)
-
     if motion == "horizontal":
         position = (float(rng.uniform(lo_x, hi_x)), lane(1))
-        return ObjectSpec(shape, color, size, motion, position, (speed(hi_x - lo_x, LANE_TRAVERSALS), 0.0))
+        return ObjectSpec(*looks, motion, position, (speed(hi_x - lo_x, LANE_TRAVERSALS), 0.0))
     if motion == "vertical":
         position = (lane(0), float(rng.uniform(lo_y, hi_y)))
-        return ObjectSpec(shape, color, size, motion, position, (0.0, speed(hi_y - lo_y, LANE_TRAVERSALS)))
+        return ObjectSpec(*looks, motion, position, (0.0, speed(hi_y - lo_y, LANE_TRAVERSALS)))
     if motion == "diagonal":
         position = (float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)))
         velocity = (
             speed(hi_x - lo_x, LANE_DIAGONAL_TRAVERSALS),
             speed(hi_y - lo_y, LANE_DIAGONAL_TRAVERSALS),
         )
-        return ObjectSpec(shape, color, size, motion, position, velocity)
+        return ObjectSpec(*looks, motion, position, velocity)
     room = min(hi_x - lo_x, hi_y - lo_y) / 2 - LANE_JITTER_PX  # the circle stays in the arena, jitter and all
     orbit_radius = min(LANE_ORBIT_RADIUS_FRACTION * min(scene.width, scene.height), room)
-    return _orbit(rng, (shape, color, size), (lane(0), lane(1)), orbit_radius, LANE_ORBIT_TURNS, duration)
+    return _orbit(rng, looks, (lane(0), lane(1)), orbit_radius, LANE_ORBIT_TURNS, scene.duration_seconds)
 
 
 def _orbit(
