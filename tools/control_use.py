@@ -26,35 +26,25 @@ from omni.data.prepare import default_format
 from omni.data.stream import StreamedSamples
 from omni.models.streams import LatentStream
 from omni.pipelines.pipeline_omni import OmniPipeline
+from omni.toyworld.probes import colour_centroids, object_colour
 
 SIGMAS = (0.8, 0.9, 0.95, 0.99, 1.0)
-SATURATED = 120  # max - min channel of an object's pixel in the toy world (rooms stay under 32)
-NEAR_COLOR = 120.0  # RGB distance at which a pixel no longer counts towards the object's colour
 
 
 def colour_centroid_error(frames: np.ndarray, truth: np.ndarray, centres: np.ndarray) -> list[float]:
     """Distances (px) of the colour centroid from the true centre, every fourth frame of each clip.
 
-    frames, truth: (N, F, H, W, 3) uint8; centres: (N, F, 2) true (x, y) per frame, NaN where unknown. A pixel
-    weighs (1 - distance to the object's true colour / NEAR_COLOR)^2, so the centroid follows the object's
-    colour wherever x_0 puts it, whole or spread.
+    frames, truth: (N, F, H, W, 3) uint8; centres: (N, F, 2) true (x, y) per frame, NaN where unknown. The
+    centroid follows the object's true colour wherever x_0 puts it, whole or spread
+    (`omni.toyworld.probes.colour_centroids`).
     """
-    rows, cols = np.mgrid[0 : frames.shape[2], 0 : frames.shape[3]] + 0.5
     errors = []
     for clip, true_clip, path in zip(frames, truth, centres):
-        for k in range(0, clip.shape[0], 4):
-            if np.isnan(path[k]).any():
-                continue
-            t = true_clip[k].astype(float)
-            object_pixels = t[t.max(-1) - t.min(-1) > SATURATED]
-            if not len(object_pixels):
-                continue
-            distance = np.linalg.norm(clip[k].astype(float) - object_pixels.mean(0), axis=-1)
-            weight = np.clip(1 - distance / NEAR_COLOR, 0, None) ** 2
-            if weight.sum() < 1e-6:
-                continue
-            centroid = np.array([(weight * cols).sum(), (weight * rows).sum()]) / weight.sum()
-            errors.append(float(np.linalg.norm(centroid - path[k])))
+        colour = object_colour(true_clip)
+        if colour is None:
+            continue
+        found = colour_centroids(clip[::4], colour) - path[::4]
+        errors += [float(d) for d in np.linalg.norm(found, axis=-1) if not np.isnan(d)]
     return errors
 
 

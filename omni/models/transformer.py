@@ -29,6 +29,7 @@ PREDICTIONS = ("velocity", "sample", "preconditioned")
 # Where a sample-predicting head's x_0 is turned into a velocity, sigma is clamped here: below it (the last
 # sampler steps, clean condition tokens) the division would amplify the head's error without bound.
 SAMPLE_MIN_SIGMA = 0.05
+POSITION_OCTAVES = 4  # sin and cos of pi * 2^k * (cell centre / grid size), k < POSITION_OCTAVES, per axis
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -75,6 +76,18 @@ def fused_kernels():
         raise ValueError(
             f"fused norms need the omni_kernels package and triton (pip install -e '.[gpu]'): {error}"
         ) from error
+
+
+def frame_positions(rows: int, cols: int, device=None) -> Tensor:
+    """(rows * cols, 4 * POSITION_OCTAVES) features of each token's place in its frame, row-major as the
+    tokens: sin and cos of pi * 2^k * y, then of pi * 2^k * x, with (x, y) the cell's centre over the frame's
+    width and height (in (0, 1), whatever the frame's size)."""
+    y = (torch.arange(rows, device=device, dtype=torch.float32) + 0.5) / rows
+    x = (torch.arange(cols, device=device, dtype=torch.float32) + 0.5) / cols
+    scales = math.pi * 2.0 ** torch.arange(POSITION_OCTAVES, device=device, dtype=torch.float32)
+    yy, xx = torch.meshgrid(y, x, indexing="ij")
+    angles = [coordinate.reshape(-1, 1) * scales for coordinate in (yy, xx)]
+    return torch.cat([f(a) for a in angles for f in (torch.sin, torch.cos)], dim=-1)
 
 
 def patch_linear(conv: nn.Conv3d, x: Tensor) -> Tensor:
@@ -349,8 +362,11 @@ class ExpertIO(nn.Module):
         head_conv: int = 0,
         head_features: int = 0,
         self_condition: bool = False,
+        position: bool = False,
     ):
         super().__init__()
+        if position:  # where a video or image token sits in its frame (`position_embedding`)
+            self.position_embedding = nn.Linear(4 * POSITION_OCTAVES, dim)
         if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
             self.text_pool = nn.Linear(pooled_text_dim, dim)
         if expert == "video":
@@ -460,6 +476,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             the same moment meet from the first step, without attention having to learn to find each other
             (a beep on the bounce). Zero at init, an exact no-op, also when added to a trained folder. Needs
             the audio expert; not with sequence parallelism.
+        position_embedding: add to every video and image token where it sits in its frame: sines and cosines
+            of its row's and column's centre over the frame's height and width (`POSITION_OCTAVES` octaves
+            each), through a linear layer. RoPE tells attention only how far tokens are from each other; a
+            token of pure noise then cannot tell the middle of the frame from its edge, and a caption that
+            says where the object goes ("bouncing left and right" through the middle) has nowhere to land.
+            The coordinates are relative to the frame, so any size of frame takes them. Zero at init, an
+            exact no-op, also when added to a trained folder.
         shared_frame_noise: the share of the noise's variance that is common to all latent frames of a video
             stream, in training and in sampling (`omni.models.streams.frame_noise`; 0: independent noise per
             frame, as Wan). From independent noise each frame's object is placed by its own noise, and a small
@@ -512,6 +535,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         token_conv: int = 0,
         token_conv_experts: list[str] | None = None,
         av_bridge: bool = False,
+        position_embedding: bool = False,
         shared_frame_noise: float = 0.0,
     ):
         super().__init__()
@@ -576,6 +600,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     head_conv=video_head_conv,
                     head_features=video_head_features,
                     self_condition=self_condition,
+                    position=position_embedding,
                 ),
             }
         )
@@ -630,6 +655,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             if hasattr(io, "control_embedding"):  # no control until trained: starts as an exact no-op
                 nn.init.zeros_(io.control_embedding.weight)
                 nn.init.zeros_(io.control_embedding.bias)
+            if hasattr(io, "position_embedding"):  # starts as an exact no-op, also on a trained folder
+                nn.init.zeros_(io.position_embedding.weight)
+                nn.init.zeros_(io.position_embedding.bias)
             nn.init.zeros_(io.scale_shift_table)
             if hasattr(io, "head_conv"):  # starts as an exact no-op
                 nn.init.zeros_(io.head_conv[-1].weight)
@@ -803,6 +831,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     "this model has no motion control (control_channels = 0); drop the control maps"
                 )
             tokens = tokens + patch_linear(io.control_embedding, stream.control.to(tokens.dtype))
+        if hasattr(io, "position_embedding"):
+            f, h, w = stream.token_grid(tuple(self.config.patch_size))
+            features = frame_positions(h, w, tokens.device).to(io.position_embedding.weight.dtype)
+            tokens = tokens + io.position_embedding(features).repeat(f, 1).to(tokens.dtype)
         if stream.modality == "image":
             tokens = tokens + self.image_embedding.to(tokens.dtype)
         return tokens

@@ -558,3 +558,39 @@ def test_frame_noise_shares_its_variance_across_a_videos_frames_only():
         ValueError, match=r"shared_frame_noise must be a variance share in \[0, 1\), got -0.5"
     ):
         OmniTransformer(**{**TINY_TRANSFORMER, "shared_frame_noise": -0.5})
+
+
+def test_position_embedding_starts_as_a_no_op_and_tells_a_token_where_it_sits(tiny_transformer):
+    """Added to a trained model, the position embedding changes nothing until trained; trained, tokens that
+    hold the same values (pure noise looks the same everywhere) come out differently at different places of
+    the frame, with no attention or convolution to tell them apart, in video and image streams alike."""
+    model = OmniTransformer(**TINY_TRANSFORMER, position_embedding=True).eval()
+    missing, _ = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert missing and all(".position_embedding." in k for k in missing)
+    assert all(torch.equal(a, b) for a, b in zip(run(model, streams()), run(tiny_transformer, streams())))
+
+    plain = _without_attention(randomize(OmniTransformer(**TINY_TRANSFORMER).eval()))
+    placed = _without_attention(
+        randomize(OmniTransformer(**TINY_TRANSFORMER, position_embedding=True).eval())
+    )
+    same = torch.ones(1, 4, 3, 4, 4)  # every 2x2 patch alike
+    for modality, latents in (("video", same), ("image", same[:, :, :1])):
+        stream = [LatentStream(modality, latents, torch.full((1,), 500.0), frame_seconds=0.25)]
+        for model, apart in ((plain, False), (placed, True)):
+            (out,) = run(model, stream)
+            corners = [out[..., :2, :2], out[..., :2, 2:], out[..., 2:, :2], out[..., 2:, 2:]]
+            differ = [not torch.allclose(corners[0], c, atol=1e-6) for c in corners[1:]]
+            assert differ == [apart] * 3, (modality, apart)
+            assert torch.allclose(out[:, :, 0], out[:, :, -1], atol=1e-6)  # the place, not the frame
+
+
+def test_frame_positions_tell_every_cell_apart_whatever_the_frame_size():
+    """Every cell of a frame gets its own features, its mirror image included, and the features say where a
+    cell sits relative to the frame: the middle of a 1x1 frame and of a 3x3 frame's centre cell agree."""
+    from omni.models.transformer import frame_positions
+
+    for rows, cols in ((4, 4), (3, 5), (30, 52)):
+        features = frame_positions(rows, cols)
+        assert features.shape == (rows * cols, 16)
+        assert len(torch.unique(features, dim=0)) == rows * cols
+    assert torch.allclose(frame_positions(1, 1)[0], frame_positions(3, 3)[4], atol=1e-6)
