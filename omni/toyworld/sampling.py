@@ -39,14 +39,19 @@ MAX_BOUNCES_PER_AXIS = 4
 ORBIT_TURNS = (0.8, 1.5)  # revolutions per clip: enough arc to tell an orbit from a bounce
 ORBIT_RADIUS_FRACTION = (0.12, 0.25)  # of the frame's shorter side
 MIN_BEEP_GAP_SECONDS = 0.15
-# Lane kinematics (`sample_scene(lanes=...)`): a bouncing object crosses the middle of the arena at a set
-# pace, an orbit circles its centre. The caption's motion word then says where the object goes, not only
-# how, from the first sampling step on: "left and right" is the middle row, "up and down" the middle column.
-LANE_JITTER_PX = 2.0  # the lane's offset from the arena's middle
+# Lane kinematics (`sample_scene(lanes=...)`): a bouncing object crosses the middle of the arena from a set
+# start at a set pace, an orbit circles its centre from a set angle. The caption's motion word then says
+# where the object is at every moment, not only how it moves, from the first sampling step on: "left and
+# right" starts at the middle row's left end and heads right, "up and down" at the middle column's top and
+# heads down, "diagonally" at the top-left corner, "circling" at the top of its circle, clockwise on screen.
+# (A free draw's start and direction are random: there the word says only how the object moves, which a
+# model must learn from frame to frame, where in lanes it can learn it from the first frame.)
+LANE_JITTER_PX = 2.0  # the lane's offset from the arena's middle, and the start's from the travel's end
 LANE_TRAVERSALS = (1.8, 2.2)
 LANE_DIAGONAL_TRAVERSALS = (1.2, 1.5)
 LANE_ORBIT_RADIUS_FRACTION = 0.2
 LANE_ORBIT_TURNS = (1.0, 1.2)
+LANE_ORBIT_START = -math.pi / 2  # the top of the circle (y grows downwards); a positive speed turns clockwise
 NON_OVERLAP_ATTEMPTS = 200
 MAX_ATTEMPTS = 500
 
@@ -77,8 +82,9 @@ def sample_scene(
     Object constraints (shape, color, size, motion) given as one string apply to the first object;
     a sequence gives one value per object. `pan` is True / False to force or forbid a random pan, or
     an exact (dx, dy). "trajectory" motion is only drawn when asked for. With probability `lanes` the
-    scene's objects move in lanes (LANE_*: bounces through the arena's middle at a set pace, orbits
-    around its centre); at 0 (the default) the draw is exactly that of a world without lanes.
+    scene's first object moves in a lane (LANE_*: bounces through the arena's middle from a set start at
+    a set pace, orbits around its centre from a set angle); at 0 (the default) the draw is exactly that of
+    a world without lanes.
     """
     if isinstance(lanes, bool) or not isinstance(lanes, (int, float)) or not 0.0 <= lanes <= 1.0:
         raise ValueError(f"lanes is a probability in [0, 1], got {lanes!r}")
@@ -120,7 +126,11 @@ def sample_scene(
         objects=(ObjectSpec("circle", "red", "small", "still", (width / 2, height / 2)),), **scene_kwargs
     )
     for attempt in range(MAX_ATTEMPTS):
-        objects = tuple(_sample_kinematics(rng, probe, *identity, lanes=in_lanes) for identity in identities)
+        # Only the first object takes the lane: two from the same start would move as one.
+        objects = tuple(
+            _sample_kinematics(rng, probe, *identity, lanes=in_lanes and i == 0)
+            for i, identity in enumerate(identities)
+        )
         scene = SceneSpec(objects=objects, **scene_kwargs)
         if _measurable(scene, allow_overlap=attempt >= NON_OVERLAP_ATTEMPTS):
             return scene
@@ -253,22 +263,36 @@ def _lane_kinematics(
     def lane(axis: int) -> float:
         return float(middle[axis] + rng.uniform(-LANE_JITTER_PX, LANE_JITTER_PX))
 
+    def start(low: float) -> float:  # near the travel's low end (left, top), heading to the high end
+        return float(low + rng.uniform(0, LANE_JITTER_PX))
+
+    def pace(span: float, traversals: tuple[float, float]) -> float:
+        return abs(speed(span, traversals))
+
     if motion == "horizontal":
-        position = (float(rng.uniform(lo_x, hi_x)), lane(1))
-        return ObjectSpec(*looks, motion, position, (speed(hi_x - lo_x, LANE_TRAVERSALS), 0.0))
+        position = (start(lo_x), lane(1))
+        return ObjectSpec(*looks, motion, position, (pace(hi_x - lo_x, LANE_TRAVERSALS), 0.0))
     if motion == "vertical":
-        position = (lane(0), float(rng.uniform(lo_y, hi_y)))
-        return ObjectSpec(*looks, motion, position, (0.0, speed(hi_y - lo_y, LANE_TRAVERSALS)))
+        position = (lane(0), start(lo_y))
+        return ObjectSpec(*looks, motion, position, (0.0, pace(hi_y - lo_y, LANE_TRAVERSALS)))
     if motion == "diagonal":
-        position = (float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)))
+        position = (start(lo_x), start(lo_y))
         velocity = (
-            speed(hi_x - lo_x, LANE_DIAGONAL_TRAVERSALS),
-            speed(hi_y - lo_y, LANE_DIAGONAL_TRAVERSALS),
+            pace(hi_x - lo_x, LANE_DIAGONAL_TRAVERSALS),
+            pace(hi_y - lo_y, LANE_DIAGONAL_TRAVERSALS),
         )
         return ObjectSpec(*looks, motion, position, velocity)
     room = min(hi_x - lo_x, hi_y - lo_y) / 2 - LANE_JITTER_PX  # the circle stays in the arena, jitter and all
     orbit_radius = min(LANE_ORBIT_RADIUS_FRACTION * min(scene.width, scene.height), room)
-    return _orbit(rng, looks, (lane(0), lane(1)), orbit_radius, LANE_ORBIT_TURNS, scene.duration_seconds)
+    return _orbit(
+        rng,
+        looks,
+        (lane(0), lane(1)),
+        orbit_radius,
+        LANE_ORBIT_TURNS,
+        scene.duration_seconds,
+        start=LANE_ORBIT_START,
+    )
 
 
 def _orbit(
@@ -278,17 +302,18 @@ def _orbit(
     radius: float,
     turns: tuple[float, float],
     duration: float,
+    start: float | None = None,
 ) -> ObjectSpec:
-    """An orbit of (shape, colour, size) `looks` around `center`: a random direction, `turns` revolutions a clip
-    and starting angle."""
-    angular_speed = float(rng.choice([-1.0, 1.0]) * rng.uniform(*turns) * 2 * math.pi / duration)
+    """An orbit of (shape, colour, size) `looks` around `center`, `turns` revolutions a clip: in a random
+    direction from a random angle, or clockwise on screen from angle `start` (radians) when given."""
+    if start is None:
+        direction = float(rng.choice([-1.0, 1.0]))
+        angular_speed = direction * float(rng.uniform(*turns)) * 2 * math.pi / duration
+        phase = float(rng.uniform(0, 2 * math.pi))
+    else:
+        angular_speed, phase = float(rng.uniform(*turns)) * 2 * math.pi / duration, start
     return ObjectSpec(
-        *looks,
-        "orbit",
-        center,
-        orbit_radius=float(radius),
-        angular_speed=angular_speed,
-        phase=float(rng.uniform(0, 2 * math.pi)),
+        *looks, "orbit", center, orbit_radius=float(radius), angular_speed=angular_speed, phase=phase
     )
 
 

@@ -120,7 +120,18 @@ def test_lanes_put_the_motion_where_its_word_says_and_leave_other_scenes_as_they
         middle = ((lo_x + hi_x) / 2, (lo_y + hi_y) / 2)[across]
         assert np.abs(path[:, across] - middle).max() <= 2.0 + 1e-9  # the lane: the middle of its travel
         assert np.ptp(path[:, along]) > 0.8 * (hi_x - lo_x, hi_y - lo_y)[along]  # and across the room
+        low = (lo_x, lo_y)[along]
+        assert low <= path[0, along] <= low + 2.0 and path[1, along] > path[0, along]  # from the left / top
         assert 1 <= len(bounces(scene, scene.objects[0])) <= 4
+    # The word says where the object is at every moment: the paths of one motion agree within a few px.
+    for motion in ("horizontal", "vertical", "diagonal", "orbit"):
+        paths = []
+        for seed in range(40):
+            scene = sample_scene(seed, motion=motion, lanes=1.0, num_objects=1, size="small")
+            paths.append(world_positions(scene, scene.objects[0], np.arange(scene.num_frames) / scene.fps))
+        assert np.std(paths, axis=0).max() < 6.0, motion
+    orbit = sample_scene(3, motion="orbit", lanes=1.0, num_objects=1).objects[0]
+    assert orbit.phase == -np.pi / 2 and orbit.angular_speed > 0  # from the top, clockwise on screen
     for seed in range(60):  # every shape and size, one object or two: the orbit stays in the arena
         assert sample_scene(seed, motion="orbit", lanes=1.0).objects[0].orbit_radius > 0
     with pytest.raises(ValueError, match="lanes is a probability in"):
