@@ -11,12 +11,12 @@ follows the object's colour through each x_0 (omni.toyworld.probes) and prints, 
 - how much the swap raises the x_0 error (what the word is worth to the model there);
 - the word's pull: how much wider the colour's track spreads along the axis the caption names than across
   it, with the caption saying horizontal minus with it saying vertical, in pixels, averaged over clips. The
-  true clips' own tracks give the most it can be (about 40 px); a model deaf to the word gives 0.
+  true clips' own tracks give the most it can be (about 31 px); a model deaf to the word gives 0.
 
 At sigma 1 (the sampler's first step) the caption is all the model has, so a pull there is the word deciding
 the layout; below about 0.9 the noisy video shows the path and the word has little left to add. `--lanes`
 draws that share of scenes in lanes (the toy world's option of the same name), whose bounces cross the
-arena's middle, where the word alone says where the object goes. No sampling: a minute or two on one core.
+arena's middle from a set start, where the word alone says where the object is at every moment. No sampling: a minute or two on one core.
 """
 
 from __future__ import annotations
@@ -93,20 +93,24 @@ def main() -> None:
         clip.load().caption
         for clip in build_source("toyworld", stream.format, count=args.clips, seed=first, **options)
     ]
-    keep = [i for i, caption in enumerate(captions) if motion_of(caption)]
+    found = {i: motion for i, caption in enumerate(captions) if (motion := motion_of(caption))}
+    keep, motions = list(found), list(found.values())
     if not keep:
         raise SystemExit(
             "motion_use: no clip bounces left and right or up and down among those drawn; raise --clips"
         )
     batch = stream.load(args.clips, first)
     video = batch.video[keep]
-    motions = [motion_of(captions[i]) for i in keep]
     says_horizontal = np.array([m == "horizontal" for m, _ in motions])
     text_true = (batch.text[keep], batch.text_mask[keep])
     text_swapped = stream.encoder.text([swapped(captions[i], *m) for i, m in zip(keep, motions)])
     truth = pipe.decode_video(video)
     colours = [object_colour(clip) for clip in truth]
-    true_spread = np.array([axis_spread(colour_centroids(clip, c)) for clip, c in zip(truth, colours)])
+
+    def spreads(frames: np.ndarray) -> np.ndarray:
+        """axis_spread of each clip's track of its object's colour, for (N, F, H, W, 3) frames."""
+        return np.array([axis_spread(colour_centroids(clip, c)) for clip, c in zip(frames, colours)])
+
     sign = np.where(says_horizontal, 1.0, -1.0)
     n = len(keep)
 
@@ -119,16 +123,11 @@ def main() -> None:
         with torch.no_grad():
             return noisy - sigma * model(streams, *text)[0]
 
-    def spreads(x0: torch.Tensor) -> np.ndarray:
-        return np.array(
-            [axis_spread(colour_centroids(clip, c)) for clip, c in zip(pipe.decode_video(x0), colours)]
-        )
-
     print(
         f"{args.model}: {n} one-object clips ({int(says_horizontal.sum())} left and right, "
         f"{int((~says_horizontal).sum())} up and down), lanes {args.lanes:g}"
     )
-    print(f"the true tracks' pull: {np.nanmean(sign * true_spread):.1f} px")
+    print(f"the true tracks' pull: {np.nanmean(sign * spreads(truth)):.1f} px")
     print("sigma  x_0 error  +swapped word  word's pull (px)")
     generator = torch.Generator().manual_seed(args.seed)
     for sigma in SIGMAS:
@@ -137,7 +136,7 @@ def main() -> None:
         error = float((x0_true - video).square().mean())
         raised = float((x0_swapped - video).square().mean()) / error - 1
         # caption says horizontal minus caption says vertical, on the same noisy clip
-        pull = sign * (spreads(x0_true) - spreads(x0_swapped))
+        pull = sign * (spreads(pipe.decode_video(x0_true)) - spreads(pipe.decode_video(x0_swapped)))
         print(f"{sigma:5.2f}  {error:9.4f}  {raised:+12.2%}  {np.nanmean(pull):8.1f}")
 
 

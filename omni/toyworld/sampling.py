@@ -255,8 +255,9 @@ def _lane_kinematics(
     limits: tuple[float, float, float, float],
     speed: Callable[[float, tuple[float, float]], float],
 ) -> ObjectSpec:
-    """A bounce of (shape, colour, size) `looks` through the middle of its travel `limits` at a set pace, or an
-    orbit around it; `speed(span, traversals)` draws a signed speed as `_sample_kinematics` does."""
+    """A bounce of (shape, colour, size) `looks` through the middle of its travel `limits`, from its low end
+    (left, top) towards the high end at a set pace, or a clockwise orbit around the middle from its top;
+    `speed(span, traversals)` draws a signed speed as `_sample_kinematics` does (its sign is dropped)."""
     lo_x, hi_x, lo_y, hi_y = limits
     middle = ((lo_x + hi_x) / 2, (lo_y + hi_y) / 2)
 
