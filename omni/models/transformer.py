@@ -90,6 +90,14 @@ def frame_positions(rows: int, cols: int, device=None) -> Tensor:
     return torch.cat([f(a) for a in angles for f in (torch.sin, torch.cos)], dim=-1)
 
 
+def clip_positions(frames: int, device=None) -> Tensor:
+    """(frames, 2 * POSITION_OCTAVES) features of each latent frame's place in its clip: sin and cos of
+    pi * 2^k * t, with t the frame's centre over the clip's length (in (0, 1), whatever the clip's length)."""
+    t = ((torch.arange(frames, device=device, dtype=torch.float32) + 0.5) / frames)[:, None]
+    angles = t * math.pi * 2.0 ** torch.arange(POSITION_OCTAVES, device=device, dtype=torch.float32)
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
 def patch_linear(conv: nn.Conv3d, x: Tensor) -> Tensor:
     """`conv(x)` for a Conv3d whose stride is its kernel (a patch embedding), as (B, F*H*W, D) tokens.
 
@@ -363,10 +371,13 @@ class ExpertIO(nn.Module):
         head_features: int = 0,
         self_condition: bool = False,
         position: bool = False,
+        frame_index: bool = False,
     ):
         super().__init__()
         if position:  # where a video or image token sits in its frame (`position_embedding`)
             self.position_embedding = nn.Linear(4 * POSITION_OCTAVES, dim)
+        if frame_index:  # where a video token's frame sits in its clip (`frame_index_embedding`)
+            self.frame_index_embedding = nn.Linear(2 * POSITION_OCTAVES, dim)
         if pooled_text_dim:  # the caption's mean state, added to the time embedding (adaLN conditioning)
             self.text_pool = nn.Linear(pooled_text_dim, dim)
         if expert == "video":
@@ -483,6 +494,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             says where the object goes ("bouncing left and right" through the middle) has nowhere to land.
             The coordinates are relative to the frame, so any size of frame takes them. Zero at init, an
             exact no-op, also when added to a trained folder.
+        frame_index_embedding: add to every video token where its latent frame sits in the clip: sines and
+            cosines of the frame's centre over the clip's length (`POSITION_OCTAVES` octaves), through a linear
+            layer. RoPE's time axis is relative too: a token of pure noise cannot tell the clip's first frame
+            from its middle, and a caption whose motion fixes where the object is at each moment (a bounce from
+            a set start) cannot say it. Relative to the clip's length, so any length takes it. Not on image
+            tokens (one frame) nor audio. Zero at init, an exact no-op, also when added to a trained folder.
         shared_frame_noise: the share of the noise's variance that is common to all latent frames of a video
             stream, in training and in sampling (`omni.models.streams.frame_noise`; 0: independent noise per
             frame, as Wan). From independent noise each frame's object is placed by its own noise, and a small
@@ -536,6 +553,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         token_conv_experts: list[str] | None = None,
         av_bridge: bool = False,
         position_embedding: bool = False,
+        frame_index_embedding: bool = False,
         shared_frame_noise: float = 0.0,
     ):
         super().__init__()
@@ -601,6 +619,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     head_features=video_head_features,
                     self_condition=self_condition,
                     position=position_embedding,
+                    frame_index=frame_index_embedding,
                 ),
             }
         )
@@ -655,9 +674,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             if hasattr(io, "control_embedding"):  # no control until trained: starts as an exact no-op
                 nn.init.zeros_(io.control_embedding.weight)
                 nn.init.zeros_(io.control_embedding.bias)
-            if hasattr(io, "position_embedding"):  # starts as an exact no-op, also on a trained folder
-                nn.init.zeros_(io.position_embedding.weight)
-                nn.init.zeros_(io.position_embedding.bias)
+            for name in (
+                "position_embedding",
+                "frame_index_embedding",
+            ):  # exact no-ops, also on a trained folder
+                if hasattr(io, name):
+                    nn.init.zeros_(getattr(io, name).weight)
+                    nn.init.zeros_(getattr(io, name).bias)
             nn.init.zeros_(io.scale_shift_table)
             if hasattr(io, "head_conv"):  # starts as an exact no-op
                 nn.init.zeros_(io.head_conv[-1].weight)
@@ -835,6 +858,10 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             f, h, w = stream.token_grid(tuple(self.config.patch_size))
             features = frame_positions(h, w, tokens.device).to(io.position_embedding.weight.dtype)
             tokens = tokens + io.position_embedding(features).repeat(f, 1).to(tokens.dtype)
+        if hasattr(io, "frame_index_embedding") and stream.modality == "video":
+            f, h, w = stream.token_grid(tuple(self.config.patch_size))
+            features = clip_positions(f, tokens.device).to(io.frame_index_embedding.weight.dtype)
+            tokens = tokens + io.frame_index_embedding(features).repeat_interleave(h * w, 0).to(tokens.dtype)
         if stream.modality == "image":
             tokens = tokens + self.image_embedding.to(tokens.dtype)
         return tokens

@@ -584,6 +584,44 @@ def test_position_embedding_starts_as_a_no_op_and_tells_a_token_where_it_sits(ti
             assert torch.allclose(out[:, :, 0], out[:, :, -1], atol=1e-6)  # the place, not the frame
 
 
+def test_frame_index_embedding_starts_as_a_no_op_and_tells_a_frame_where_it_sits(tiny_transformer):
+    """Added to a trained model, the frame index embedding changes nothing until trained; trained, frames that
+    hold the same values come out differently at different moments of the clip, with no attention or
+    convolution to tell them apart. A still image (one frame) is left as it was."""
+    model = OmniTransformer(**TINY_TRANSFORMER, frame_index_embedding=True).eval()
+    missing, _ = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert missing and all(".frame_index_embedding." in k for k in missing)
+    assert all(torch.equal(a, b) for a, b in zip(run(model, streams()), run(tiny_transformer, streams())))
+
+    timed = _without_attention(
+        randomize(OmniTransformer(**TINY_TRANSFORMER, frame_index_embedding=True).eval())
+    )
+    same = torch.ones(1, 4, 3, 4, 4)  # every frame and patch alike
+    (out,) = run(timed, [LatentStream("video", same, torch.full((1,), 500.0), frame_seconds=0.25)])
+    frames = [out[:, :, i] for i in range(out.shape[2])]
+    assert all(not torch.allclose(frames[0], f, atol=1e-6) for f in frames[1:])
+    assert torch.allclose(out[..., :2, :2], out[..., 2:, 2:], atol=1e-6)  # the moment, not the place
+    image = [LatentStream("image", same[:, :, :1], torch.full((1,), 500.0), frame_seconds=0.25)]
+    (still,) = run(timed, image)
+    for io in timed.experts.values():
+        if hasattr(io, "frame_index_embedding"):
+            torch.nn.init.zeros_(io.frame_index_embedding.weight)
+            torch.nn.init.zeros_(io.frame_index_embedding.bias)
+    assert torch.equal(still, run(timed, image)[0])
+
+
+def test_clip_positions_tell_every_frame_apart_whatever_the_clip_length():
+    """Every latent frame gets its own features, relative to the clip: the middle of a 1-frame clip and of a
+    5-frame clip's centre frame agree."""
+    from omni.models.transformer import clip_positions
+
+    for frames in (2, 16, 21):
+        features = clip_positions(frames)
+        assert features.shape == (frames, 8)
+        assert len(torch.unique(features, dim=0)) == frames
+    assert torch.allclose(clip_positions(1)[0], clip_positions(5)[2], atol=1e-6)
+
+
 def test_frame_positions_tell_every_cell_apart_whatever_the_frame_size():
     """Every cell of a frame gets its own features, its mirror image included, and the features say where a
     cell sits relative to the frame: the middle of a 1x1 frame and of a 3x3 frame's centre cell agree."""
