@@ -12,11 +12,17 @@ follows the object's colour through each x_0 (omni.toyworld.probes) and prints, 
 - the word's pull: how much wider the colour's track spreads along the axis the caption names than across
   it, with the caption saying horizontal minus with it saying vertical, in pixels, averaged over clips. The
   true clips' own tracks give the most it can be (about 31 px); a model deaf to the word gives 0.
+- the word's extent: the same difference for where the colour lies over all frames at once (its standard
+  deviation along each axis, each pixel weighed by its share of the object's colour against the room's, so
+  the faint tint of an x_0 that averages over many places counts). It does not ask when: a model that hears
+  the word but cannot tell one moment of the clip from another spreads the object along the named axis, and
+  scores here but not in the pull.
 
 At sigma 1 (the sampler's first step) the caption is all the model has, so a pull there is the word deciding
 the layout; below about 0.9 the noisy video shows the path and the word has little left to add. `--lanes`
 draws that share of scenes in lanes (the toy world's option of the same name), whose bounces cross the
-arena's middle from a set start, where the word alone says where the object is at every moment. No sampling: a minute or two on one core.
+arena's middle from a set start, where the word alone says where the object is at every moment. No
+sampling: a minute or two on one core.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from omni.data.stream import StreamedSamples
 from omni.models.streams import LatentStream
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.toyworld.captions import MOTION_PHRASES
-from omni.toyworld.probes import colour_centroids, object_colour
+from omni.toyworld.probes import colour_centroids, colour_extent, object_colour, room_colour
 
 SIGMAS = (0.8, 0.9, 0.95, 0.99, 1.0)
 SWAP = {"horizontal": "vertical", "vertical": "horizontal"}
@@ -106,10 +112,15 @@ def main() -> None:
     text_swapped = stream.encoder.text([swapped(captions[i], *m) for i, m in zip(keep, motions)])
     truth = pipe.decode_video(video)
     colours = [object_colour(clip) for clip in truth]
+    rooms = [room_colour(clip) for clip in truth]
 
     def spreads(frames: np.ndarray) -> np.ndarray:
         """axis_spread of each clip's track of its object's colour, for (N, F, H, W, 3) frames."""
         return np.array([axis_spread(colour_centroids(clip, c)) for clip, c in zip(frames, colours)])
+
+    def extents(frames: np.ndarray) -> np.ndarray:
+        """How much wider each clip's object colour lies along x than along y over all its frames (px)."""
+        return np.array([np.subtract(*colour_extent(f, c, r)) for f, c, r in zip(frames, colours, rooms)])
 
     sign = np.where(says_horizontal, 1.0, -1.0)
     n = len(keep)
@@ -127,8 +138,11 @@ def main() -> None:
         f"{args.model}: {n} one-object clips ({int(says_horizontal.sum())} left and right, "
         f"{int((~says_horizontal).sum())} up and down), lanes {args.lanes:g}"
     )
-    print(f"the true tracks' pull: {np.nanmean(sign * spreads(truth)):.1f} px")
-    print("sigma  x_0 error  +swapped word  word's pull (px)")
+    print(
+        f"the true clips: track {np.nanmean(sign * spreads(truth)):.1f} px, "
+        f"extent {np.nanmean(sign * extents(truth)):.1f} px"
+    )
+    print("sigma  x_0 error  +swapped word  word's pull (px)  word's extent (px)")
     generator = torch.Generator().manual_seed(args.seed)
     for sigma in SIGMAS:
         noisy = (1 - sigma) * video + sigma * torch.randn(video.shape, generator=generator)
@@ -136,8 +150,12 @@ def main() -> None:
         error = float((x0_true - video).square().mean())
         raised = float((x0_swapped - video).square().mean()) / error - 1
         # caption says horizontal minus caption says vertical, on the same noisy clip
-        pull = sign * (spreads(pipe.decode_video(x0_true)) - spreads(pipe.decode_video(x0_swapped)))
-        print(f"{sigma:5.2f}  {error:9.4f}  {raised:+12.2%}  {np.nanmean(pull):8.1f}")
+        frames_true, frames_swapped = pipe.decode_video(x0_true), pipe.decode_video(x0_swapped)
+        pull = sign * (spreads(frames_true) - spreads(frames_swapped))
+        extent = sign * (extents(frames_true) - extents(frames_swapped))
+        print(
+            f"{sigma:5.2f}  {error:9.4f}  {raised:+12.2%}  {np.nanmean(pull):16.1f}  {np.nanmean(extent):18.1f}"
+        )
 
 
 if __name__ == "__main__":
