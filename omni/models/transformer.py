@@ -372,8 +372,11 @@ class ExpertIO(nn.Module):
         self_condition: bool = False,
         position: bool = False,
         frame_index: bool = False,
+        input_gate: bool = False,
     ):
         super().__init__()
+        if input_gate:  # a per-channel scale of the latents' embedding by noise level (`input_gate`)
+            self.input_gate = nn.Linear(dim, dim)
         if position:  # where a video or image token sits in its frame (`position_embedding`)
             self.position_embedding = nn.Linear(4 * POSITION_OCTAVES, dim)
         if frame_index:  # where a video token's frame sits in its clip (`frame_index_embedding`)
@@ -500,6 +503,12 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             from its middle, and a caption whose motion fixes where the object is at each moment (a bounce from
             a set start) cannot say it. Relative to the clip's length, so any length takes it. Not on image
             tokens (one frame) nor audio. Zero at init, an exact no-op, also when added to a trained folder.
+        input_gate: scale the latents' embedding per channel by a learned function of each token's noise level,
+            (1 + g(t)). A token embeds all of its latent values (1536 of them in the toy preset), so at sigma 1
+            its embedding is a large vector of pure noise (norm about 47 in the toy model, where the position
+            and frame index embeddings reach 10 and 1): what the token could know about where and when it is
+            drowns in what it cannot know. The gate lets the model turn the input down where it carries
+            nothing. On every expert; zero at init, an exact no-op, also when added to a trained folder.
         shared_frame_noise: the share of the noise's variance that is common to all latent frames of a video
             stream, in training and in sampling (`omni.models.streams.frame_noise`; 0: independent noise per
             frame, as Wan). From independent noise each frame's object is placed by its own noise, and a small
@@ -554,6 +563,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         av_bridge: bool = False,
         position_embedding: bool = False,
         frame_index_embedding: bool = False,
+        input_gate: bool = False,
         shared_frame_noise: float = 0.0,
     ):
         super().__init__()
@@ -620,6 +630,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                     self_condition=self_condition,
                     position=position_embedding,
                     frame_index=frame_index_embedding,
+                    input_gate=input_gate,
                 ),
             }
         )
@@ -635,6 +646,7 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 eps,
                 pooled_text_dim=pooled_dim,
                 self_condition=self_condition,
+                input_gate=input_gate,
             )
             ffn_dims["audio"] = audio_ffn_dim or ffn_dim
         conv_kernels = {name: token_conv for name in (token_conv_experts or EXPERTS)}
@@ -674,10 +686,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             if hasattr(io, "control_embedding"):  # no control until trained: starts as an exact no-op
                 nn.init.zeros_(io.control_embedding.weight)
                 nn.init.zeros_(io.control_embedding.bias)
-            for name in (
-                "position_embedding",
-                "frame_index_embedding",
-            ):  # exact no-ops, also on a trained folder
+            # exact no-ops, also when added to a trained folder
+            for name in ("position_embedding", "frame_index_embedding", "input_gate"):
                 if hasattr(io, name):
                     nn.init.zeros_(getattr(io, name).weight)
                     nn.init.zeros_(getattr(io, name).bias)
@@ -839,13 +849,13 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 "this model does not self-condition (self_condition = false): drop the streams' estimates"
             )
         if stream.modality == "audio":
-            tokens = io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)"))
+            tokens = self._gated(io, stream, io.patch_embedding(rearrange(latents, "b c t m -> b t (c m)")))
             if estimate is not None:
                 estimate = estimate.to(tokens.dtype)
                 tokens = tokens + io.self_condition_embedding(rearrange(estimate, "b c t m -> b t (c m)"))
             return tokens
         stream.token_grid(tuple(self.config.patch_size))  # a size the patches do not divide is named here
-        tokens = patch_linear(io.patch_embedding, latents)  # (B, F*H*W, D)
+        tokens = self._gated(io, stream, patch_linear(io.patch_embedding, latents))  # (B, F*H*W, D)
         if estimate is not None:
             tokens = tokens + patch_linear(io.self_condition_embedding, estimate.to(tokens.dtype))
         if stream.control is not None:
@@ -865,6 +875,14 @@ class OmniTransformer(ModelMixin, ConfigMixin):
         if stream.modality == "image":
             tokens = tokens + self.image_embedding.to(tokens.dtype)
         return tokens
+
+    def _gated(self, io: ExpertIO, stream: LatentStream, tokens: Tensor) -> Tensor:
+        """The latents' (B, L, D) embedding times (1 + the `input_gate` of each token's noise level)."""
+        if not hasattr(io, "input_gate"):
+            return tokens
+        timesteps = stream.per_token(stream.timesteps, tuple(self.config.patch_size))  # (B, L)
+        gate = io.input_gate(nn.functional.silu(self._time_embedding(io, timesteps)))
+        return tokens * (1 + gate.to(tokens.dtype))
 
     def _unembed(self, stream: LatentStream, tokens: Tensor) -> Tensor:
         """(B, L, out) head output -> a tensor shaped like the stream's latents."""

@@ -610,6 +610,27 @@ def test_frame_index_embedding_starts_as_a_no_op_and_tells_a_frame_where_it_sits
     assert torch.equal(still, run(timed, image)[0])
 
 
+def test_input_gate_starts_as_a_no_op_and_can_shut_out_pure_noise(tiny_transformer):
+    """Added to a trained model, the input gate changes nothing until trained; a closed gate makes the
+    model's output the same whatever the noisy latents hold (what it should learn to do at sigma 1), an open
+    one lets them count."""
+    model = OmniTransformer(**TINY_TRANSFORMER, input_gate=True).eval()
+    missing, _ = model.load_state_dict(tiny_transformer.state_dict(), strict=False)
+    assert missing and all(".input_gate." in k for k in missing)
+    assert all(torch.equal(a, b) for a, b in zip(run(model, streams()), run(tiny_transformer, streams())))
+
+    gated = randomize(OmniTransformer(**TINY_TRANSFORMER, input_gate=True).eval())
+    for io in gated.experts.values():  # closed at every noise level
+        torch.nn.init.zeros_(io.input_gate.weight)
+        torch.nn.init.constant_(io.input_gate.bias, -1.0)
+    for out_a, out_b in zip(run(gated, streams(seed=0)), run(gated, streams(seed=1))):
+        assert torch.allclose(out_a, out_b, atol=1e-5)
+    for io in gated.experts.values():  # open again: the latents count
+        torch.nn.init.zeros_(io.input_gate.bias)
+    for out_a, out_b in zip(run(gated, streams(seed=0)), run(gated, streams(seed=1))):
+        assert not torch.allclose(out_a, out_b, atol=1e-3)
+
+
 def test_clip_positions_tell_every_frame_apart_whatever_the_clip_length():
     """Every latent frame gets its own features, relative to the clip: the middle of a 1-frame clip and of a
     5-frame clip's centre frame agree."""
