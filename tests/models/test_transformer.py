@@ -631,6 +631,25 @@ def test_input_gate_starts_as_a_no_op_and_can_shut_out_pure_noise(tiny_transform
         assert not torch.allclose(out_a, out_b, atol=1e-3)
 
 
+def test_signal_input_hides_pure_noise_and_leaves_low_noise_as_it_was():
+    """With signal_input, at sigma 1 the output is the same whatever the noisy latents hold (they carry
+    nothing about the clip there); at sigma <= 0.5 the model computes what it computed without the option;
+    in between the latents count."""
+    plain = randomize(OmniTransformer(**TINY_TRANSFORMER).eval())
+    model = OmniTransformer(**TINY_TRANSFORMER, signal_input=True).eval()
+    model.load_state_dict(plain.state_dict())
+
+    def outputs(net, seed, timestep):
+        return run(net, streams(seed=seed, video_t=timestep, audio_t=timestep))
+
+    for a, b in zip(outputs(model, 0, 1000.0), outputs(model, 1, 1000.0)):
+        assert torch.allclose(a, b, atol=1e-5)
+    for a, b in zip(outputs(model, 0, 900.0), outputs(model, 1, 900.0)):
+        assert not torch.allclose(a, b, atol=1e-3)
+    for a, b in zip(outputs(model, 0, 400.0), outputs(plain, 0, 400.0)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_clip_positions_tell_every_frame_apart_whatever_the_clip_length():
     """Every latent frame gets its own features, relative to the clip: the middle of a 1-frame clip and of a
     5-frame clip's centre frame agree."""
