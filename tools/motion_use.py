@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Whether a toy-world model hears the caption's motion word, per noise level.
 
-    .venv/bin/python tools/motion_use.py MODEL_FOLDER [--clips 48] [--seed 0] [--lanes 0]
+    .venv/bin/python tools/motion_use.py MODEL_FOLDER [--clips 48] [--seed 0] [--lanes 0] [--sheet PNG]
 
 Renders one-object toy-world clips that bounce left and right or up and down, noises their video to each
 sigma and asks the model for the video's x_0 twice on the same noisy input: with the true caption, and with
@@ -22,7 +22,8 @@ At sigma 1 (the sampler's first step) the caption is all the model has, so a pul
 the layout; below about 0.9 the noisy video shows the path and the word has little left to add. `--lanes`
 draws that share of scenes in lanes (the toy world's option of the same name), whose bounces cross the
 arena's middle from a set start, where the word alone says where the object is at every moment. No
-sampling: a minute or two on one core.
+sampling: a minute or two on one core. `--sheet` writes a picture of the first clip at sigma 1, eight frames from
+its start to its end in each row: the true clip, x_0 with its caption, x_0 with the swapped caption.
 """
 
 from __future__ import annotations
@@ -70,6 +71,17 @@ def axis_spread(centroids: np.ndarray) -> float:
     return float(span[0] - span[1])
 
 
+def write_sheet(path: str, clips: list[np.ndarray]) -> None:
+    """One row per (F, H, W, 3) uint8 clip, eight frames spread from its first to its last, x3 nearest."""
+    from PIL import Image
+
+    frames = np.linspace(0, len(clips[0]) - 1, 8).round().astype(int)
+    sheet = np.concatenate([np.concatenate(list(clip[frames]), axis=1) for clip in clips], axis=0)
+    image = Image.fromarray(sheet.astype(np.uint8))
+    image.resize((image.width * 3, image.height * 3), Image.NEAREST).save(path)
+    print(f"wrote {path}: rows are the true clip, x_0 at sigma 1 with its caption, with the swapped caption")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="an OmniPipeline folder of the toy preset (e.g. omni/assets/toy)")
@@ -80,7 +92,10 @@ def main() -> None:
     parser.add_argument(
         "--lanes", type=float, default=0.0, help="share of scenes drawn in lanes, in [0, 1] (default 0)"
     )
+    parser.add_argument("--sheet", help="write the first clip's x_0 at sigma 1 as this PNG (see above)")
     args = parser.parse_args()
+    if args.sheet and not args.sheet.lower().endswith(".png"):
+        raise SystemExit(f"motion_use: --sheet writes a PNG, got {args.sheet!r}")
     if args.clips < 1:
         raise SystemExit(f"motion_use: --clips must be a positive integer, got {args.clips}")
     if not 0.0 <= args.lanes <= 1.0:
@@ -153,6 +168,8 @@ def main() -> None:
         frames_true, frames_swapped = pipe.decode_video(x0_true), pipe.decode_video(x0_swapped)
         pull = sign * (spreads(frames_true) - spreads(frames_swapped))
         extent = sign * (extents(frames_true) - extents(frames_swapped))
+        if args.sheet and sigma == 1.0:
+            write_sheet(args.sheet, [truth[0], frames_true[0], frames_swapped[0]])
         print(
             f"{sigma:5.2f}  {error:9.4f}  {raised:+12.2%}  {np.nanmean(pull):16.1f}  {np.nanmean(extent):18.1f}"
         )
