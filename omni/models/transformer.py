@@ -513,7 +513,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
             before they are embedded: a token of pure noise embeds nothing (the patch embedding's bias alone),
             one at sigma <= 0.5 is unchanged. At sigma 1 the input carries nothing about the clip, yet its
             embedding dominates the token and the model must learn to see past it: memorising 8 captioned toy
-            clips at sigma 1 takes 3x more steps with a noise input than with none (docs/research-log.md).
+            clips at sigma 1, x_0's error after 80 steps is 0.103 with a noise input and 0.038 with none, and
+            the toy model's x_0 there varies with the noise it is given (docs/research-log.md).
             Not a new layer: over a trained folder it changes what the model sees above sigma 0.5, and the
             model must adapt there.
         shared_frame_noise: the share of the noise's variance that is common to all latent frames of a video
