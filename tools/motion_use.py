@@ -11,7 +11,8 @@ follows the object's colour through each x_0 (omni.toyworld.probes) and prints, 
 - how much the swap raises the x_0 error (what the word is worth to the model there);
 - the word's pull: how much wider the colour's track spreads along the axis the caption names than across
   it, with the caption saying horizontal minus with it saying vertical, in pixels, averaged over clips. The
-  true clips' own tracks give the most it can be (about 31 px); a model deaf to the word gives 0.
+  true clips' own tracks spread about 31 px more along their axis than across it, so a model that draws
+  each caption's motion as the true clips move pulls about twice that (62 px); a model deaf to the word 0.
 - the word's extent: the same difference for where the colour lies over all frames at once (its standard
   deviation along each axis, each pixel weighed by its share of the object's colour against the room's, so
   the faint tint of an x_0 that averages over many places counts). It does not ask when: a model that hears
