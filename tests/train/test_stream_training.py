@@ -20,6 +20,10 @@ SMALL = {
     "attention_head_dim": 16,
     "ffn_dim": 32,
     "audio_ffn_dim": 32,
+    # the recipe's own options (it replaces the recipe's transformer arguments, and optim.lr_scale names these)
+    "position_embedding": True,
+    "frame_index_embedding": True,
+    "signal_input": True,
 }
 
 
