@@ -78,24 +78,22 @@ def fused_kernels():
         ) from error
 
 
+def clip_positions(frames: int, device=None) -> Tensor:
+    """(frames, 2 * POSITION_OCTAVES) features of each latent frame's place in its clip: sin and cos of
+    pi * 2^k * t, with t the frame's centre over the clip's length (in (0, 1), whatever the clip's length).
+    `frame_positions` gives the same features along a frame's rows and columns."""
+    t = (torch.arange(frames, device=device, dtype=torch.float32) + 0.5) / frames
+    scales = math.pi * 2.0 ** torch.arange(POSITION_OCTAVES, device=device, dtype=torch.float32)
+    angles = t[:, None] * scales
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
 def frame_positions(rows: int, cols: int, device=None) -> Tensor:
     """(rows * cols, 4 * POSITION_OCTAVES) features of each token's place in its frame, row-major as the
     tokens: sin and cos of pi * 2^k * y, then of pi * 2^k * x, with (x, y) the cell's centre over the frame's
-    width and height (in (0, 1), whatever the frame's size)."""
-    y = (torch.arange(rows, device=device, dtype=torch.float32) + 0.5) / rows
-    x = (torch.arange(cols, device=device, dtype=torch.float32) + 0.5) / cols
-    scales = math.pi * 2.0 ** torch.arange(POSITION_OCTAVES, device=device, dtype=torch.float32)
-    yy, xx = torch.meshgrid(y, x, indexing="ij")
-    angles = [coordinate.reshape(-1, 1) * scales for coordinate in (yy, xx)]
-    return torch.cat([f(a) for a in angles for f in (torch.sin, torch.cos)], dim=-1)
-
-
-def clip_positions(frames: int, device=None) -> Tensor:
-    """(frames, 2 * POSITION_OCTAVES) features of each latent frame's place in its clip: sin and cos of
-    pi * 2^k * t, with t the frame's centre over the clip's length (in (0, 1), whatever the clip's length)."""
-    t = ((torch.arange(frames, device=device, dtype=torch.float32) + 0.5) / frames)[:, None]
-    angles = t * math.pi * 2.0 ** torch.arange(POSITION_OCTAVES, device=device, dtype=torch.float32)
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+    width and height (in (0, 1), whatever the frame's size): `clip_positions` along each axis."""
+    along_rows, along_cols = clip_positions(rows, device), clip_positions(cols, device)
+    return torch.cat([along_rows.repeat_interleave(cols, 0), along_cols.repeat(rows, 1)], dim=-1)
 
 
 def patch_linear(conv: nn.Conv3d, x: Tensor) -> Tensor:
@@ -866,7 +864,8 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 estimate = estimate.to(tokens.dtype)
                 tokens = tokens + io.self_condition_embedding(rearrange(estimate, "b c t m -> b t (c m)"))
             return tokens
-        stream.token_grid(tuple(self.config.patch_size))  # a size the patches do not divide is named here
+        # a size the patches do not divide is named here
+        f, h, w = stream.token_grid(tuple(self.config.patch_size))
         tokens = self._gated(io, stream, patch_linear(io.patch_embedding, latents))  # (B, F*H*W, D)
         if estimate is not None:
             tokens = tokens + patch_linear(io.self_condition_embedding, estimate.to(tokens.dtype))
@@ -877,11 +876,9 @@ class OmniTransformer(ModelMixin, ConfigMixin):
                 )
             tokens = tokens + patch_linear(io.control_embedding, stream.control.to(tokens.dtype))
         if hasattr(io, "position_embedding"):
-            f, h, w = stream.token_grid(tuple(self.config.patch_size))
             features = frame_positions(h, w, tokens.device).to(io.position_embedding.weight.dtype)
             tokens = tokens + io.position_embedding(features).repeat(f, 1).to(tokens.dtype)
         if hasattr(io, "frame_index_embedding") and stream.modality == "video":
-            f, h, w = stream.token_grid(tuple(self.config.patch_size))
             features = clip_positions(f, tokens.device).to(io.frame_index_embedding.weight.dtype)
             tokens = tokens + io.frame_index_embedding(features).repeat_interleave(h * w, 0).to(tokens.dtype)
         if stream.modality == "image":
