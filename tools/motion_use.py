@@ -23,8 +23,8 @@ At sigma 1 (the sampler's first step) the caption is all the model has, so a pul
 the layout; below about 0.9 the noisy video shows the path and the word has little left to add. `--lanes`
 draws that share of scenes in lanes (the toy world's option of the same name), whose bounces cross the
 arena's middle from a set start, where the word alone says where the object is at every moment. No
-sampling: a minute or two on one core. `--sheet` writes a picture of the first clip at sigma 1, eight frames from
-its start to its end in each row: the true clip, x_0 with its caption, x_0 with the swapped caption.
+sampling: a minute or two on one core. `--sheet` writes a picture of the first clip at sigma 1, eight frames
+from its start to its end in each row: the true clip, x_0 with its caption, x_0 with the swapped caption.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import torch
 from omni.data.prepare import default_format
 from omni.data.sources import build_source
 from omni.data.stream import StreamedSamples
+from omni.media.image import write_png
 from omni.models.streams import LatentStream
 from omni.pipelines.pipeline_omni import OmniPipeline
 from omni.toyworld.captions import MOTION_PHRASES
@@ -74,12 +75,9 @@ def axis_spread(centroids: np.ndarray) -> float:
 
 def write_sheet(path: str, clips: list[np.ndarray]) -> None:
     """One row per (F, H, W, 3) uint8 clip, eight frames spread from its first to its last, x3 nearest."""
-    from PIL import Image
-
     frames = np.linspace(0, len(clips[0]) - 1, 8).round().astype(int)
     sheet = np.concatenate([np.concatenate(list(clip[frames]), axis=1) for clip in clips], axis=0)
-    image = Image.fromarray(sheet.astype(np.uint8))
-    image.resize((image.width * 3, image.height * 3), Image.NEAREST).save(path)
+    write_png(path, sheet.repeat(3, axis=0).repeat(3, axis=1))
     print(f"wrote {path}: rows are the true clip, x_0 at sigma 1 with its caption, with the swapped caption")
 
 
