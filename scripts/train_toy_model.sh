@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Train the built-in toy model in stretches that survive a replaced machine (rerun to go on):
-#   1. images only (omni/configs/train/toy-images.yaml), to its step count;
-#   2. every task (omni/configs/train/toy.yaml), from stage 1's export, or from the shipped model
-#      (omni/assets/toy) when no run folder exists, for MINUTES of wall time (default 60);
-#   3. its export is what scripts/install_toy_model.py installs as omni/assets/toy.
+#   1. images only (omni/configs/train/toy-images.yaml);
+#   2. video alone, one object, every scene in lanes (toy-lanes.yaml), where the motion word is learned;
+#   3. video alone, half the scenes drawn freely (toy-video.yaml), where the word carries over and shape firms;
+#   4. the tasks with sound, the video expert at a tenth of the rate (toy-sound.yaml), which keeps the picture;
+#   5. every task (toy.yaml), open-ended.
+# Stages 1-4 train to their configs' step counts, each from the export of the one before; stage 5 goes on
+# from stage 4's export, or from the shipped model (omni/assets/toy) when no run folder exists (the shipped
+# model has been through stages 1-4). One call trains for MINUTES of wall time (default 60) in all, across
+# stages; its last export is what scripts/install_toy_model.py installs as omni/assets/toy.
 # Runs live outside the work tree: OMNI_RUNS (default ~/.cache/omni/runs). The codecs need no training.
 #
-# --gpu OUT: the same two stages from scratch on one CUDA GPU in 7 minutes of training (stage 1 for
-# GPU_IMAGE_MINUTES, default 2.5, stage 2 for GPU_VIDEO_MINUTES, default 4.5), with batches sized for the GPU
-# (the toy step is launch-bound at the CPU's batches), bf16 autocast and a data worker per spare core; the
-# model is installed in OUT (fp16, every file under 16 MB) and scored into OUT/eval.json (GPU_EVAL_SEEDS
-# scenes a capability, default 16).
+# --gpu OUT: the same five stages from scratch on one CUDA GPU in 7 minutes of training (GPU_IMAGE_MINUTES,
+# GPU_LANES_MINUTES, GPU_FREE_MINUTES, GPU_SOUND_MINUTES and GPU_VIDEO_MINUTES, default 2, 1.5, 1, 0.5 and 2), with batches sized
+# for the GPU (the toy step is launch-bound at the CPU's batches), bf16 autocast and a data worker per spare
+# core; the model is installed in OUT (fp16, every file under 16 MB) and scored into OUT/eval.json
+# (GPU_EVAL_SEEDS scenes a capability, default 16).
 #
 # Usage: scripts/train_toy_model.sh [MINUTES]
 #        scripts/train_toy_model.sh --gpu OUT
@@ -20,39 +25,71 @@ cd "$(dirname "$0")/.."
 omni=.venv/bin/omni
 python=.venv/bin/python
 runs=${OMNI_RUNS:-$HOME/.cache/omni/runs}
+stages=(toy-images toy-lanes toy-video toy-sound)   # then toy, open-ended
 run() { if [ -n "${DRY_RUN:-}" ]; then echo "$*"; else "$@"; fi; }
 has_checkpoint() { compgen -G "$1/step_*" > /dev/null; }
+newest_step() {   # the newest checkpoint's step in run folder $1 (0 when none)
+  local step=0 dir
+  for dir in "$1"/step_*; do
+    [ -d "$dir" ] || continue
+    dir=${dir##*/step_}
+    (( 10#$dir > step )) && step=$((10#$dir))
+  done
+  echo "$step"
+}
+finished() {   # stage $1 has trained to its config's step count
+  local steps
+  steps=$(sed -n 's/^steps: *\([0-9][0-9]*\).*/\1/p' "omni/configs/train/$1.yaml")
+  [ -n "$steps" ] && [ "$(newest_step "$runs/$1")" -ge "$steps" ]
+}
 
 if [ "${1:-}" = "--gpu" ]; then
   out=${2:?"usage: scripts/train_toy_model.sh --gpu OUT (the folder the trained model is written to)"}
   workers=$(( $(nproc) > 4 ? $(nproc) - 2 : 2 ))
-  gpu=(--set parallel.mixed_precision=bf16 --set data.num_workers="$workers")
-  images=$runs/toy-images-gpu
-  video=$runs/toy-gpu
-  run $omni train --config toy-images --no-resume --set checkpoint.dir="$images" "${gpu[@]}" \
-    --set data.batch_size=256 --set steps=100000 --set checkpoint.export_every=100000 \
-    --minutes "${GPU_IMAGE_MINUTES:-2.5}"
-  run $omni train --config toy --no-resume --set checkpoint.dir="$video" "${gpu[@]}" \
-    --set model.preset=null --set model.init="$images/export" --set data.batch_size=64 \
-    --set checkpoint.export_every=100000 --minutes "${GPU_VIDEO_MINUTES:-4.5}"
-  run $python scripts/install_toy_model.py "$video/export" "$out"
+  gpu=(--no-resume --set parallel.mixed_precision=bf16 --set data.num_workers="$workers"
+       --set steps=100000 --set checkpoint.export_every=100000)
+  init=()
+  for stage in "${stages[@]}" toy; do
+    case $stage in
+      toy-images) batch=256; minutes=${GPU_IMAGE_MINUTES:-2} ;;
+      toy-lanes) batch=64; minutes=${GPU_LANES_MINUTES:-1.5} ;;
+      toy-video) batch=64; minutes=${GPU_FREE_MINUTES:-1} ;;
+      toy-sound) batch=64; minutes=${GPU_SOUND_MINUTES:-0.5} ;;
+      toy) batch=64; minutes=${GPU_VIDEO_MINUTES:-2} ;;
+    esac
+    run $omni train --config "$stage" --set checkpoint.dir="$runs/$stage-gpu" "${gpu[@]}" "${init[@]}" \
+      --set data.batch_size="$batch" --minutes "$minutes"
+    init=(--set model.preset=null --set model.init="$runs/$stage-gpu/export")
+  done
+  run $python scripts/install_toy_model.py "$runs/toy-gpu/export" "$out"
   run $omni eval toyworld --model "$out" --seeds "${GPU_EVAL_SEEDS:-16}" --out "$out/eval.json"
   exit 0
 fi
 
 minutes=${1:-60}
-images=$runs/toy-images
+deadline=$(awk -v now="$(date +%s)" -v m="$minutes" 'BEGIN { printf "%d", now + 60 * m }')
+minutes_left() { awk -v now="$(date +%s)" -v end="$deadline" 'BEGIN { printf "%.2f", (end - now) / 60 }'; }
+enough_left() { [ -n "${DRY_RUN:-}" ] || awk -v m="$(minutes_left)" 'BEGIN { exit !(m >= 1) }'; }
 video=$runs/toy
+start=()
 if ! has_checkpoint "$video"; then
-  if [ -e omni/assets/toy/model_index.json ] && ! has_checkpoint "$images"; then
+  begun=""
+  for stage in "${stages[@]}"; do has_checkpoint "$runs/$stage" && begun=1; done
+  if [ -e omni/assets/toy/model_index.json ] && [ -z "$begun" ]; then
     init=omni/assets/toy                      # a new machine: go on from the shipped model
   else
-    run $omni train --config toy-images --set checkpoint.dir="$images" --minutes "$minutes"
-    [ -e "$images/export/model_index.json" ] || [ -n "${DRY_RUN:-}" ] || exit 0   # stage 1 not finished yet
-    init=$images/export
+    from=()
+    for stage in "${stages[@]}"; do
+      if ! finished "$stage"; then
+        enough_left || exit 0
+        run $omni train --config "$stage" --set checkpoint.dir="$runs/$stage" "${from[@]}" --minutes "$(minutes_left)"
+        finished "$stage" || [ -n "${DRY_RUN:-}" ] || exit 0   # not finished yet: the next call goes on
+      fi
+      from=(--set model.preset=null --set model.init="$runs/$stage/export")
+    done
+    init=$runs/${stages[-1]}/export
   fi
   start=(--set model.preset=null --set model.init="$init")
-else
-  start=()
 fi
-run $omni train --config toy --set checkpoint.dir="$video" "${start[@]}" --minutes "$minutes"
+enough_left || exit 0
+run $omni train --config toy --set checkpoint.dir="$video" "${start[@]}" --minutes "$(minutes_left)"

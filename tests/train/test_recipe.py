@@ -19,6 +19,9 @@ def recipe_commands(checkout: Path, runs: Path, *args: str) -> list[list[str]]:
     `runs` and the arguments `args` (default: a 30-minute stretch)."""
     (checkout / "scripts").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "scripts" / "train_toy_model.sh", checkout / "scripts")
+    shutil.copytree(
+        ROOT / "omni" / "configs" / "train", checkout / "omni" / "configs" / "train", dirs_exist_ok=True
+    )
     run = subprocess.run(
         ["bash", str(checkout / "scripts" / "train_toy_model.sh"), *(args or ["30"])],
         env={**os.environ, "DRY_RUN": "1", "OMNI_RUNS": str(runs)},
@@ -40,13 +43,44 @@ def train_runs(commands):
     return runs
 
 
-def test_a_new_machine_trains_images_then_every_task_from_their_export(tmp_path):
-    (first, images), (second, video) = train_runs(recipe_commands(tmp_path / "checkout", tmp_path / "runs"))
-    assert images.tasks == {"t2i": 1.0} and images.checkpoint.dir == str(tmp_path / "runs" / "toy-images")
-    assert video.model.init == str(tmp_path / "runs" / "toy-images" / "export") and video.model.preset is None
-    assert video.checkpoint.dir == str(tmp_path / "runs" / "toy")
-    assert first.minutes == second.minutes == 30.0
-    assert video.data.stream == "toyworld" and video.tasks["t2av"] > 0
+def shipped_model(checkout: Path) -> Path:
+    (checkout / "omni" / "assets" / "toy").mkdir(parents=True)
+    (checkout / "omni" / "assets" / "toy" / "model_index.json").write_text("{}")
+    return checkout
+
+
+def test_a_new_machine_trains_images_video_in_lanes_free_video_sound_then_every_task(tmp_path):
+    runs = tmp_path / "runs"
+    (_, images), (_, lanes), (_, free), (_, sound), (_, mix) = stages = train_runs(
+        recipe_commands(tmp_path / "checkout", runs)
+    )
+    assert images.tasks == {"t2i": 1.0} and images.model.preset == "toy" and images.model.init is None
+    assert lanes.tasks == free.tasks == {"t2v": 1.0}
+    assert lanes.data.options["lanes"] == 1.0 and 0 < free.data.options["lanes"] < 1
+    assert lanes.model.transformer["signal_input"] and free.model.transformer == lanes.model.transformer
+    # the sound stage trains the tasks with sound and barely moves the picture stages 2-3 taught
+    assert sound.tasks["t2av"] > 0 and sound.tasks.get("v2a", 0) > 0 and "t2v" not in sound.tasks
+    assert (
+        0 < sound.optim.lr_scale["*experts.video*"] < 1 and sound.model.transformer == lanes.model.transformer
+    )
+    # each stage starts from the export of the one before, and runs in its own folder under the runs
+    for (_, before), (_, after) in zip(stages, stages[1:]):
+        assert after.model.preset is None and after.model.init == before.checkpoint.dir + "/export"
+    assert [c.checkpoint.dir for _, c in stages] == [
+        str(runs / n) for n in ("toy-images", "toy-lanes", "toy-video", "toy-sound", "toy")
+    ]
+    assert mix.data.stream == "toyworld" and mix.tasks["t2av"] > 0
+    assert all(29.5 <= args.minutes <= 30.0 for args, _ in stages)  # one budget: what is left of it
+
+
+def test_a_finished_stage_is_not_trained_again(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "toy-images" / "step_00002000").mkdir(parents=True)  # toy-images.yaml's step count
+    (runs / "toy-lanes" / "step_00000500").mkdir(parents=True)
+    stages = train_runs(recipe_commands(shipped_model(tmp_path / "checkout"), runs))
+    assert [args.config for args, _ in stages] == ["toy-lanes", "toy-video", "toy-sound", "toy"]
+    # a stage begun goes on with the stages, not from the shipped model
+    assert stages[0][1].model.init == str(runs / "toy-images" / "export")
 
 
 def test_a_run_in_progress_resumes_without_restarting_a_stage(tmp_path):
@@ -57,28 +91,27 @@ def test_a_run_in_progress_resumes_without_restarting_a_stage(tmp_path):
 
 
 def test_with_no_runs_the_recipe_goes_on_from_the_shipped_model(tmp_path):
-    checkout = tmp_path / "checkout"
-    (checkout / "omni" / "assets" / "toy").mkdir(parents=True)
-    (checkout / "omni" / "assets" / "toy" / "model_index.json").write_text("{}")
-    ((args, video),) = train_runs(recipe_commands(checkout, tmp_path / "runs"))
-    assert video.model.init == "omni/assets/toy"
+    ((args, video),) = train_runs(recipe_commands(shipped_model(tmp_path / "checkout"), tmp_path / "runs"))
+    assert video.model.init == "omni/assets/toy" and args.config == "toy"
 
 
-def test_the_gpu_path_trains_both_stages_from_scratch_with_gpu_batches_then_installs_and_scores(tmp_path):
-    checkout, out = tmp_path / "checkout", tmp_path / "model"
-    (checkout / "omni" / "assets" / "toy").mkdir(parents=True)  # a shipped model does not change the path
-    (checkout / "omni" / "assets" / "toy" / "model_index.json").write_text("{}")
-    *trains, install, score = recipe_commands(checkout, tmp_path / "runs", "--gpu", str(out))
-    (first, images), (second, video) = train_runs(trains)
-    assert first.no_resume and second.no_resume
-    assert images.tasks == {"t2i": 1.0} and images.model.preset == "toy" and images.data.batch_size >= 128
-    assert video.model.init == str(tmp_path / "runs" / "toy-images-gpu" / "export")
-    assert video.data.batch_size >= 32 and video.tasks["t2av"] > 0
-    assert images.parallel.mixed_precision == video.parallel.mixed_precision == "bf16"
-    assert first.minutes + second.minutes <= 7
+def test_the_gpu_path_trains_every_stage_from_scratch_with_gpu_batches_then_installs_and_scores(tmp_path):
+    out, runs = tmp_path / "model", tmp_path / "runs"
+    checkout = shipped_model(tmp_path / "checkout")  # a shipped model does not change the path
+    *trains, install, score = recipe_commands(checkout, runs, "--gpu", str(out))
+    stages = train_runs(trains)
+    assert [args.config for args, _ in stages] == ["toy-images", "toy-lanes", "toy-video", "toy-sound", "toy"]
+    (_, images), *_, (_, mix) = stages
+    assert all(args.no_resume for args, _ in stages)
+    assert images.model.preset == "toy" and images.model.init is None and images.data.batch_size >= 128
+    for (_, before), (_, after) in zip(stages, stages[1:]):
+        assert after.model.init == before.checkpoint.dir + "/export" and after.data.batch_size >= 32
+    assert {c.parallel.mixed_precision for _, c in stages} == {"bf16"}
+    assert mix.tasks["t2av"] > 0
+    assert sum(args.minutes for args, _ in stages) <= 7
     assert install[0].endswith("python") and install[1:] == [
         "scripts/install_toy_model.py",
-        str(tmp_path / "runs" / "toy-gpu" / "export"),
+        str(runs / "toy-gpu" / "export"),
         str(out),
     ]
     assert score[1:3] == ["eval", "toyworld"] and str(out) in score
