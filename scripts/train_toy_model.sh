@@ -67,6 +67,10 @@ if [ "${1:-}" = "--gpu" ]; then
 fi
 
 minutes=${1:-60}
+if ! [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || ! awk -v m="$minutes" 'BEGIN { exit !(m > 0) }'; then
+  echo "usage: scripts/train_toy_model.sh [MINUTES]: MINUTES is a positive number of minutes, got '$minutes'" >&2
+  exit 2
+fi
 deadline=$(awk -v now="$(date +%s)" -v m="$minutes" 'BEGIN { printf "%d", now + 60 * m }')
 minutes_left() { awk -v now="$(date +%s)" -v end="$deadline" 'BEGIN { printf "%.2f", (end - now) / 60 }'; }
 enough_left() { [ -n "${DRY_RUN:-}" ] || awk -v m="$(minutes_left)" 'BEGIN { exit !(m >= 1) }'; }

@@ -127,3 +127,17 @@ def test_the_gpu_path_without_an_output_folder_says_what_it_needs(tmp_path):
         text=True,
     )
     assert run.returncode != 0 and "usage: scripts/train_toy_model.sh --gpu OUT" in run.stderr
+
+
+def test_a_budget_that_is_not_a_positive_number_is_refused_before_any_training(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "train_toy_model.sh", tmp_path / "scripts")
+    for budget in ("ninety", "0", "-5"):
+        run = subprocess.run(
+            ["bash", str(tmp_path / "scripts" / "train_toy_model.sh"), budget],
+            env={**os.environ, "DRY_RUN": "1", "OMNI_RUNS": str(tmp_path / "runs")},
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 2 and not run.stdout
+        assert f"MINUTES is a positive number of minutes, got '{budget}'" in run.stderr
