@@ -73,8 +73,9 @@ class OptimSection:
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
     # parameter-name glob -> learning-rate multiplier, e.g. {"*control_embedding*": 10}: a layer that starts
-    # at zero next to trained weights (motion control, a new convolution) learns at its own pace. The first
-    # matching glob wins; a glob that matches no parameter is an error.
+    # at zero next to trained weights (motion control, a new convolution) learns at its own pace; 0 freezes
+    # the matching weights (no gradient, no optimizer state). The first matching glob wins; a glob that
+    # matches no parameter is an error.
     lr_scale: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -84,10 +85,11 @@ class OptimSection:
                 or isinstance(scale, bool)
                 or not isinstance(scale, (int, float))
                 or not math.isfinite(scale)
-                or scale <= 0
+                or scale < 0
             ):
                 raise ConfigError(
-                    f"optim.lr_scale maps a parameter-name glob to a positive multiplier, got {pattern!r}: {scale!r}"
+                    "optim.lr_scale maps a parameter-name glob to a multiplier >= 0 (0 freezes the weights), "
+                    f"got {pattern!r}: {scale!r}"
                 )
 
 

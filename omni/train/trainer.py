@@ -67,7 +67,9 @@ def lr_lambda(config: TrainConfig):
 
 def parameter_groups(model: torch.nn.Module, lr: float, lr_scale: dict[str, float]) -> list[dict]:
     """The optimizer's parameter groups: one at `lr`, then one per multiplier of `lr_scale` (parameter-name
-    glob -> multiplier; the first matching glob wins). A glob that matches no parameter is an error."""
+    glob -> multiplier; the first matching glob wins). A multiplier of 0 freezes the matching parameters: they
+    stop requiring gradients and join no group. A glob that matches no parameter is an error, and so is
+    freezing every parameter."""
     if not lr_scale:
         return [{"params": list(model.parameters()), "lr": lr}]
     groups: dict[float, list[torch.nn.Parameter]] = {1.0: []}
@@ -85,6 +87,13 @@ def parameter_groups(model: torch.nn.Module, lr: float, lr_scale: dict[str, floa
             f"optim.lr_scale: {unused} match no parameter of this model (names look like {names[0]!r}, "
             f"{names[len(names) // 2]!r}); use * for any part of a name"
         )
+    frozen = groups.pop(0.0, [])
+    if not any(groups.values()):
+        raise ConfigError(
+            f"optim.lr_scale: {lr_scale} freezes every parameter of this model; nothing would train"
+        )
+    for parameter in frozen:
+        parameter.requires_grad_(False)
     return [{"params": params, "lr": lr * scale} for scale, params in groups.items() if params]
 
 

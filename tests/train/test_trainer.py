@@ -368,12 +368,31 @@ def test_lr_scale_gives_matching_layers_their_own_learning_rate(data, tmp_path):
     assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 3  # resumed at step 2
 
 
+def test_lr_scale_zero_freezes_matching_layers_and_resumes(data, tmp_path):
+    sets = overrides(data, tmp_path / "run", steps=2, **{"optim.lr_scale": {"*experts.video*": 0}})
+    trainer = Trainer(load_train_config("tiny", sets))
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    trained = {names[id(p)] for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert trained and not any("experts.video" in n for n in trained)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.fit()
+    after = dict(trainer.model.named_parameters())
+    assert all(torch.equal(before[n], after[n]) for n in before if "experts.video" in n)
+    assert any(not torch.equal(before[n], after[n]) for n in trained)
+    again = Trainer(load_train_config("tiny", {**sets, "steps": 3}))
+    assert again.resume()  # the optimizer's state loads with the frozen weights left out
+    again.fit()
+    assert again.step == 3
+    assert all(torch.equal(before[n], p) for n, p in again.model.named_parameters() if "experts.video" in n)
+
+
 @pytest.mark.parametrize(
     "scale, message",
     [
         ({"*nothing_like_this*": 2.0}, r"\['\*nothing_like_this\*'\] match no parameter"),
-        ({"*control*": -1}, "positive multiplier"),
-        ({"*control*": True}, "positive multiplier"),
+        ({"*control*": -1}, "multiplier >= 0"),
+        ({"*control*": True}, "multiplier >= 0"),
+        ({"*": 0}, "freezes every parameter"),
     ],
 )
 def test_a_bad_lr_scale_is_refused_before_training(data, tmp_path, scale, message):
