@@ -79,6 +79,71 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
     return data
 
 
+BASE_KEY = "base"  # a config's `base: NAME` (or a path) names the config it extends
+
+
+def load_layered_yaml(path: str | Path, cls: type, folder: str = "") -> dict[str, Any]:
+    """Read a YAML config for dataclass `cls` that may extend another with `base: NAME_OR_PATH`.
+
+    A NAME is a config in `omni/configs/<folder>/`; a path (with a .yaml or .yml suffix) is read relative to
+    the extending file's folder. The extending file's values go over its base's: a section (a key whose field
+    in `cls` is itself a dataclass, such as `optim`) merges key by key, recursively, and any other value
+    (`steps`, the `tasks` mapping, `model.transformer`) replaces the base's whole, as `--set` does. A chain of
+    bases is followed to its end; a cycle or a missing base is a ConfigError naming the files.
+    """
+    chain: list[Path] = []
+
+    def read(path: Path) -> dict[str, Any]:
+        chain.append(path.resolve())
+        data = load_yaml(path)
+        if BASE_KEY not in data:
+            return data
+        base = data.pop(BASE_KEY)
+        base_path = _base_path(base, path, folder)
+        if base_path.resolve() in chain:
+            names = " -> ".join(p.name for p in [*chain, base_path.resolve()])
+            raise ConfigError(f"{path}: `base:` makes a cycle ({names})")
+        return merge_sections(cls, read(base_path), data)
+
+    return read(Path(path))
+
+
+def _base_path(base: Any, extending: Path, folder: str) -> Path:
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{extending}: base must name a config or a .yaml path, got {base!r}")
+    candidate = Path(base)
+    if candidate.suffix in (".yaml", ".yml"):
+        path = candidate if candidate.is_absolute() else extending.parent / candidate
+        if not path.is_file():
+            raise ConfigError(f"{extending}: base {base!r} is not a file ({path})")
+        return path
+    path = CONFIG_DIR / folder / f"{base}.yaml"
+    if "/" in base or not path.is_file():
+        known = sorted(p.stem for p in (CONFIG_DIR / folder).glob("*.yaml"))
+        raise ConfigError(
+            f"{extending}: base {base!r} is not a config: choose one of {known} or a .yaml path"
+        )
+    return path
+
+
+def merge_sections(cls: type, base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base` for dataclass `cls`: dataclass-typed sections merge key by key, recursively;
+    every other value replaces. Neither input is changed."""
+    hints = typing.get_type_hints(cls)
+    merged = dict(base)
+    for key, value in over.items():
+        section = hints.get(key)
+        if (
+            dataclasses.is_dataclass(section)
+            and isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+        ):
+            merged[key] = merge_sections(section, merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def resolve_config_path(name_or_path: str | Path, folder: str = "") -> Path:
     """A preset name (`tiny`, `toy`) resolves to `omni/configs/<folder>/<name>.yaml`; anything else is a path."""
     candidate = Path(name_or_path)

@@ -37,10 +37,18 @@ newest_step() {   # the newest checkpoint's step in run folder $1 (0 when none)
   done
   echo "$step"
 }
+declare -A stage_steps=()
 finished() {   # stage $1 has trained to its config's step count
-  local steps
-  steps=$(sed -n 's/^steps: *\([0-9][0-9]*\).*/\1/p' "omni/configs/train/$1.yaml")
-  [ -n "$steps" ] && [ "$(newest_step "$runs/$1")" -ge "$steps" ]
+  if [ ${#stage_steps[@]} -eq 0 ]; then   # read once, by the loader itself (bases and all)
+    local line
+    for line in $($python -c 'import sys
+from omni.train.config import load_train_config
+for name in sys.argv[1:]:
+    print(name, load_train_config("omni/configs/train/" + name + ".yaml").steps, sep="=")' "${stages[@]}"); do
+      stage_steps[${line%%=*}]=${line#*=}
+    done
+  fi
+  [ "$(newest_step "$runs/$1")" -ge "${stage_steps[$1]}" ]
 }
 
 if [ "${1:-}" = "--gpu" ]; then

@@ -52,6 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="train nothing: write the newest checkpoint's EMA weights to DIR as a pipeline folder",
     )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="train nothing: print the recipe as it will run (its bases and --set applied) as YAML",
+    )
     p.set_defaults(run=run)
 
 
@@ -60,6 +65,11 @@ def run(args: argparse.Namespace) -> None:
     from omni.train.trainer import train
 
     config = load_train_config(args.config, dict(args.overrides))
+    if args.print_config:
+        from omni.config import to_dict
+
+        print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
+        return
     if args.export_only and args.no_resume:
         raise SystemExit("omni train: --export-only exports a checkpoint; --no-resume would ignore it")
     max_seconds = None if args.minutes is None else 60 * args.minutes

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from omni.config import ConfigError, apply_overrides, from_dict, load_yaml, resolve_config_path
+from omni.config import ConfigError, apply_overrides, from_dict, load_layered_yaml, resolve_config_path
 from omni.tasks import TRAINED
 from omni.train.objective import ObjectiveConfig, TimestepSampler
 
@@ -216,6 +216,7 @@ class TrainConfig:
 
 
 def load_train_config(name_or_path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """Load a recipe from `omni/configs/train/<name>.yaml` or a path; `overrides` replace top-level sections' keys."""
-    data = load_yaml(resolve_config_path(name_or_path, "train"))
+    """Load a recipe from `omni/configs/train/<name>.yaml` or a path, over the recipe it names as its `base:`
+    if any (`load_layered_yaml`); `overrides` (`{"section.key": value}`) go over the result."""
+    data = load_layered_yaml(resolve_config_path(name_or_path, "train"), TrainConfig, "train")
     return from_dict(TrainConfig, apply_overrides(data, overrides))

@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from omni.cli import build_parser
@@ -22,6 +23,11 @@ def recipe_commands(checkout: Path, runs: Path, *args: str) -> list[list[str]]:
     shutil.copytree(
         ROOT / "omni" / "configs" / "train", checkout / "omni" / "configs" / "train", dirs_exist_ok=True
     )
+    venv = checkout / ".venv" / "bin"  # the script reads the stages' step counts with the project's Python
+    if not (venv / "python").exists():
+        venv.mkdir(parents=True, exist_ok=True)
+        (venv / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        (venv / "python").chmod(0o755)
     run = subprocess.run(
         ["bash", str(checkout / "scripts" / "train_toy_model.sh"), *(args or ["30"])],
         env={**os.environ, "DRY_RUN": "1", "OMNI_RUNS": str(runs)},
