@@ -124,6 +124,7 @@ def prepare_clips(
     sample_rate: int,
     num_objects: int | None = None,
     lanes: float = 0.0,
+    motion_weights: dict[str, float] | None = None,
 ) -> Iterator[omni.data.clips.SourceClip]:
     """`count` random clips from seeds `seed`, `seed + 1`, ...: the clip source `omni prepare --toyworld`
     encodes, with a subject reference image, the camera path and (one object only) the subject trajectory."""
@@ -139,6 +140,7 @@ def prepare_clips(
             num_frames=max(num_frames, MOTION_FRAMES),
             sample_rate=sample_rate,
             lanes=lanes,
+            motion_weights=motion_weights,
         )
         if scene.num_frames != num_frames:  # the start of a scene drawn at full length (an image: frame 0)
             scene = replace(scene, num_frames=num_frames)

@@ -10,15 +10,23 @@ import numpy as np
 from omni.data.clips import ClipFormat
 from omni.data.sources import ClipSource, iterable_source
 from omni.toyworld.clip import prepare_clips, render
+from omni.toyworld.sampling import motion_probabilities
 from omni.toyworld.spec import SceneSpec
 
 
 def clip_source(
-    fmt: ClipFormat, *, count: int, seed: int, num_objects: int | None = None, lanes: float = 0.0
+    fmt: ClipFormat,
+    *,
+    count: int,
+    seed: int,
+    num_objects: int | None = None,
+    lanes: float = 0.0,
+    motion_weights: dict[str, float] | None = None,
 ) -> ClipSource:
     """`count` toy-world clips rendered from `seed` at the format's fps, size and longest frame count;
     `num_objects` (1 or 2) fixes how many objects every scene has (default: 1, or 2 in 15% of scenes);
-    `lanes` is the share of scenes whose objects move in lanes (`omni.toyworld.sampling.sample_scene`)."""
+    `lanes` is the share of scenes whose objects move in lanes, `motion_weights` how often each motion is
+    drawn (default: evenly; `omni.toyworld.sampling.sample_scene`)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     if num_objects not in (None, 1, 2):
@@ -36,6 +44,9 @@ def clip_source(
         options["num_objects"] = num_objects
     if lanes:  # likewise
         options["lanes"] = lanes
+    if motion_weights is not None:  # likewise; checked here, before any clip is rendered
+        motion_probabilities(motion_weights)
+        options["motion_weights"] = dict(motion_weights)
     identity = {"kind": "toyworld", "count": count, "seed": seed, **options}
     return iterable_source(lambda: prepare_clips(count, seed, **options), identity, count)
 

@@ -76,6 +76,7 @@ def sample_scene(
     num_frames: int = 33,
     sample_rate: int = 16000,
     lanes: float = 0.0,
+    motion_weights: dict[str, float] | None = None,
 ) -> SceneSpec:
     """A random scene, the same for the same seed and constraints.
 
@@ -84,8 +85,11 @@ def sample_scene(
     an exact (dx, dy). "trajectory" motion is only drawn when asked for. With probability `lanes` the
     scene's first object moves in a lane (LANE_*: bounces through the arena's middle from a set start at
     a set pace, orbits around its centre from a set angle); at 0 (the default) the draw is exactly that of
-    a world without lanes.
+    a world without lanes. `motion_weights` (motion -> relative weight; a motion left out is not drawn) draws
+    the motions not asked for unevenly, e.g. more orbits; without it (the default) each of SAMPLED_MOTIONS is
+    equally likely and the draw is exactly that of a world without the option.
     """
+    motion_p = motion_probabilities(motion_weights)
     if isinstance(lanes, bool) or not isinstance(lanes, (int, float)) or not 0.0 <= lanes <= 1.0:
         raise ValueError(f"lanes is a probability in [0, 1], got {lanes!r}")
     rng = np.random.default_rng(seed)
@@ -118,7 +122,7 @@ def sample_scene(
         sample_rate=sample_rate,
         seed=seed,
     )
-    identities = _sample_identities(rng, fixed, num_objects)
+    identities = _sample_identities(rng, fixed, num_objects, motion_p)
     # No draw without lanes, so a world without them draws the scenes it always drew.
     in_lanes = bool(lanes) and bool(rng.random() < lanes)
     # Validate the format once with a still placeholder, so a bad width or fps is reported as such.
@@ -176,8 +180,32 @@ def _sample_pan(
     return (round(float(amount * np.cos(angle)), 6) + 0.0, round(float(amount * np.sin(angle)), 6) + 0.0)
 
 
+def motion_probabilities(weights: dict[str, float] | None) -> np.ndarray | None:
+    """SAMPLED_MOTIONS' probabilities from relative `weights` (None: even, drawn as without weights)."""
+    if weights is None:
+        return None
+    if not isinstance(weights, dict) or not weights:
+        raise ValueError(f"motion_weights maps motions to relative weights, got {weights!r}")
+    unknown = sorted(set(weights) - set(SAMPLED_MOTIONS))
+    if unknown:
+        raise ValueError(f"motion_weights: unknown motion(s) {unknown}; choose from {list(SAMPLED_MOTIONS)}")
+    values = []
+    for motion in SAMPLED_MOTIONS:
+        value = weights.get(motion, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"motion_weights: {motion} has weight {value!r}; a weight is a number >= 0")
+        values.append(float(value))
+    total = sum(values)
+    if total <= 0:
+        raise ValueError(f"motion_weights: {weights} gives every motion weight 0")
+    return np.array(values) / total
+
+
 def _sample_identities(
-    rng: np.random.Generator, fixed: dict[str, list[str | None]], count: int
+    rng: np.random.Generator,
+    fixed: dict[str, list[str | None]],
+    count: int,
+    motion_p: np.ndarray | None = None,
 ) -> list[tuple[str, str, str, str]]:
     """(shape, color, size, motion) per object, honouring the constraints; colours all distinct."""
     taken = {c for c in fixed["color"] if c is not None}
@@ -194,7 +222,12 @@ def _sample_identities(
                 fixed["shape"][i] or str(rng.choice(SHAPES)),
                 color,
                 fixed["size"][i] or str(rng.choice(SIZES)),
-                fixed["motion"][i] or str(rng.choice(SAMPLED_MOTIONS)),
+                fixed["motion"][i]
+                or str(
+                    rng.choice(SAMPLED_MOTIONS)
+                    if motion_p is None
+                    else rng.choice(SAMPLED_MOTIONS, p=motion_p)
+                ),
             )
         )
     return identities

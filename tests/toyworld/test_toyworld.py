@@ -138,6 +138,33 @@ def test_lanes_put_the_motion_where_its_word_says_and_leave_other_scenes_as_they
         sample_scene(0, lanes=1.5)
 
 
+def test_motion_weights_draw_the_motions_unevenly_and_leave_the_default_draw_as_it_was():
+    weights = {"orbit": 2, "still": 2, "horizontal": 1, "vertical": 1, "diagonal": 1}
+    assert all(sample_scene(seed) == sample_scene(seed, motion_weights=None) for seed in range(20))
+    drawn = [
+        sample_scene(seed, num_objects=1, motion_weights=weights).objects[0].motion for seed in range(700)
+    ]
+    share = {motion: drawn.count(motion) / len(drawn) for motion in weights}
+    assert 0.22 < share["orbit"] < 0.35 and 0.22 < share["still"] < 0.35  # 2/7 each
+    assert all(0.09 < share[m] < 0.2 for m in ("horizontal", "vertical", "diagonal"))  # 1/7 each
+    only = {
+        sample_scene(seed, num_objects=2, motion_weights={"orbit": 1}).objects[1].motion for seed in range(30)
+    }
+    assert only == {"orbit"}  # a motion left out is not drawn, for every object
+    assert (
+        sample_scene(5, motion="still", motion_weights={"orbit": 1}).objects[0].motion == "still"
+    )  # asked for
+    for bad, message in [
+        ({"spinning": 1}, r"unknown motion\(s\) \['spinning'\]"),
+        ({"trajectory": 1}, "unknown motion"),  # drawn only when asked for
+        ({"orbit": -1}, "orbit has weight -1"),
+        ({"orbit": 0}, "every motion weight 0"),
+        ([1, 2], "maps motions to relative weights"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            sample_scene(0, motion_weights=bad)
+
+
 # --- geometry and ground truth ---------------------------------------------------------------------
 
 
@@ -427,3 +454,10 @@ def test_the_clip_source_draws_lanes_when_asked():
         assert np.array_equal(clip.load().frames, expected.frames)
     with pytest.raises(ValueError, match="lanes is the share of scenes in lanes"):
         build_source("toyworld", fmt, count=1, seed=0, lanes=-0.1)
+    weighted = list(build_source("toyworld", fmt, count=2, seed=7, motion_weights={"orbit": 1}))
+    for index, clip in enumerate(weighted):
+        scene = sample_scene(7 + index, motion_weights={"orbit": 1})
+        assert scene.objects[0].motion == "orbit"
+        assert np.array_equal(clip.load().frames, render(scene).frames)
+    with pytest.raises(ValueError, match="unknown motion"):  # before any clip is rendered
+        build_source("toyworld", fmt, count=1, seed=0, motion_weights={"spin": 1})
