@@ -47,7 +47,9 @@ def test_the_shipped_stages_extend_the_every_task_recipe():
     assert video.timesteps == lanes.timesteps and video.data.options["lanes"] == 0.5
     assert (lanes.steps, video.steps, sound.steps) == (2250, 1000, 100)
     assert len({c.checkpoint.dir for c in (lanes, video, sound, toy)}) == 4
-    for name in ("toy-images", "toy-lanes", "toy-video", "toy-sound"):
+    cool = load_train_config("toy-cool")
+    assert cool.tasks == video.tasks and cool.data == video.data and cool.optim.schedule == "linear"
+    for name in ("toy-images", "toy-lanes", "toy-video", "toy-cool", "toy-sound"):
         assert "\nbase: " in (TRAIN_CONFIGS / f"{name}.yaml").read_text()
 
 

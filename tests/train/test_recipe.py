@@ -55,15 +55,20 @@ def shipped_model(checkout: Path) -> Path:
     return checkout
 
 
-def test_a_new_machine_trains_images_video_in_lanes_free_video_sound_then_every_task(tmp_path):
+def test_a_new_machine_trains_images_video_in_lanes_free_video_cooled_sound_then_every_task(tmp_path):
     runs = tmp_path / "runs"
-    (_, images), (_, lanes), (_, free), (_, sound), (_, mix) = stages = train_runs(
+    (_, images), (_, lanes), (_, free), (_, cool), (_, sound), (_, mix) = stages = train_runs(
         recipe_commands(tmp_path / "checkout", runs)
     )
     assert images.tasks == {"t2i": 1.0} and images.model.preset == "toy" and images.model.init is None
     assert lanes.tasks == free.tasks == {"t2v": 1.0}
     assert lanes.data.options["lanes"] == 1.0 and 0 < free.data.options["lanes"] < 1
     assert lanes.model.transformer["signal_input"] and free.model.transformer == lanes.model.transformer
+    # the cooling trains what stage 3 did, with a rate that falls to a small fraction by its last step
+    assert cool.tasks == free.tasks and cool.data == free.data and cool.timesteps == free.timesteps
+    assert (
+        cool.optim.schedule == "linear" and cool.optim.lr <= free.optim.lr and cool.optim.min_lr_ratio < 0.1
+    )
     # the sound stage trains the tasks with sound and barely moves the picture stages 2-3 taught
     assert sound.tasks["t2av"] > 0 and sound.tasks.get("v2a", 0) > 0 and "t2v" not in sound.tasks
     assert (
@@ -73,7 +78,7 @@ def test_a_new_machine_trains_images_video_in_lanes_free_video_sound_then_every_
     for (_, before), (_, after) in zip(stages, stages[1:]):
         assert after.model.preset is None and after.model.init == before.checkpoint.dir + "/export"
     assert [c.checkpoint.dir for _, c in stages] == [
-        str(runs / n) for n in ("toy-images", "toy-lanes", "toy-video", "toy-sound", "toy")
+        str(runs / n) for n in ("toy-images", "toy-lanes", "toy-video", "toy-cool", "toy-sound", "toy")
     ]
     assert mix.data.stream == "toyworld" and mix.tasks["t2av"] > 0
     assert all(29.5 <= args.minutes <= 30.0 for args, _ in stages)  # one budget: what is left of it
@@ -84,7 +89,7 @@ def test_a_finished_stage_is_not_trained_again(tmp_path):
     (runs / "toy-images" / "step_00002000").mkdir(parents=True)  # toy-images.yaml's step count
     (runs / "toy-lanes" / "step_00000500").mkdir(parents=True)
     stages = train_runs(recipe_commands(shipped_model(tmp_path / "checkout"), runs))
-    assert [args.config for args, _ in stages] == ["toy-lanes", "toy-video", "toy-sound", "toy"]
+    assert [args.config for args, _ in stages] == ["toy-lanes", "toy-video", "toy-cool", "toy-sound", "toy"]
     # a stage begun goes on with the stages, not from the shipped model
     assert stages[0][1].model.init == str(runs / "toy-images" / "export")
 
@@ -106,7 +111,14 @@ def test_the_gpu_path_trains_every_stage_from_scratch_with_gpu_batches_then_inst
     checkout = shipped_model(tmp_path / "checkout")  # a shipped model does not change the path
     *trains, install, score = recipe_commands(checkout, runs, "--gpu", str(out))
     stages = train_runs(trains)
-    assert [args.config for args, _ in stages] == ["toy-images", "toy-lanes", "toy-video", "toy-sound", "toy"]
+    assert [args.config for args, _ in stages] == [
+        "toy-images",
+        "toy-lanes",
+        "toy-video",
+        "toy-cool",
+        "toy-sound",
+        "toy",
+    ]
     (_, images), *_, (_, mix) = stages
     assert all(args.no_resume for args, _ in stages)
     assert images.model.preset == "toy" and images.model.init is None and images.data.batch_size >= 128
@@ -115,6 +127,8 @@ def test_the_gpu_path_trains_every_stage_from_scratch_with_gpu_batches_then_inst
     assert {c.parallel.mixed_precision for _, c in stages} == {"bf16"}
     assert mix.tasks["t2av"] > 0
     assert sum(args.minutes for args, _ in stages) <= 7
+    # every stage trains for its minutes, but the cooling's rate falls by step: it keeps its step count
+    assert [c.steps for _, c in stages] == [100000, 100000, 100000, 500, 100000, 100000]
     assert install[0].endswith("python") and install[1:] == [
         "scripts/install_toy_model.py",
         str(runs / "toy-gpu" / "export"),
