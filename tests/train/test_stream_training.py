@@ -103,7 +103,7 @@ def test_an_unknown_source_option_is_named_before_any_work(toy):
     fmt = default_format(toy, frames=(1,))
     with pytest.raises(
         ValueError,
-        match=r"no option\(s\) \['objects'\]; its options are \['count', 'seed', 'num_objects', 'lanes'\]",
+        match=r"no option\(s\) \['objects'\]; its options are \['count', 'seed', 'num_objects', 'lanes', 'motion_weights'\]",
     ):
         StreamedSamples("toyworld", toy, fmt, 48, options={"objects": 1})
     with pytest.raises(ValueError, match="num_objects must be 1 or 2"):
