@@ -119,9 +119,8 @@ def _base_path(base: Any, extending: Path, folder: str) -> Path:
         return path
     path = CONFIG_DIR / folder / f"{base}.yaml"
     if "/" in base or not path.is_file():
-        known = sorted(p.stem for p in (CONFIG_DIR / folder).glob("*.yaml"))
         raise ConfigError(
-            f"{extending}: base {base!r} is not a config: choose one of {known} or a .yaml path"
+            f"{extending}: base {base!r} is not a config: choose one of {preset_names(folder)} or a .yaml path"
         )
     return path
 
@@ -152,10 +151,14 @@ def resolve_config_path(name_or_path: str | Path, folder: str = "") -> Path:
     preset = CONFIG_DIR / folder / f"{name_or_path}.yaml"
     if preset.is_file():
         return preset
-    known = sorted(p.stem for p in (CONFIG_DIR / folder).glob("*.yaml"))
     raise ConfigError(
-        f"unknown preset {str(name_or_path)!r}: choose one of {known} or give a path to a .yaml file"
+        f"unknown preset {str(name_or_path)!r}: choose one of {preset_names(folder)} or give a path to a .yaml file"
     )
+
+
+def preset_names(folder: str = "") -> list[str]:
+    """The configs shipped in `omni/configs/<folder>/`, by name."""
+    return sorted(p.stem for p in (CONFIG_DIR / folder).glob("*.yaml"))
 
 
 def from_dict(cls: type[T], data: Any, where: str = "") -> T:

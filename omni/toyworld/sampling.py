@@ -222,12 +222,7 @@ def _sample_identities(
                 fixed["shape"][i] or str(rng.choice(SHAPES)),
                 color,
                 fixed["size"][i] or str(rng.choice(SIZES)),
-                fixed["motion"][i]
-                or str(
-                    rng.choice(SAMPLED_MOTIONS)
-                    if motion_p is None
-                    else rng.choice(SAMPLED_MOTIONS, p=motion_p)
-                ),
+                fixed["motion"][i] or str(rng.choice(SAMPLED_MOTIONS, p=motion_p)),  # p=None: evenly
             )
         )
     return identities
