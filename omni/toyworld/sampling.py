@@ -30,6 +30,9 @@ from omni.toyworld.spec import (
 )
 
 SAMPLED_MOTIONS = tuple(m for m in MOTIONS if m != "trajectory")  # trajectories only when asked for
+# `motion_weights` may also draw keypoint paths ("trajectory": the motion that motion control is scored on);
+# it comes last in MOTIONS, so a weighted draw without it draws what it drew before the option took it.
+WEIGHTED_MOTIONS = SAMPLED_MOTIONS + ("trajectory",)
 TWO_OBJECT_PROBABILITY = 0.15  # mostly one object: each sample teaches one shape-colour-motion binding
 PAN_PROBABILITY = 0.15
 PAN_FRACTION_RANGE = (0.1, 0.16)  # camera travel as a fraction of the frame width
@@ -86,8 +89,9 @@ def sample_scene(
     scene's first object moves in a lane (LANE_*: bounces through the arena's middle from a set start at
     a set pace, orbits around its centre from a set angle); at 0 (the default) the draw is exactly that of
     a world without lanes. `motion_weights` (motion -> relative weight; a motion left out is not drawn) draws
-    the motions not asked for unevenly, e.g. more orbits; without it (the default) each of SAMPLED_MOTIONS is
-    equally likely and the draw is exactly that of a world without the option.
+    the motions not asked for unevenly, e.g. more orbits, and may draw keypoint paths ("trajectory"), which
+    are otherwise only drawn when asked for; without it (the default) each of SAMPLED_MOTIONS is equally
+    likely and the draw is exactly that of a world without the option.
     """
     motion_p = motion_probabilities(motion_weights)
     if isinstance(lanes, bool) or not isinstance(lanes, (int, float)) or not 0.0 <= lanes <= 1.0:
@@ -181,16 +185,17 @@ def _sample_pan(
 
 
 def motion_probabilities(weights: dict[str, float] | None) -> np.ndarray | None:
-    """SAMPLED_MOTIONS' probabilities from relative `weights` (None: even, drawn as without weights)."""
+    """WEIGHTED_MOTIONS' probabilities from relative `weights` (None: SAMPLED_MOTIONS evenly, drawn as
+    without weights)."""
     if weights is None:
         return None
     if not isinstance(weights, dict) or not weights:
         raise ValueError(f"motion_weights maps motions to relative weights, got {weights!r}")
-    unknown = sorted(set(weights) - set(SAMPLED_MOTIONS))
+    unknown = sorted(set(weights) - set(WEIGHTED_MOTIONS), key=str)
     if unknown:
-        raise ValueError(f"motion_weights: unknown motion(s) {unknown}; choose from {list(SAMPLED_MOTIONS)}")
+        raise ValueError(f"motion_weights: unknown motion(s) {unknown}; choose from {list(WEIGHTED_MOTIONS)}")
     values = []
-    for motion in SAMPLED_MOTIONS:
+    for motion in WEIGHTED_MOTIONS:
         value = weights.get(motion, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
             raise ValueError(f"motion_weights: {motion} has weight {value!r}; a weight is a number >= 0")
@@ -222,7 +227,8 @@ def _sample_identities(
                 fixed["shape"][i] or str(rng.choice(SHAPES)),
                 color,
                 fixed["size"][i] or str(rng.choice(SIZES)),
-                fixed["motion"][i] or str(rng.choice(SAMPLED_MOTIONS, p=motion_p)),  # p=None: evenly
+                fixed["motion"][i]
+                or str(rng.choice(SAMPLED_MOTIONS if motion_p is None else WEIGHTED_MOTIONS, p=motion_p)),
             )
         )
     return identities

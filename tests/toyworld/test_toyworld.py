@@ -156,13 +156,33 @@ def test_motion_weights_draw_the_motions_unevenly_and_leave_the_default_draw_as_
     )  # asked for
     for bad, message in [
         ({"spinning": 1}, r"unknown motion\(s\) \['spinning'\]"),
-        ({"trajectory": 1}, "unknown motion"),  # drawn only when asked for
         ({"orbit": -1}, "orbit has weight -1"),
         ({"orbit": 0}, "every motion weight 0"),
         ([1, 2], "maps motions to relative weights"),
     ]:
         with pytest.raises(ValueError, match=message):
             sample_scene(0, motion_weights=bad)
+
+
+def test_motion_weights_can_draw_keypoint_paths_which_the_default_draw_never_does():
+    assert all(sample_scene(seed).objects[0].motion != "trajectory" for seed in range(200))
+    weights = {"orbit": 2, "still": 2, "horizontal": 1, "vertical": 1, "diagonal": 1}
+    # a weight of 0 for paths draws exactly what the same weights drew without the key
+    assert all(
+        sample_scene(seed, motion_weights=weights)
+        == sample_scene(seed, motion_weights={**weights, "trajectory": 0})
+        for seed in range(50)
+    )
+    scenes = [
+        sample_scene(seed, num_objects=1, motion_weights={"trajectory": 1, "still": 1}) for seed in range(40)
+    ]
+    paths = [s for s in scenes if s.objects[0].motion == "trajectory"]
+    assert 10 < len(paths) < 30
+    for scene in paths[:3]:
+        assert len(scene.objects[0].keypoints) == 4
+        assert "along a path" in canonical_caption(scene)
+        centers = render(scene).ground_truth.objects[0].centers
+        assert np.ptp(centers[:, 0]) + np.ptp(centers[:, 1]) > 5  # it moves
 
 
 # --- geometry and ground truth ---------------------------------------------------------------------
