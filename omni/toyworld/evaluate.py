@@ -427,6 +427,13 @@ def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
         )
         values["shape_iou"] = _mean(r["shape_iou"] for r in d["t2av"])
         values["direction_error_deg"] = _mean(r["direction_error_deg"] for r in d["t2av"])
+        # how far the asked motion's track is from the detector's test for it (below 1 passes), by motion
+        for motion in ("still", "horizontal", "vertical", "orbit"):
+            gaps = [
+                r["detected"][0].get("motion_gap", np.nan) for r in d["t2av"] if r["motion_asked"] == motion
+            ]
+            gaps = [g for g in gaps if not np.isnan(g)]
+            values[f"motion_gap_{motion}"] = float(np.median(gaps)) if gaps else float("nan")
         values["pieces"] = _mean(r["pieces"] for r in d["t2av"])
         sync = [e for r in d["t2av"] for e in r["av_sync_errors_ms"]]
         values["av_sync_median_ms"] = _median_abs(sync)

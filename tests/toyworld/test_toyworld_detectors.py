@@ -279,6 +279,37 @@ def test_shape_iou_and_direction_error_grade_what_the_pass_fail_scores_cannot():
     assert score_clip(clip.frames, None, scene.fps, None, vertical)["direction_error_deg"] > 80
 
 
+def test_motion_gap_grades_how_far_a_track_is_from_its_motion_test():
+    """True tracks sit well inside their motion's test (gap below 1); a circle with a wobble of a tenth of
+    its radius, a still object that drifts 6 px and a left-and-right bounce that drifts a third of its
+    travel up are outside it (gap above 1), and the gap says by how much; the same test classifies them."""
+    from omni.toyworld.detectors.motion import classify_motion, motion_gap
+
+    times = np.arange(33) / 16.0
+    angle = 2 * np.pi * 1.2 * times / times[-1]
+    circle = np.stack([32 + 10 * np.cos(angle), 32 + 10 * np.sin(angle)], axis=1)
+    wobbly = 32 + (circle - 32) * (1 + 0.1 * np.sin(3 * angle))[:, None]
+    still = np.full((33, 2), 30.0)
+    drifting = still + np.linspace(0, 6, 33)[:, None] * [1, 0]
+    across = np.stack([20 + 24 * np.abs(np.sin(np.pi * times / 1.2)), 30 + 4 * times], axis=1)
+    for track, motion, passes in [
+        (circle, "orbit", True),
+        (wobbly, "orbit", False),
+        (still, "still", True),
+        (drifting, "still", False),
+        (across, "horizontal", False),
+    ]:
+        gap = motion_gap(times, track, motion, 64)
+        assert (gap < 1) == passes == (classify_motion(times, track, 64) == motion), (motion, gap)
+    assert 1.1 < motion_gap(times, wobbly, "orbit", 64) < 2  # RMS 7% of the radius, less what the fit takes
+    assert motion_gap(times, drifting, "still", 64) == pytest.approx(6 * 0.96 / 3.2, rel=0.05)
+    assert np.isnan(motion_gap(times, circle, "diagonal", 64))
+    scene = sample_scene(4, num_objects=1, motion="orbit", pan=False)
+    clip = render(scene)
+    record = score_clip(clip.frames, None, scene.fps, None, scene)["objects"][0]
+    assert record["motion_correct"] and record["motion_gap"] < 0.7
+
+
 def test_pieces_counts_the_fragments_an_object_falls_into():
     """A true clip draws its object in one piece a frame; cut through by a band of room, it is two pieces;
     asked for a colour the clip lacks, none."""

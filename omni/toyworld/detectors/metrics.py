@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from omni.toyworld.detectors.audio import Beep, detect_beeps
-from omni.toyworld.detectors.motion import VisualBounce, classify_motion, visual_bounces
+from omni.toyworld.detectors.motion import VisualBounce, classify_motion, motion_gap, visual_bounces
 from omni.toyworld.detectors.segment import ObjectDetection
 from omni.toyworld.detectors.shape import track_shape, track_size
 from omni.toyworld.detectors.tracks import ColorTrack, track_objects
@@ -120,6 +120,7 @@ def score_clip(
                 shape=None, size=None, motion=None, visual_bounces=[], beeps=[], shape_iou=0.0, pieces=0.0
             )
             record["direction_error_deg"] = 90.0 if obj.motion in BOUNCING_MOTIONS else float("nan")
+            record["motion_gap"] = float("nan")
             record.update(shape_correct=False, size_correct=False, motion_correct=False)
             objects.append(record)
             continue
@@ -137,6 +138,7 @@ def score_clip(
         record["shape_iou"] = shape_iou(tracked.detections, obj, expected.radius(obj))
         record["pieces"] = pieces(tracked.detections, obj.color)
         record["direction_error_deg"] = direction_error(track, obj)
+        record["motion_gap"] = motion_gap(track.times, track.motion_track, obj.motion, frame_size)
         record["shape_correct"] = record["shape"] == obj.shape
         record["size_correct"] = record["size"] == obj.size
         record["motion_correct"] = None if obj.motion == "trajectory" else motion == obj.motion

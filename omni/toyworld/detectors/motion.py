@@ -47,6 +47,27 @@ def classify_motion(times: np.ndarray, positions: np.ndarray, frame_size: int) -
     return "diagonal"
 
 
+def motion_gap(times: np.ndarray, positions: np.ndarray, asked: str, frame_size: int) -> float:
+    """How far a (F, 2) track (NaN = missing) is from `asked`'s own test in `classify_motion`, graded where the
+    class is all or nothing: the deciding quantity over its threshold, so below 1 passes that test.
+
+    still: the longer span over STILL_FRACTION of the frame; horizontal / vertical: the span across the axis
+    over AXIS_RATIO of the span along it; orbit: the RMS distance from the fitted circle over
+    ORBIT_MAX_RESIDUAL of its radius (the sweep and turn tests are not graded). NaN for other motions
+    and for tracks with fewer than 3 frames found."""
+    _, valid = _valid(times, positions)
+    if asked not in ("still", "horizontal", "vertical", "orbit") or len(valid) < 3:
+        return float("nan")
+    spans = np.percentile(valid, 98, axis=0) - np.percentile(valid, 2, axis=0)
+    if asked == "still":
+        return float(spans.max() / (STILL_FRACTION * frame_size))
+    if asked in ("horizontal", "vertical"):
+        along, across = (spans[0], spans[1]) if asked == "horizontal" else (spans[1], spans[0])
+        return float(across / max(AXIS_RATIO * along, 1e-6))
+    _, radius, residual = fit_circle(valid)
+    return float(residual / (ORBIT_MAX_RESIDUAL * radius)) if np.isfinite(radius) else float("inf")
+
+
 def _valid(times: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     times, positions = np.asarray(times, dtype=np.float64), np.asarray(positions, dtype=np.float64)
     if positions.ndim != 2 or positions.shape != (len(times), 2):
