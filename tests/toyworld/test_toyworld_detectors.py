@@ -310,6 +310,26 @@ def test_motion_gap_grades_how_far_a_track_is_from_its_motion_test():
     assert record["motion_correct"] and record["motion_gap"] < 0.7
 
 
+def test_a_backdrop_that_changes_instead_of_moving_shows_no_pan():
+    """A generated room can carry faint texture that changes from frame to frame instead of moving. Matched
+    frame by frame, such a backdrop sent the pan estimate off the frame (286 px here; hundreds of px on
+    generated clips, read as the object's motion); it is now reported as a still camera."""
+    from omni.toyworld.detectors.camera import estimate_camera_offsets
+
+    rng = np.random.default_rng(0)
+    kernel = np.ones(5) / 5
+
+    def texture() -> np.ndarray:
+        noise = rng.normal(size=(72, 72))
+        for axis in (0, 1):
+            noise = np.apply_along_axis(lambda row: np.convolve(row, kernel, mode="same"), axis, noise)
+        return 128 + 60 * noise[4:-4, 4:-4]
+
+    frames = np.stack([np.repeat(texture()[..., None], 3, -1) for _ in range(33)])
+    offsets = estimate_camera_offsets(frames.clip(0, 255).astype(np.uint8))
+    assert np.abs(offsets).max() == 0.0
+
+
 def test_pieces_counts_the_fragments_an_object_falls_into():
     """A true clip draws its object in one piece a frame; cut through by a band of room, it is two pieces;
     asked for a colour the clip lacks, none."""

@@ -2,7 +2,10 @@
 
 Each frame's brightness is matched to the first frame's under a global translation by Gauss-Newton
 (Lucas-Kanade), ignoring object pixels. A backdrop without 2-D texture (flat, or a plain ramp) cannot
-show a pan; then the camera is reported still.
+show a pan; then the camera is reported still. So is a match that fails: one that leaves less than
+MIN_OVERLAP of the frame to compare, or a shift of more than a pixel that matches the backdrop no better
+than no shift (a generated backdrop with faint, changing texture can send Gauss-Newton off the frame, and
+the pan it then reports, hundreds of pixels, would be read as the objects' motion).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ MIN_TEXTURE = 0.5  # smallest eigenvalue of the mean gradient outer product (lev
 # toy texture gives about 1.5, a flat or ramp backdrop under H.264 noise at most 0.2
 MARGIN = 2  # pixels at the frame edge left out of the match (shifted content enters there)
 MAX_ITERATIONS = 20
+MIN_OVERLAP = 0.5  # share of the frame's inner pixels a shift must leave to compare
+MAX_RESIDUAL_RATIO = 0.5  # a shift of more than a pixel must halve the still camera's squared mismatch
 
 
 def estimate_camera_offsets(frames: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -51,8 +56,34 @@ def estimate_camera_offsets(frames: np.ndarray, exclude: np.ndarray | None = Non
             shift = shift + step
             if np.abs(step).max() < 1e-3:
                 break
+        if not _matches(luma[0], luma[i], shift, inner & ~exclude[i], exclude[0], xs, ys):
+            return np.zeros((num_frames, 2), dtype=np.float64)
         offsets[i] = shift
     return offsets
+
+
+def _matches(
+    first: np.ndarray,
+    frame: np.ndarray,
+    shift: np.ndarray,
+    usable: np.ndarray,
+    excluded_first: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+) -> bool:
+    """Whether `frame` shows `first` moved by `shift`: enough of the frame overlaps, and a shift of more
+    than a pixel explains the backdrop clearly better than a still camera."""
+    height, width = first.shape
+    sx, sy = xs + shift[0], ys + shift[1]
+    valid = usable & (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
+    valid &= ~_nearest(excluded_first, sx, sy)
+    if valid.sum() < MIN_OVERLAP * usable.sum():
+        return False
+    if np.abs(shift).max() <= 1.0:
+        return True
+    moved = np.mean((frame - _bilinear(first, sx, sy))[valid] ** 2)
+    still = np.mean((frame - first)[valid] ** 2)
+    return bool(moved <= MAX_RESIDUAL_RATIO * still)
 
 
 def _min_eigenvalue(gx: np.ndarray, gy: np.ndarray) -> float:
