@@ -4,20 +4,22 @@
 #   2. video alone, one object, every scene in lanes (toy-lanes.yaml), where the motion word is learned;
 #   3. video alone, half the scenes drawn freely (toy-video.yaml), where the word carries over and shape firms;
 #   4. the same cooled down, the learning rate falling to 2% (toy-cool.yaml), where the outline settles;
-#   5. the tasks with sound, the video expert at a tenth of the rate (toy-sound.yaml), which keeps the picture;
-#   6. every task (toy.yaml), open-ended.
-# Stages 1-5 train to their configs' step counts, each from the export of the one before; stage 6 goes on
-# from stage 5's export, or from the shipped model (omni/assets/toy) when no run folder exists (the shipped
-# model has been through stages 1-5). One call trains for MINUTES of wall time (default 60) in all, across
-# stages; its last export is what scripts/install_toy_model.py installs as omni/assets/toy.
+#   5. free-scene video with circles and still objects drawn twice as often (toy-motion.yaml);
+#   6. the conditioned video tasks: motion control on keypoint paths, and continuing a clip (toy-control.yaml);
+#   7. the tasks with sound, the video expert at a tenth of the rate (toy-sound.yaml), which keeps the picture;
+#   8. every task (toy.yaml), open-ended.
+# Stages 1-7 train to their configs' step counts, each from the export of the one before; stage 8 goes on
+# from stage 7's export, or from the shipped model (omni/assets/toy) when no run folder exists (the shipped
+# model has been through stages 1-7). One call trains for MINUTES of wall time (default 60) in all, across
+# stages; stage 7's export is what scripts/install_toy_model.py installs as omni/assets/toy.
 # Runs live outside the work tree: OMNI_RUNS (default ~/.cache/omni/runs). The codecs need no training.
 #
-# --gpu OUT: the same six stages from scratch on one CUDA GPU in 7 minutes of training (GPU_IMAGE_MINUTES,
-# GPU_LANES_MINUTES, GPU_FREE_MINUTES, GPU_COOL_MINUTES, GPU_SOUND_MINUTES and GPU_VIDEO_MINUTES, default 2,
-# 1.5, 1, 0.5, 0.5 and 1.5; the cooling stage runs its 500 steps, at most its minutes), with batches sized
-# for the GPU (the toy step is launch-bound at the CPU's batches), bf16 autocast and a data worker per spare
-# core; the model is installed in OUT (fp16, every file under 16 MB) and scored into OUT/eval.json
-# (GPU_EVAL_SEEDS scenes a capability, default 16).
+# --gpu OUT: stages 1-7 from scratch on one CUDA GPU in 6.5 minutes of training (GPU_IMAGE_MINUTES,
+# GPU_LANES_MINUTES, GPU_FREE_MINUTES, GPU_COOL_MINUTES, GPU_MOTION_MINUTES, GPU_CONTROL_MINUTES and
+# GPU_SOUND_MINUTES, default 2, 1.5, 1, 0.5, 0.5, 0.5 and 0.5; the cooling stage runs its 500 steps, at most
+# its minutes), with batches sized for the GPU (the toy step is launch-bound at the CPU's batches), bf16
+# autocast and a data worker per spare core; stage 7's model is installed in OUT (fp16, every file under
+# 16 MB) and scored into OUT/eval.json (GPU_EVAL_SEEDS scenes a capability, default 16).
 #
 # Usage: scripts/train_toy_model.sh [MINUTES]
 #        scripts/train_toy_model.sh --gpu OUT
@@ -27,7 +29,7 @@ cd "$(dirname "$0")/.."
 omni=.venv/bin/omni
 python=.venv/bin/python
 runs=${OMNI_RUNS:-$HOME/.cache/omni/runs}
-stages=(toy-images toy-lanes toy-video toy-cool toy-sound)   # then toy, open-ended
+stages=(toy-images toy-lanes toy-video toy-cool toy-motion toy-control toy-sound)   # then toy, open-ended
 run() { if [ -n "${DRY_RUN:-}" ]; then echo "$*"; else "$@"; fi; }
 has_checkpoint() { compgen -G "$1/step_*" > /dev/null; }
 newest_step() {   # the newest checkpoint's step in run folder $1 (0 when none)
@@ -59,21 +61,22 @@ if [ "${1:-}" = "--gpu" ]; then
   gpu=(--no-resume --set parallel.mixed_precision=bf16 --set data.num_workers="$workers"
        --set checkpoint.export_every=100000)
   init=()
-  for stage in "${stages[@]}" toy; do
+  for stage in "${stages[@]}"; do
     steps=(--set steps=100000)   # a stage trains for its minutes, except the cooling, whose rate falls by step
     case $stage in
       toy-images) batch=256; minutes=${GPU_IMAGE_MINUTES:-2} ;;
       toy-lanes) batch=64; minutes=${GPU_LANES_MINUTES:-1.5} ;;
       toy-video) batch=64; minutes=${GPU_FREE_MINUTES:-1} ;;
       toy-cool) batch=64; minutes=${GPU_COOL_MINUTES:-0.5}; steps=() ;;
+      toy-motion) batch=64; minutes=${GPU_MOTION_MINUTES:-0.5} ;;
+      toy-control) batch=64; minutes=${GPU_CONTROL_MINUTES:-0.5} ;;
       toy-sound) batch=64; minutes=${GPU_SOUND_MINUTES:-0.5} ;;
-      toy) batch=64; minutes=${GPU_VIDEO_MINUTES:-1.5} ;;
     esac
     run $omni train --config "$stage" --set checkpoint.dir="$runs/$stage-gpu" "${gpu[@]}" "${steps[@]}" \
       "${init[@]}" --set data.batch_size="$batch" --minutes "$minutes"
     init=(--set model.preset=null --set model.init="$runs/$stage-gpu/export")
   done
-  run $python scripts/install_toy_model.py "$runs/toy-gpu/export" "$out"
+  run $python scripts/install_toy_model.py "$runs/toy-sound-gpu/export" "$out"
   run $omni eval toyworld --model "$out" --seeds "${GPU_EVAL_SEEDS:-16}" --out "$out/eval.json"
   exit 0
 fi

@@ -49,7 +49,21 @@ def test_the_shipped_stages_extend_the_every_task_recipe():
     assert len({c.checkpoint.dir for c in (lanes, video, sound, toy)}) == 4
     cool = load_train_config("toy-cool")
     assert cool.tasks == video.tasks and cool.data == video.data and cool.optim.schedule == "linear"
-    for name in ("toy-images", "toy-lanes", "toy-video", "toy-cool", "toy-sound"):
+    motion, control = load_train_config("toy-motion"), load_train_config("toy-control")
+    assert motion.model == control.model == toy.model and motion.timesteps == video.timesteps
+    assert control.data.options["motion_weights"] == {
+        **motion.data.options["motion_weights"],
+        "trajectory": 2,
+    }
+    for name in (
+        "toy-images",
+        "toy-lanes",
+        "toy-video",
+        "toy-cool",
+        "toy-motion",
+        "toy-control",
+        "toy-sound",
+    ):
         assert "\nbase: " in (TRAIN_CONFIGS / f"{name}.yaml").read_text()
 
 

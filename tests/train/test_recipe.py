@@ -13,6 +13,7 @@ from omni.cli import build_parser
 from omni.train.config import load_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
+STAGES = ("toy-images", "toy-lanes", "toy-video", "toy-cool", "toy-motion", "toy-control", "toy-sound")
 
 
 def recipe_commands(checkout: Path, runs: Path, *args: str) -> list[list[str]]:
@@ -55,13 +56,15 @@ def shipped_model(checkout: Path) -> Path:
     return checkout
 
 
-def test_a_new_machine_trains_images_video_in_lanes_free_video_cooled_sound_then_every_task(tmp_path):
+def test_a_new_machine_trains_images_video_in_lanes_free_video_cooled_motion_control_sound_then_every_task(
+    tmp_path,
+):
     runs = tmp_path / "runs"
-    (_, images), (_, lanes), (_, free), (_, cool), (_, sound), (_, mix) = stages = train_runs(
-        recipe_commands(tmp_path / "checkout", runs)
-    )
+    (_, images), (_, lanes), (_, free), (_, cool), (_, motion), (_, control), (_, sound), (_, mix) = (
+        stages
+    ) = train_runs(recipe_commands(tmp_path / "checkout", runs))
     assert images.tasks == {"t2i": 1.0} and images.model.preset == "toy" and images.model.init is None
-    assert lanes.tasks == free.tasks == {"t2v": 1.0}
+    assert lanes.tasks == free.tasks == motion.tasks == {"t2v": 1.0}
     assert lanes.data.options["lanes"] == 1.0 and 0 < free.data.options["lanes"] < 1
     assert lanes.model.transformer["signal_input"] and free.model.transformer == lanes.model.transformer
     # the cooling trains what stage 3 did, with a rate that falls to a small fraction by its last step
@@ -69,7 +72,14 @@ def test_a_new_machine_trains_images_video_in_lanes_free_video_cooled_sound_then
     assert (
         cool.optim.schedule == "linear" and cool.optim.lr <= free.optim.lr and cool.optim.min_lr_ratio < 0.1
     )
-    # the sound stage trains the tasks with sound and barely moves the picture stages 2-3 taught
+    # free scenes again with circles and still objects drawn more often than each bounce
+    weights = motion.data.options["motion_weights"]
+    assert weights["orbit"] > weights["horizontal"] and weights["still"] > weights["vertical"]
+    # motion control on keypoint paths and continuing a clip, the sound frozen and not scored
+    assert control.control["trajectory"] > 0 and control.data.options["motion_weights"]["trajectory"] > 0
+    assert control.tasks.get("extend", 0) > 0 and control.loss_weights["audio"] == 0
+    assert control.optim.lr_scale["*experts.audio*"] == 0
+    # the sound stage trains the tasks with sound and barely moves the picture stages 2-6 taught
     assert sound.tasks["t2av"] > 0 and sound.tasks.get("v2a", 0) > 0 and "t2v" not in sound.tasks
     assert (
         0 < sound.optim.lr_scale["*experts.video*"] < 1 and sound.model.transformer == lanes.model.transformer
@@ -77,9 +87,7 @@ def test_a_new_machine_trains_images_video_in_lanes_free_video_cooled_sound_then
     # each stage starts from the export of the one before, and runs in its own folder under the runs
     for (_, before), (_, after) in zip(stages, stages[1:]):
         assert after.model.preset is None and after.model.init == before.checkpoint.dir + "/export"
-    assert [c.checkpoint.dir for _, c in stages] == [
-        str(runs / n) for n in ("toy-images", "toy-lanes", "toy-video", "toy-cool", "toy-sound", "toy")
-    ]
+    assert [c.checkpoint.dir for _, c in stages] == [str(runs / n) for n in (*STAGES, "toy")]
     assert mix.data.stream == "toyworld" and mix.tasks["t2av"] > 0
     assert all(29.5 <= args.minutes <= 30.0 for args, _ in stages)  # one budget: what is left of it
 
@@ -89,7 +97,7 @@ def test_a_finished_stage_is_not_trained_again(tmp_path):
     (runs / "toy-images" / "step_00002000").mkdir(parents=True)  # toy-images.yaml's step count
     (runs / "toy-lanes" / "step_00000500").mkdir(parents=True)
     stages = train_runs(recipe_commands(shipped_model(tmp_path / "checkout"), runs))
-    assert [args.config for args, _ in stages] == ["toy-lanes", "toy-video", "toy-cool", "toy-sound", "toy"]
+    assert [args.config for args, _ in stages] == [*STAGES[1:], "toy"]
     # a stage begun goes on with the stages, not from the shipped model
     assert stages[0][1].model.init == str(runs / "toy-images" / "export")
 
@@ -111,27 +119,20 @@ def test_the_gpu_path_trains_every_stage_from_scratch_with_gpu_batches_then_inst
     checkout = shipped_model(tmp_path / "checkout")  # a shipped model does not change the path
     *trains, install, score = recipe_commands(checkout, runs, "--gpu", str(out))
     stages = train_runs(trains)
-    assert [args.config for args, _ in stages] == [
-        "toy-images",
-        "toy-lanes",
-        "toy-video",
-        "toy-cool",
-        "toy-sound",
-        "toy",
-    ]
-    (_, images), *_, (_, mix) = stages
+    assert [args.config for args, _ in stages] == list(STAGES)  # not the open-ended stage
+    (_, images), *_, (_, sound) = stages
     assert all(args.no_resume for args, _ in stages)
     assert images.model.preset == "toy" and images.model.init is None and images.data.batch_size >= 128
     for (_, before), (_, after) in zip(stages, stages[1:]):
         assert after.model.init == before.checkpoint.dir + "/export" and after.data.batch_size >= 32
     assert {c.parallel.mixed_precision for _, c in stages} == {"bf16"}
-    assert mix.tasks["t2av"] > 0
+    assert sound.tasks["t2av"] > 0
     assert sum(args.minutes for args, _ in stages) <= 7
     # every stage trains for its minutes, but the cooling's rate falls by step: it keeps its step count
-    assert [c.steps for _, c in stages] == [100000, 100000, 100000, 500, 100000, 100000]
+    assert [c.steps for _, c in stages] == [100000, 100000, 100000, 500, 100000, 100000, 100000]
     assert install[0].endswith("python") and install[1:] == [
         "scripts/install_toy_model.py",
-        str(runs / "toy-gpu" / "export"),
+        str(runs / "toy-sound-gpu" / "export"),
         str(out),
     ]
     assert score[1:3] == ["eval", "toyworld"] and str(out) in score
