@@ -429,9 +429,7 @@ def summarize(report: Report, seconds: list[float]) -> dict[str, Any]:
         values["direction_error_deg"] = _mean(r["direction_error_deg"] for r in d["t2av"])
         # how far the asked motion's track is from the detector's test for it (below 1 passes), by motion
         for motion in ("still", "horizontal", "vertical", "orbit"):
-            gaps = [
-                r["detected"][0].get("motion_gap", np.nan) for r in d["t2av"] if r["motion_asked"] == motion
-            ]
+            gaps = [r["detected"][0]["motion_gap"] for r in d["t2av"] if r["motion_asked"] == motion]
             gaps = [g for g in gaps if not np.isnan(g)]
             values[f"motion_gap_{motion}"] = float(np.median(gaps)) if gaps else float("nan")
         values["pieces"] = _mean(r["pieces"] for r in d["t2av"])

@@ -45,10 +45,9 @@ def estimate_camera_offsets(frames: np.ndarray, exclude: np.ndarray | None = Non
     for i in range(1, num_frames):
         # Start from a constant-velocity guess: pans are smooth, so Gauss-Newton needs few steps.
         shift = 2 * offsets[i - 1] - offsets[i - 2] if i >= 2 else offsets[i - 1].copy()
+        usable = inner & ~exclude[i]
         for _ in range(MAX_ITERATIONS):
-            sx, sy = xs + shift[0], ys + shift[1]
-            valid = inner & ~exclude[i] & (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
-            valid &= ~_nearest(exclude[0], sx, sy)
+            sx, sy, valid = _overlap(shift, usable, exclude[0], xs, ys)
             gx, gy = _bilinear(grad_x, sx, sy)[valid], _bilinear(grad_y, sx, sy)[valid]
             residual = (luma[i] - _bilinear(luma[0], sx, sy))[valid]
             normal = np.array([[gx @ gx, gx @ gy], [gx @ gy, gy @ gy]])
@@ -56,7 +55,7 @@ def estimate_camera_offsets(frames: np.ndarray, exclude: np.ndarray | None = Non
             shift = shift + step
             if np.abs(step).max() < 1e-3:
                 break
-        if not _matches(luma[0], luma[i], shift, inner & ~exclude[i], exclude[0], xs, ys):
+        if not _matches(luma[0], luma[i], shift, usable, exclude[0], xs, ys):
             return np.zeros((num_frames, 2), dtype=np.float64)
         offsets[i] = shift
     return offsets
@@ -73,10 +72,7 @@ def _matches(
 ) -> bool:
     """Whether `frame` shows `first` moved by `shift`: enough of the frame overlaps, and a shift of more
     than a pixel explains the backdrop clearly better than a still camera."""
-    height, width = first.shape
-    sx, sy = xs + shift[0], ys + shift[1]
-    valid = usable & (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
-    valid &= ~_nearest(excluded_first, sx, sy)
+    sx, sy, valid = _overlap(shift, usable, excluded_first, xs, ys)
     if valid.sum() < MIN_OVERLAP * usable.sum():
         return False
     if np.abs(shift).max() <= 1.0:
@@ -84,6 +80,17 @@ def _matches(
     moved = np.mean((frame - _bilinear(first, sx, sy))[valid] ** 2)
     still = np.mean((frame - first)[valid] ** 2)
     return bool(moved <= MAX_RESIDUAL_RATIO * still)
+
+
+def _overlap(
+    shift: np.ndarray, usable: np.ndarray, excluded_first: np.ndarray, xs: np.ndarray, ys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each pixel of a frame lies in frame 0 under `shift` (sx, sy), and which `usable` pixels can be
+    compared there: inside frame 0 and not on an object of frame 0."""
+    height, width = usable.shape
+    sx, sy = xs + shift[0], ys + shift[1]
+    valid = usable & (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
+    return sx, sy, valid & ~_nearest(excluded_first, sx, sy)
 
 
 def _min_eigenvalue(gx: np.ndarray, gy: np.ndarray) -> float:

@@ -37,7 +37,7 @@ def classify_motion(times: np.ndarray, positions: np.ndarray, frame_size: int) -
     times, positions = _valid(all_times, all_positions)
     if len(times) < 3:
         raise ValueError(f"a track needs at least 3 frames with the object found, got {len(times)}")
-    spans = np.percentile(positions, 98, axis=0) - np.percentile(positions, 2, axis=0)
+    spans = _spans(positions)
     if spans.max() < STILL_FRACTION * frame_size:
         return "still"
     if _is_orbit(all_times, all_positions):
@@ -58,7 +58,7 @@ def motion_gap(times: np.ndarray, positions: np.ndarray, asked: str, frame_size:
     _, valid = _valid(times, positions)
     if asked not in ("still", "horizontal", "vertical", "orbit") or len(valid) < 3:
         return float("nan")
-    spans = np.percentile(valid, 98, axis=0) - np.percentile(valid, 2, axis=0)
+    spans = _spans(valid)
     if asked == "still":
         return float(spans.max() / (STILL_FRACTION * frame_size))
     if asked in ("horizontal", "vertical"):
@@ -66,6 +66,11 @@ def motion_gap(times: np.ndarray, positions: np.ndarray, asked: str, frame_size:
         return float(across / max(AXIS_RATIO * along, 1e-6))
     _, radius, residual = fit_circle(valid)
     return float(residual / (ORBIT_MAX_RESIDUAL * radius)) if np.isfinite(radius) else float("inf")
+
+
+def _spans(positions: np.ndarray) -> np.ndarray:
+    """(2,) extent of (N, 2) found positions along x and y, 2nd to 98th percentile (a stray frame is ignored)."""
+    return np.percentile(positions, 98, axis=0) - np.percentile(positions, 2, axis=0)
 
 
 def _valid(times: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
