@@ -216,6 +216,7 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, monkeypatch):
         (["--fps", "0"], "--fps must be a number in [1, 120]"),
         (["--steps", "0"], "--steps must be an integer in [1, 1000]"),
         (["--guidance", "nan"], "--guidance must be a number in [0, 100]"),
+        (["--guidance-min-sigma", "1.5"], "--guidance-min-sigma must be a number in [0, 1]"),
         (["--start=-inf", "--task", "retake"], "--start must be a number"),
         (["--size", "0"], "--size sides must be in [1, 8192]"),
         (["--frames", "-3"], "--frames must be an integer in [1, 100000]"),

@@ -130,6 +130,12 @@ def _register_generate(subparsers) -> None:
         default=1.0,
         help="guidance of the motion control (--trajectory, --camera)",
     )
+    p.add_argument(
+        "--guidance-min-sigma",
+        type=number("--guidance-min-sigma", 0, 1),
+        help="end of the guidance interval: steps below this noise level run once, unguided (default: the "
+        "model's)",
+    )
     p.add_argument("--scheduler", choices=("unipc", "euler"), help="override the model's sampler")
     p.add_argument(
         "--seed",
@@ -222,6 +228,11 @@ def generation_record(loaded, args: argparse.Namespace, result):
             "audio": args.audio_guidance,
             "control": args.control_guidance,
         },
+        guidance_min_sigma=(
+            args.guidance_min_sigma
+            if args.guidance_min_sigma is not None
+            else pipe.config.default_guidance_min_sigma
+        ),
         scheduler=type(pipe.scheduler).__name__,
         width=None if size is None else int(size[1]),
         height=None if size is None else int(size[0]),
@@ -271,6 +282,7 @@ def run_generate(args: argparse.Namespace) -> None:
         image_guidance_scale=args.image_guidance,
         audio_guidance_scale=args.audio_guidance,
         control_guidance_scale=args.control_guidance,
+        guidance_min_sigma=args.guidance_min_sigma,
         negative_prompt=args.negative_prompt,
         seed=args.seed,
         chunk_seconds=args.chunk_seconds,

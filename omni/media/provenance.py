@@ -86,6 +86,7 @@ class GenerationRecord:
     seed: int
     steps: int
     guidance_scales: dict[str, float] = field(default_factory=dict)  # {"text": 5.0, "audio": 3.0}
+    guidance_min_sigma: float | None = None  # the guidance interval's end: unguided steps below it
     scheduler: str | None = None
     width: int | None = None
     height: int | None = None
@@ -117,6 +118,12 @@ class GenerationRecord:
                 raise ValueError(
                     f"GenerationRecord.guidance_scales needs string names and finite numbers, got {name!r}: {scale!r}"
                 )
+        if self.guidance_min_sigma is not None and not (
+            _is_finite_number(self.guidance_min_sigma) and 0 <= self.guidance_min_sigma <= 1
+        ):
+            raise ValueError(
+                f"GenerationRecord.guidance_min_sigma must be a number in [0, 1] or None, got {self.guidance_min_sigma!r}"
+            )
         for name in ("width", "height", "num_frames", "sample_rate"):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 1):

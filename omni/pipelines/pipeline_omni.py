@@ -104,6 +104,7 @@ class OmniPipeline(DiffusionPipeline):
         default_seconds: float = 2.0,
         default_steps: int = 30,
         default_guidance: float = 5.0,
+        default_guidance_min_sigma: float = 0.0,
         mel_n_fft: int = 1024,
         mel_f_min: float = 0.0,
         mel_f_max: float | None = None,
@@ -143,6 +144,7 @@ class OmniPipeline(DiffusionPipeline):
             default_seconds=default_seconds,
             default_steps=default_steps,
             default_guidance=default_guidance,
+            default_guidance_min_sigma=default_guidance_min_sigma,
             mel_n_fft=mel_n_fft,
             mel_f_min=mel_f_min,
             mel_f_max=mel_f_max,
@@ -461,6 +463,7 @@ class OmniPipeline(DiffusionPipeline):
         image_guidance_scale: float = 1.0,
         audio_guidance_scale: float = 1.0,
         control_guidance_scale: float = 1.0,
+        guidance_min_sigma: float | None = None,
         negative_prompt: str = "",
         seed: int | None = 0,
         generator: torch.Generator | None = None,
@@ -492,6 +495,8 @@ class OmniPipeline(DiffusionPipeline):
             guidance_scale, image_guidance_scale, audio_guidance_scale: guidance per condition.
             control_guidance_scale: guidance on the motion control (trajectory, camera): above 1 the sampler
                 pushes away from its prediction without the control maps, as it does from the negative prompt.
+            guidance_min_sigma: the guidance interval's end: below this noise level every step runs the model
+                once, with every condition, unguided (default: the model's `default_guidance_min_sigma`).
             seed / generator: the noise; the same seed and inputs give the same output.
             chunk_seconds: extend: longest piece generated at once (default: the model's default length).
             latents: (1, C, f, h, w) starting noise of the video (or image) latents instead of the seed's, as
@@ -517,6 +522,7 @@ class OmniPipeline(DiffusionPipeline):
             image=image_guidance_scale,
             audio=audio_guidance_scale,
             control=control_guidance_scale,
+            min_sigma=cfg.default_guidance_min_sigma if guidance_min_sigma is None else guidance_min_sigma,
         )
         if control_guidance_scale != 1.0 and trajectory is None and camera is None:
             raise ValueError(
@@ -559,6 +565,7 @@ class OmniPipeline(DiffusionPipeline):
                     image=image_guidance_scale,
                     audio=audio_guidance_scale,
                     control=control_guidance_scale,
+                    min_sigma=guidance.min_sigma,
                 ),
             )
         bar = RunProgress(progress)

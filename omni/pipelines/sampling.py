@@ -9,7 +9,8 @@ Guidance composes one term per condition (InstructPix2Pix-style nesting), all ro
 
     v = r_0 + sum_i s_i * (r_i - r_{i-1}),   r_i = prediction with conditions 1..i enabled
 
-A condition whose scale is 1 needs no row of its own: conditions are ordered so those come first.
+A condition whose scale is 1 needs no row of its own: conditions are ordered so those come first. Below
+`Guidance.min_sigma` (the end of the guidance interval) only the last row, every condition enabled, runs.
 Dropping "image" or "audio" removes those clean tokens from attention (`condition_token_mask`, as in
 training); dropping "text" swaps in the negative prompt.
 """
@@ -35,18 +36,28 @@ CLEAN_CONDITIONS = ("image", "audio")  # given as clean tokens of a stream (`Str
 
 @dataclass(frozen=True)
 class Guidance:
-    """Classifier-free guidance scales per condition; 1.0 disables that condition's extra term."""
+    """Classifier-free guidance scales per condition; 1.0 disables that condition's extra term.
+
+    `min_sigma` bounds the guidance interval: at noise levels below it the model runs once, with every
+    condition enabled, and no term is added. There the noisy latents already show what is drawn, and a guided
+    prediction only magnifies the small differences of near-identical rows into speckles and torn outlines.
+    """
 
     text: float = 5.0
     image: float = 1.0
     audio: float = 1.0
     control: float = 1.0
+    min_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         for name in CONDITIONS:
             value = getattr(self, name)
             if not (value == value and 0.0 <= value <= 30.0):
                 raise ValueError(f"guidance {name} scale must be in [0, 30], got {value}")
+        if isinstance(self.min_sigma, bool) or not (
+            isinstance(self.min_sigma, (int, float)) and 0.0 <= self.min_sigma <= 1.0
+        ):
+            raise ValueError(f"guidance min_sigma must be a noise level in [0, 1], got {self.min_sigma!r}")
 
     def scale(self, condition: str) -> float:
         return getattr(self, condition)
@@ -91,6 +102,10 @@ class GuidanceRows:
         first = sum(guidance.scale(c) == 1.0 for c in ordered)
         rows = [frozenset(ordered[:k]) for k in range(first, len(ordered) + 1)]
         return cls(rows, [guidance.scale(c) for c in ordered[first:]])
+
+    def conditioned(self) -> GuidanceRows:
+        """The fully conditioned row alone: what runs below the guidance interval."""
+        return GuidanceRows(self.rows[-1:])
 
     def combine(self, prediction: Tensor) -> Tensor:
         """(rows * B, ...) predictions -> (B, ...) guided prediction."""
@@ -161,9 +176,16 @@ def denoise(
                 f"holds {plan.batch}"
             )
     device = text.states.device
-    stages = [(transformer, GuidanceRows.build(plans, guidance))]
+    stages = [(transformer, guidance)]
     if low_noise is not None:
-        stages.append((low_noise.transformer, GuidanceRows.build(plans, low_noise.guidance)))
+        stages.append((low_noise.transformer, low_noise.guidance))
+    # Guidance rows and their text per (stage, inside the guidance interval): every row inside, the fully
+    # conditioned row alone below it.
+    row_sets = {}
+    for stage, (_, stage_guidance) in enumerate(stages):
+        rows = GuidanceRows.build(plans, stage_guidance)
+        for inside, chosen in ((True, rows), (False, rows.conditioned())):
+            row_sets[stage, inside] = (chosen, text_rows(text, chosen, batch_size))
     schedulers = [copy.deepcopy(scheduler) for _ in plans]
     for s in schedulers:
         s.set_timesteps(num_steps, device=device)
@@ -175,7 +197,6 @@ def denoise(
         if given is None:
             given = frame_noise((batch_size, *plan.shape), generator, shared)
         latents.append(plan.clean_where(given.float().to(device)))
-    texts = [text_rows(text, rows, batch_size) for _, rows in stages]
 
     bar = progress if isinstance(progress, RunProgress) else RunProgress(bool(progress))
     if bar is not progress:
@@ -186,11 +207,15 @@ def denoise(
     bar.stage("denoising")
     for step, t in enumerate(schedulers[0].timesteps):
         stage = 1 if low_noise is not None and t < low_noise.boundary else 0
-        model, rows = stages[stage]
+        model, stage_guidance = stages[stage]
+        sigma = float(t) / schedulers[0].config.num_train_timesteps  # flow schedulers: t = 1000 sigma
+        rows, texts = row_sets[stage, sigma >= stage_guidance.min_sigma]
         streams = build_streams(plans, latents, t, rows)
         if stage in estimates:
-            streams = [replace(s, self_condition=e) for s, e in zip(streams, estimates[stage])]
-        velocities = model(streams, *texts[stage])
+            # Past the guidance interval's end only the conditioned row (the last) goes on.
+            previous = [e[-batch_size * len(rows.rows) :] for e in estimates[stage]]
+            streams = [replace(s, self_condition=e) for s, e in zip(streams, previous)]
+        velocities = model(streams, *texts)
         if _self_conditions(model):
             patch = tuple(model.config["patch_size"])
             estimates[stage] = [s.sample_estimate(v, patch) for s, v in zip(streams, velocities)]

@@ -66,6 +66,7 @@ def record() -> GenerationRecord:
         seed=1234,
         steps=20,
         guidance_scales={"text": 5.0, "audio": 3.5},
+        guidance_min_sigma=0.3,
         scheduler="FlowMatchEulerDiscreteScheduler",
         width=32,
         height=32,
@@ -378,6 +379,7 @@ def test_generation_record_round_trips_through_json(record):
             "guidance_scales needs string names and finite numbers",
         ),
         ({"fps": 0}, "fps must be a number > 0"),
+        ({"guidance_min_sigma": 2.0}, "guidance_min_sigma must be a number in \\[0, 1\\]"),
     ],
 )
 def test_generation_record_rejects_bad_values_by_name(record, change, message):

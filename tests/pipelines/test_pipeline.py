@@ -197,6 +197,18 @@ def test_control_guidance_moves_a_clip_only_with_motion_control(random_pipeline)
         run(random_pipeline, "t2v", control_guidance_scale=2.0)
 
 
+def test_guidance_stops_below_its_interval(random_pipeline):
+    """A guidance interval that ends at sigma 1 leaves every step unguided: the clip guidance 1 draws; one that
+    ends at 0 (the default of a model that sets none) guides every step."""
+    plain = run(random_pipeline, "t2v", guidance_scale=1.0)
+    never = run(random_pipeline, "t2v", guidance_scale=5.0, guidance_min_sigma=1.0)
+    always = run(random_pipeline, "t2v", guidance_scale=5.0)
+    assert random_pipeline.config.default_guidance_min_sigma == 0.0
+    assert np.array_equal(plain.frames, never.frames) and not np.array_equal(plain.frames, always.frames)
+    with pytest.raises(ValueError, match="min_sigma must be a noise level in \\[0, 1\\], got 2"):
+        run(random_pipeline, "t2v", guidance_min_sigma=2)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

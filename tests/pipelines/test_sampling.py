@@ -200,3 +200,45 @@ def test_control_guidance_drops_the_control_maps_in_its_row():
     rows = GuidanceRows.build([plan], Guidance(text=4.0, control=3.0))
     assert rows.scales == [3.0, 4.0]
     assert GuidanceRows.build([StreamPlan("video", (4, 3, 2, 2))], Guidance(control=3.0)).rows[-1] == {"text"}
+
+
+def test_below_the_guidance_interval_the_model_runs_once_on_the_prompt():
+    """Steps at noise levels under `min_sigma` run one row, every condition on and the prompt's text; the steps
+    above run every guidance row."""
+    model = RecordingModel()
+    prompt = text()
+    denoise(
+        model,
+        [i2v_plan()],
+        prompt,
+        build_scheduler(SchedulerConfig("euler")),
+        6,
+        Guidance(text=3.0, image=2.0, min_sigma=0.5),
+        progress=False,
+    )
+    sigmas = [float(streams[0].timesteps.max()) / 1000 for streams, _, _ in model.calls]
+    rows = [streams[0].latents.shape[0] for streams, _, _ in model.calls]
+    assert any(s < 0.5 for s in sigmas) and any(s >= 0.5 for s in sigmas)
+    assert rows == [3 if s >= 0.5 else 1 for s in sigmas]
+    for (streams, states, _), sigma in zip(model.calls, sigmas):
+        if sigma < 0.5:
+            mask = streams[0].token_mask  # None: no token dropped
+            assert torch.equal(states, prompt.states) and (mask is None or bool(mask.all()))
+
+
+def test_a_self_conditioning_model_keeps_its_conditioned_estimate_past_the_guidance_interval():
+    model = DraftingModel()
+    plan = i2v_plan()
+    euler(model, plan, 4, Guidance(text=3.0, min_sigma=0.5), batch_size=2)
+    first_unguided = next(
+        i for i, (streams, _, _) in enumerate(model.calls) if streams[0].latents.shape[0] == 2
+    )
+    before, after = model.calls[first_unguided - 1][0][0], model.calls[first_unguided][0][0]
+    estimate = before.sample_estimate(torch.ones_like(before.latents), (1, 1, 1))
+    assert torch.allclose(after.self_condition, estimate[2:])  # rows {}, {text}: the second one's two samples
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), True])
+def test_guidance_min_sigma_outside_zero_to_one_is_refused(value):
+    with pytest.raises(ValueError, match="min_sigma must be a noise level in \\[0, 1\\]"):
+        Guidance(min_sigma=value)
