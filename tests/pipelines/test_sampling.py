@@ -32,12 +32,12 @@ def i2v_plan():
     return StreamPlan("video", (4, 3, 2, 2), clean=clean, clean_mask=mask, condition="image")
 
 
-def euler(model, plan, steps, guidance, batch_size=1):
-    """`denoise` of one plan with the Euler scheduler, no progress bar."""
+def euler(model, plan, steps, guidance, batch_size=1, prompt=None):
+    """`denoise` of one plan with the Euler scheduler, no progress bar (`prompt`: default a fresh `text()`)."""
     return denoise(
         model,
         [plan],
-        text(),
+        prompt or text(),
         build_scheduler(SchedulerConfig("euler")),
         steps,
         guidance,
@@ -207,15 +207,7 @@ def test_below_the_guidance_interval_the_model_runs_once_on_the_prompt():
     above run every guidance row."""
     model = RecordingModel()
     prompt = text()
-    denoise(
-        model,
-        [i2v_plan()],
-        prompt,
-        build_scheduler(SchedulerConfig("euler")),
-        6,
-        Guidance(text=3.0, image=2.0, min_sigma=0.5),
-        progress=False,
-    )
+    euler(model, i2v_plan(), 6, Guidance(text=3.0, image=2.0, min_sigma=0.5), prompt=prompt)
     sigmas = [float(streams[0].timesteps.max()) / 1000 for streams, _, _ in model.calls]
     rows = [streams[0].latents.shape[0] for streams, _, _ in model.calls]
     assert any(s < 0.5 for s in sigmas) and any(s >= 0.5 for s in sigmas)
